@@ -1,0 +1,96 @@
+"""dsrs: language-model providers for DSPy-style programs, as plugins.
+
+>>> import dsrs
+>>> dsrs.LM("fake:echo").call("Capital of France?").text
+'Capital of France?'
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from dsrs.errors import (
+    AllLanesFailedError,
+    AuthenticationError,
+    BudgetExceededError,
+    ContentFilterError,
+    ContextWindowExceededError,
+    InvalidRequestError,
+    LMError,
+    LMTimeoutError,
+    PaymentError,
+    PermissionDeniedError,
+    ProviderUnavailableError,
+    QuotaExceededError,
+    RateLimitError,
+    ResponseParseError,
+    UnknownModelError,
+)
+from dsrs.lm import LM, LMStream
+from dsrs.provider import TIERS, ProbeResult, Provider, ProviderConfig, ProviderSpec, Tier
+from dsrs.registry import providers
+from dsrs.types import LMRequest, LMResponse, Message, ResponseFormat, StreamChunk, Tool, ToolCall
+from dsrs.usage import Cost, LmUsage, UsageRecord, msats_per_usd, set_msats_per_usd
+
+__version__ = "0.1.0"
+
+# Names served lazily, so ``import dsrs`` stays cheap: name -> module.
+_LAZY: dict[str, str] = {}
+
+if TYPE_CHECKING:
+    pass
+
+__all__ = [
+    "LM",
+    "TIERS",
+    "AllLanesFailedError",
+    "AuthenticationError",
+    "BudgetExceededError",
+    "ContentFilterError",
+    "ContextWindowExceededError",
+    "Cost",
+    "InvalidRequestError",
+    "LMError",
+    "LMRequest",
+    "LMResponse",
+    "LMStream",
+    "LMTimeoutError",
+    "LmUsage",
+    "Message",
+    "PaymentError",
+    "PermissionDeniedError",
+    "ProbeResult",
+    "Provider",
+    "ProviderConfig",
+    "ProviderSpec",
+    "ProviderUnavailableError",
+    "QuotaExceededError",
+    "RateLimitError",
+    "ResponseFormat",
+    "ResponseParseError",
+    "StreamChunk",
+    "Tier",
+    "Tool",
+    "ToolCall",
+    "UnknownModelError",
+    "UsageRecord",
+    "__version__",
+    "msats_per_usd",
+    "providers",
+    "set_msats_per_usd",
+    *_LAZY,
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'dsrs' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,0 +1,94 @@
+"""Run async code from sync callers, even inside a running event loop (Jupyter).
+
+All sync twins (``LM.call``, ``Predict.forward``, ...) submit their coroutine to one background
+event loop on a daemon thread. One loop means the per-loop HTTP transport (and its connection pool)
+is reused across sync calls, and provider code exists only once, in async form.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import threading
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+_loop: asyncio.AbstractEventLoop | None = None
+_thread: threading.Thread | None = None
+_lock = threading.Lock()
+
+
+def _start() -> asyncio.AbstractEventLoop:
+    global _loop, _thread
+    with _lock:
+        if _loop is None or _loop.is_closed():
+            loop = asyncio.new_event_loop()
+            ready = threading.Event()
+
+            def run() -> None:
+                asyncio.set_event_loop(loop)
+                loop.call_soon(ready.set)
+                loop.run_forever()
+
+            thread = threading.Thread(target=run, name="dsrs-portal", daemon=True)
+            thread.start()
+            ready.wait()
+            _loop, _thread = loop, thread
+            atexit.register(_shutdown)
+        return _loop
+
+
+def _shutdown() -> None:
+    loop = _loop
+    if loop is None or loop.is_closed():
+        return
+
+    async def close_transports() -> None:
+        from dsrs.transport import _per_loop
+
+        transport = _per_loop.pop(loop, None)
+        if transport is not None:
+            await transport.aclose()
+
+    try:
+        asyncio.run_coroutine_threadsafe(close_transports(), loop).result(timeout=2)
+    except Exception:
+        pass
+    loop.call_soon_threadsafe(loop.stop)
+
+
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` to completion on the portal loop and return its result (or raise its error)."""
+    loop = _start()
+    if threading.current_thread() is _thread:
+        coro.close()
+        raise RuntimeError("a sync dsrs call was made from inside dsrs's own loop; use the async API")
+    future = asyncio.run_coroutine_threadsafe(coro, loop)
+    try:
+        return future.result()
+    except BaseException:
+        future.cancel()
+        raise
+
+
+def iterate_sync(agen: AsyncIterator[T]) -> Iterator[T]:
+    """Drive an async iterator from sync code, one item per round trip to the portal loop."""
+
+    async def next_item() -> tuple[bool, T | None]:
+        try:
+            return True, await agen.__anext__()
+        except StopAsyncIteration:
+            return False, None
+
+    try:
+        while True:
+            ok, item = run_sync(next_item())
+            if not ok:
+                return
+            yield item  # type: ignore[misc]
+    finally:
+        aclose = getattr(agen, "aclose", None)
+        if aclose is not None:
+            run_sync(aclose())

@@ -1,0 +1,200 @@
+"""Loading plugins from entry points, defensively, and a typed facade over ``pm.hook``."""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import os
+import threading
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pluggy
+
+from dsrs.errors import LMError
+from dsrs.plugins import hookspecs
+from dsrs.plugins.types import PaymentContext, PaymentProof, ProviderFailure
+from dsrs.usage import Cost, LmUsage, UsageRecord
+
+ENTRY_POINT_GROUP = "dsrs"
+CORE_DISTRIBUTION = "dsrs-core"
+
+
+class PluginLoadError(RuntimeError):
+    """A plugin failed to load while ``DSRS_STRICT_PLUGINS=1``."""
+
+
+class DsrsPluginWarning(UserWarning):
+    """A plugin failed to load or a hook implementation raised; the rest go on."""
+
+
+@dataclass(frozen=True, slots=True)
+class PluginInfo:
+    """One entry point of the ``dsrs`` group and what became of it."""
+
+    name: str
+    distribution: str
+    version: str
+    value: str
+    error: str | None = None
+
+    @property
+    def broken(self) -> bool:
+        return self.error is not None
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _disabled() -> set[str]:
+    raw = os.environ.get("DSRS_DISABLE_PLUGINS", "")
+    return {p.strip().lower() for p in raw.split(",") if p.strip()}
+
+
+class Hooks:
+    """Typed calls of every hook; the rest of dsrs never touches ``pm.hook`` directly."""
+
+    def __init__(self, pm: pluggy.PluginManager) -> None:
+        self._pm = pm
+        self._hook = pm.hook
+
+    def register_providers(
+        self, make_register: Callable[[str], Callable[[Any], None]]
+    ) -> list[tuple[str, BaseException]]:
+        """Call each plugin's ``dsrs_register_providers`` on its own, so one failure stays local.
+
+        ``make_register(plugin_name)`` gives the ``register`` callback handed to that plugin.
+        Returns the ``(plugin_name, exception)`` of plugins that raised.
+        """
+        failures: list[tuple[str, BaseException]] = []
+        for impl in self._hook.dsrs_register_providers.get_hookimpls():
+            register = make_register(impl.plugin_name)
+            try:
+                impl.function(**{a: register for a in impl.argnames})
+            except Exception as exc:  # a broken plugin must not take the others down
+                failures.append((impl.plugin_name, exc))
+        return failures
+
+    def cost(self, model: str, usage: LmUsage) -> Cost | None:
+        try:
+            result: Cost | None = self._hook.dsrs_cost(model=model, usage=usage)
+        except Exception as exc:
+            warnings.warn(f"dsrs: a dsrs_cost hook failed for {model!r}: {exc!r}", DsrsPluginWarning, stacklevel=2)
+            return None
+        return result
+
+    def usage_recorded(self, record: UsageRecord) -> None:
+        for impl in self._hook.dsrs_usage_recorded.get_hookimpls():
+            try:
+                impl.function(**{a: record for a in impl.argnames})
+            except Exception as exc:
+                warnings.warn(
+                    f"dsrs: usage sink {impl.plugin_name!r} failed: {exc!r}", DsrsPluginWarning, stacklevel=2
+                )
+
+    @property
+    def has_usage_sinks(self) -> bool:
+        return bool(self._hook.dsrs_usage_recorded.get_hookimpls())
+
+    def classify_error(self, provider: str, error: ProviderFailure) -> LMError | None:
+        result: LMError | None = self._hook.dsrs_classify_error(provider=provider, error=error)
+        return result
+
+    def pay_invoice(self, bolt11: str, amount_msats: int, context: PaymentContext) -> PaymentProof | None:
+        result: PaymentProof | None = self._hook.dsrs_pay_invoice(
+            bolt11=bolt11, amount_msats=amount_msats, context=context
+        )
+        return result
+
+    @property
+    def has_wallet(self) -> bool:
+        return bool(self._hook.dsrs_pay_invoice.get_hookimpls())
+
+
+class PluginHost:
+    """The process's plugin manager: entry points loaded once, extra plugins added in code."""
+
+    def __init__(self, *, autoload: bool | None = None) -> None:
+        self.pm = pluggy.PluginManager("dsrs")
+        self.pm.add_hookspecs(hookspecs)
+        self.hooks = Hooks(self.pm)
+        self.plugins: list[PluginInfo] = []
+        if autoload is None:
+            autoload = not _flag("DSRS_DISABLE_PLUGIN_AUTOLOAD")
+        self._load_entry_points(external=autoload)
+        self.pm.check_pending()
+
+    def _load_entry_points(self, *, external: bool) -> None:
+        strict = _flag("DSRS_STRICT_PLUGINS")
+        disabled = _disabled()
+        seen: set[str] = set()
+        for ep in md.entry_points(group=ENTRY_POINT_GROUP):
+            dist_name = ep.dist.name if ep.dist is not None else "?"
+            version = ep.dist.version if ep.dist is not None else "?"
+            norm_dist = dist_name.lower().replace("_", "-")
+            if norm_dist != CORE_DISTRIBUTION and not external:
+                continue
+            if ep.name.lower() in disabled or norm_dist in disabled or ep.name in seen:
+                continue
+            seen.add(ep.name)
+            try:
+                plugin = ep.load()
+                self.pm.register(plugin, name=ep.name)
+            except Exception as exc:
+                msg = f"{type(exc).__name__}: {exc}"
+                self.plugins.append(PluginInfo(ep.name, dist_name, version, ep.value, msg))
+                if strict:
+                    raise PluginLoadError(
+                        f"dsrs plugin {ep.name!r} from distribution {dist_name} {version} failed to load: {msg}"
+                    ) from exc
+                warnings.warn(
+                    f"dsrs: plugin {ep.name!r} from distribution {dist_name} {version} failed to load "
+                    f"and was skipped: {msg} (set DSRS_STRICT_PLUGINS=1 to make this an error, or "
+                    f"DSRS_DISABLE_PLUGINS={ep.name} to silence it)",
+                    DsrsPluginWarning,
+                    stacklevel=2,
+                )
+                continue
+            self.plugins.append(PluginInfo(ep.name, dist_name, version, ep.value))
+
+    def distribution_of(self, plugin_name: str) -> tuple[str, str]:
+        for info in self.plugins:
+            if info.name == plugin_name:
+                return info.distribution, info.version
+        return "(in code)", ""
+
+    def register(self, plugin: object, name: str | None = None) -> str:
+        registered = self.pm.register(plugin, name=name)
+        self.pm.check_pending()
+        if registered is None:
+            raise ValueError(f"plugin {name or plugin!r} is blocked or already registered")
+        return registered
+
+
+_host: PluginHost | None = None
+_lock = threading.Lock()
+
+
+def get_host() -> PluginHost:
+    """The process-wide plugin host, created (and entry points loaded) on first use."""
+    global _host
+    host = _host
+    if host is None:
+        with _lock:
+            if _host is None:
+                _host = PluginHost()
+            host = _host
+    return host
+
+
+def reset_host(*, autoload: bool | None = None) -> PluginHost:
+    """Rebuild the plugin host (tests). Clears the provider registry too."""
+    global _host
+    with _lock:
+        _host = PluginHost(autoload=autoload)
+    from dsrs import registry
+
+    registry.invalidate()
+    return _host

@@ -1,0 +1,59 @@
+"""dsrs-core's own plugin, loaded through the ``dsrs`` entry-point group like any other.
+
+Registers the fake provider and the generic OpenAI-compatible provider, prices ``fake:`` calls,
+and classifies failures of every provider speaking the OpenAI chat wire.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from dsrs.errors import LMError
+from dsrs.plugins import hookimpl
+from dsrs.plugins.types import ProviderFailure
+from dsrs.provider import ProviderSpec
+from dsrs.usage import Cost, LmUsage
+
+
+@hookimpl
+def dsrs_register_providers(register: Callable[[ProviderSpec], None]) -> None:
+    register(
+        ProviderSpec(
+            name="fake",
+            factory="dsrs.providers.fake:FakeProvider",
+            tier="local",
+            default_model="echo",
+            env_vars=("DSRS_FAKE_LANE",),
+            description="deterministic test provider (fake:echo, fake:script)",
+            priority=-100,
+        )
+    )
+    register(
+        ProviderSpec(
+            name="openai-compatible",
+            factory="dsrs.providers.openai_compatible:GenericOpenAICompatibleProvider",
+            prefixes=("openai-compat",),
+            tier="local",
+            env_vars=("OPENAI_COMPATIBLE_BASE_URL", "OPENAI_COMPATIBLE_API_KEY"),
+            description="any OpenAI-compatible server given by base_url",
+            priority=-50,
+        )
+    )
+
+
+@hookimpl
+def dsrs_cost(model: str, usage: LmUsage) -> Cost | None:
+    if model.startswith("fake:"):
+        from dsrs.providers.fake import fake_cost
+
+        return fake_cost(usage)
+    return None
+
+
+@hookimpl(trylast=True)
+def dsrs_classify_error(provider: str, error: ProviderFailure) -> LMError | None:
+    if error.wire == "openai-chat":
+        from dsrs.wire import openai_chat
+
+        return openai_chat.classify(error)
+    return None

@@ -1,0 +1,41 @@
+"""Test support for dsrs and provider packages (needs pytest).
+
+* :class:`ProviderConformance` — the conformance kit every provider's tests subclass;
+* :class:`LoopbackServer`, :class:`Reply`, :func:`openai_wire_server` — loopback HTTP servers;
+* :func:`isolated_plugins` — a plugin host with only dsrs-core's own plugin, plus what you add.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from dsrs.testing.conformance import ProviderConformance
+from dsrs.testing.loopback import LoopbackServer, RecordedRequest, Reply, openai_chat_reply, openai_wire_server
+
+__all__ = [
+    "LoopbackServer",
+    "ProviderConformance",
+    "RecordedRequest",
+    "Reply",
+    "isolated_plugins",
+    "openai_chat_reply",
+    "openai_wire_server",
+]
+
+
+@contextmanager
+def isolated_plugins(*plugins: object, autoload: bool = False) -> Iterator[None]:
+    """Within the block, only dsrs-core's plugin (and ``plugins``) are loaded; restored after."""
+    from dsrs.plugins import _manager, register_plugin, reset_host
+    from dsrs import registry
+
+    saved = _manager._host
+    reset_host(autoload=autoload)
+    try:
+        for p in plugins:
+            register_plugin(p)
+        yield
+    finally:
+        _manager._host = saved
+        registry.invalidate()

@@ -1,0 +1,87 @@
+"""Pluggable HTTP transports: httpx (default dependency) and aiohttp (fast path, when installed).
+
+:func:`get_transport` returns one shared transport per running event loop, created on first use:
+aiohttp when it is importable (``pip install dsrs-core[fast]``), else httpx. ``DSRS_TRANSPORT=httpx``
+or ``=aiohttp`` forces a choice; :func:`set_transport_factory` installs your own (tests, proxies).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import os
+import weakref
+from collections.abc import Callable
+
+from dsrs.transport.base import (
+    ConnectError,
+    HttpRequest,
+    HttpResponse,
+    ReadError,
+    StreamingResponse,
+    Transport,
+    TransportError,
+    TransportTimeout,
+    TruncatedBodyError,
+)
+
+__all__ = [
+    "ConnectError",
+    "HttpRequest",
+    "HttpResponse",
+    "ReadError",
+    "StreamingResponse",
+    "Transport",
+    "TransportError",
+    "TransportTimeout",
+    "TruncatedBodyError",
+    "default_transport_name",
+    "get_transport",
+    "make_transport",
+    "set_transport_factory",
+]
+
+_factory: Callable[[], Transport] | None = None
+_per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Transport] = weakref.WeakKeyDictionary()
+
+
+def default_transport_name() -> str:
+    forced = os.environ.get("DSRS_TRANSPORT", "").strip().lower()
+    if forced in ("httpx", "aiohttp"):
+        return forced
+    if forced:
+        raise ValueError(f"DSRS_TRANSPORT must be 'httpx' or 'aiohttp', got {forced!r}")
+    return "aiohttp" if importlib.util.find_spec("aiohttp") is not None else "httpx"
+
+
+def make_transport(name: str | None = None) -> Transport:
+    """A new transport by name (``"httpx"`` or ``"aiohttp"``), or the configured default."""
+    if _factory is not None and name is None:
+        return _factory()
+    name = name or default_transport_name()
+    if name == "aiohttp":
+        try:
+            from dsrs.transport._aiohttp import AiohttpTransport
+        except ImportError:  # pragma: no cover - depends on the environment
+            raise ImportError("the aiohttp transport needs aiohttp: pip install 'dsrs-core[fast]'") from None
+        return AiohttpTransport()
+    from dsrs.transport._httpx import HttpxTransport
+
+    return HttpxTransport()
+
+
+def set_transport_factory(factory: Callable[[], Transport] | None) -> None:
+    """Use ``factory`` for every new per-loop transport (``None`` restores the default)."""
+    global _factory
+    _factory = factory
+    _per_loop.clear()
+
+
+def get_transport() -> Transport:
+    """The shared transport of the running event loop."""
+    loop = asyncio.get_running_loop()
+    transport = _per_loop.get(loop)
+    if transport is None:
+        transport = make_transport()
+        _per_loop[loop] = transport
+    return transport

@@ -1,0 +1,96 @@
+"""Incremental, sans-IO decoders for streamed bodies: Server-Sent Events and NDJSON."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["NDJSONDecoder", "SSEDecoder", "SSEEvent"]
+
+
+@dataclass(frozen=True, slots=True)
+class SSEEvent:
+    data: str
+    event: str | None = None
+    id: str | None = None
+
+
+class SSEDecoder:
+    """Feed bytes as they arrive; get complete events (per the WHATWG event-stream rules)."""
+
+    def __init__(self) -> None:
+        self._buf = b""
+        self._data: list[str] = []
+        self._event: str | None = None
+        self._id: str | None = None
+
+    def feed(self, chunk: bytes) -> list[SSEEvent]:
+        self._buf += chunk
+        out: list[SSEEvent] = []
+        while True:
+            idx = self._find_eol()
+            if idx is None:
+                return out
+            end, skip = idx
+            line = self._buf[:end].decode("utf-8", "replace")
+            self._buf = self._buf[end + skip :]
+            ev = self._line(line)
+            if ev is not None:
+                out.append(ev)
+
+    def _find_eol(self) -> tuple[int, int] | None:
+        buf = self._buf
+        n = buf.find(b"\n")
+        r = buf.find(b"\r")
+        if r != -1 and (n == -1 or r < n):
+            if r + 1 == len(buf):
+                return None  # a CR at the end may be the first half of CRLF
+            return (r, 2) if buf[r + 1 : r + 2] == b"\n" else (r, 1)
+        if n == -1:
+            return None
+        return n, 1
+
+    def _line(self, line: str) -> SSEEvent | None:
+        if line == "":
+            if not self._data and self._event is None:
+                return None
+            ev = SSEEvent("\n".join(self._data), self._event, self._id)
+            self._data, self._event = [], None
+            return ev
+        if line.startswith(":"):
+            return None
+        field, _, value = line.partition(":")
+        if value.startswith(" "):
+            value = value[1:]
+        if field == "data":
+            self._data.append(value)
+        elif field == "event":
+            self._event = value
+        elif field == "id":
+            self._id = value
+        return None
+
+    def close(self) -> list[SSEEvent]:
+        """Flush at end of body: a final event without its blank line still counts."""
+        out = self.feed(b"\n") if self._buf else []
+        if self._data:
+            out.append(SSEEvent("\n".join(self._data), self._event, self._id))
+            self._data, self._event = [], None
+        return out
+
+
+class NDJSONDecoder:
+    """Feed bytes; get complete lines (one JSON document each, decoding left to the caller)."""
+
+    def __init__(self) -> None:
+        self._buf = b""
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        self._buf += chunk
+        if b"\n" not in self._buf:
+            return []
+        *lines, self._buf = self._buf.split(b"\n")
+        return [ln.strip() for ln in lines if ln.strip()]
+
+    def close(self) -> list[bytes]:
+        rest, self._buf = self._buf.strip(), b""
+        return [rest] if rest else []

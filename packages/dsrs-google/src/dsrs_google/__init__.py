@@ -1,0 +1,3 @@
+"""dsrs-google: Gemini API provider for dsrs."""
+
+__version__ = "0.1.0"
