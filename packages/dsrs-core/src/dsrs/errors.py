@@ -19,6 +19,7 @@ class                                 retryable  typical cause
 :class:`BudgetExceededError`          no         a msats budget would be overspent
 :class:`PaymentError`                 no         a Lightning payment failed or was refused
 :class:`UnknownModelError`            no         no installed provider serves the model
+:class:`ProviderLoadError`            no         a provider's code failed to import
 ====================================  =========  ==================================
 
 Bodies are kept for debugging but redacted: secrets are replaced and the text is
@@ -41,6 +42,7 @@ __all__ = [
     "LMTimeoutError",
     "PaymentError",
     "PermissionDeniedError",
+    "ProviderLoadError",
     "ProviderUnavailableError",
     "QuotaExceededError",
     "RateLimitError",
@@ -205,6 +207,10 @@ class UnknownModelError(LMError):
         self.suggestion = suggestion
         self.install_hint = install_hint
         super().__init__(message, model=model)
+
+
+class ProviderLoadError(UnknownModelError):
+    """A registered provider's implementation could not be imported (a broken or partial install)."""
 
 
 class AllLanesFailedError(LMError):

@@ -97,8 +97,18 @@ class ProviderSpec:
         if not isinstance(self.factory, str):
             return self.factory
         module_name, _, attr = self.factory.partition(":")
-        module = importlib.import_module(module_name)
-        cls = getattr(module, attr) if attr else module
+        try:
+            module = importlib.import_module(module_name)
+            cls = getattr(module, attr) if attr else module
+        except Exception as exc:
+            from dsrs.errors import ProviderLoadError
+
+            dist = f" from {self.distribution} {self.version or ''}".rstrip() if self.distribution else ""
+            fix = f" Reinstall it: pip install --force-reinstall {self.distribution}." if self.distribution else ""
+            raise ProviderLoadError(
+                f"provider {self.name!r}{dist} failed to import {self.factory}: {type(exc).__name__}: {exc}.{fix}",
+                model=None,
+            ) from exc
         if not (isinstance(cls, type) and issubclass(cls, Provider)):
             raise TypeError(f"{self.factory!r} is not a dsrs.Provider subclass")
         return cls
