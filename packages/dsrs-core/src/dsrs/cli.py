@@ -83,17 +83,17 @@ def cmd_providers(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(rows)
         return 0
-    print(f"{'provider':<18} {'tier':<9} {'distribution':<22} {'configured':<11} {'reachable':<10} detail")
+    print(f"{'provider':<18} {'tier':<9} {'distribution':<24} {'configured':<11} {'reachable':<10} detail")
     for r in rows:
         dist = f"{r.get('distribution') or '?'} {r.get('version') or ''}".strip()
         if r["status"] == "broken":
-            print(f"{r['name']:<18} {'-':<9} {dist:<22} {'BROKEN':<11} {'-':<10} {r.get('detail', '')}")
+            print(f"{r['name']:<18} {'-':<9} {dist:<24} {'BROKEN':<11} {'-':<10} {r.get('detail', '')}")
             continue
         conf = {True: "yes", False: "no"}.get(r.get("configured"), "-")  # type: ignore[call-overload]
         reach = {True: "yes", False: "no"}.get(r.get("reachable"), "-")  # type: ignore[call-overload]
         if r.get("latency_ms") is not None and r.get("reachable"):
             reach += f" {r['latency_ms']:.0f}ms"
-        print(f"{r['name']:<18} {r['tier']:<9} {dist:<22} {conf:<11} {reach:<10} {r.get('detail', '')}")
+        print(f"{r['name']:<18} {r['tier']:<9} {dist:<24} {conf:<11} {reach:<10} {r.get('detail', '')}")
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)
     return 0

@@ -1,0 +1,112 @@
+"""The dsrs test matrix: one venv per package × Python version, plus lint, types, plugin, build, docs.
+
+Each ``tests`` venv holds only dsrs-core, the package under test and its declared ``test`` extra,
+so an import the package does not declare fails there. Run everything with ``scripts/test`` (which
+also makes Python 3.10–3.13 visible and starts the real components), or one session directly:
+``nox -s "tests(package='ollama', python='3.12')"``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).parent
+PACKAGES = ("core", "openai", "google", "gptoss", "pylon", "ollama")
+PYTHONS = ("3.10", "3.11", "3.12", "3.13")
+MAIN_PYTHON = "3.11"
+
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.reuse_existing_virtualenvs = False
+nox.options.sessions = ["lint", "typecheck", "tests", "plugin", "build", "docs"]
+
+
+def _pkg(name: str) -> str:
+    return str(ROOT / "packages" / f"dsrs-{name}")
+
+
+def _core(extras: str = "test") -> str:
+    return f"{_pkg('core')}[{extras}]"
+
+
+@nox.session(python=PYTHONS)
+@nox.parametrize("package", PACKAGES)
+def tests(session: nox.Session, package: str) -> None:
+    """Unit and integration tests of one package, in a venv holding only what it declares."""
+    if package == "core":
+        session.install(_core("fast,redis,test"))
+    else:
+        session.install(_core(), f"{_pkg(package)}[test]")
+    args = ["-p", "no:cacheprovider", f"tests/{package}"]
+    if session.python != MAIN_PYTHON:
+        # The slow, component-heavy tests run once, on the main Python; the rest on every version.
+        args[:0] = ["-m", "not slow"]
+    session.run("python", "-m", "pytest", *args, *session.posargs)
+
+
+@nox.session(python=MAIN_PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check over every package, the tests and the benchmarks."""
+    session.install("ruff>=0.6")
+    paths = ["packages", "tests", "benchmarks", "noxfile.py", "examples"]
+    paths = [p for p in paths if (ROOT / p).exists()]
+    session.run("ruff", "check", *paths)
+    session.run("ruff", "format", "--check", *paths)
+
+
+@nox.session(python=MAIN_PYTHON)
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict over every package's source (one root configuration)."""
+    session.install("mypy>=1.10", _core("fast,redis,test"), *(f"{_pkg(p)}[test]" for p in PACKAGES if p != "core"))
+    session.run("mypy", *(f"packages/dsrs-{p}/src" for p in PACKAGES))
+
+
+@nox.session(python=MAIN_PYTHON)
+def plugin(session: nox.Session) -> None:
+    """A third-party plugin, built separately, is discovered and usable with only dsrs-core installed."""
+    session.install(_pkg("core"), str(ROOT / "tests" / "plugin_example"))
+    out = session.run("dsrs", "providers", "--json", "--no-probe", silent=True)
+    assert out is not None and '"acme"' in out and '"dsrs-acme-example"' in out, out
+    session.run("python", str(ROOT / "tests" / "plugin_example" / "smoke.py"))
+
+
+@nox.session(python=MAIN_PYTHON)
+def build(session: nox.Session) -> None:
+    """Build every wheel standalone, then smoke-test core + one provider from the wheels in a clean venv."""
+    dist = Path(session.create_tmp()) / "dist"
+    shutil.rmtree(dist, ignore_errors=True)
+    session.install("build>=1.2")
+    for p in PACKAGES:
+        session.run("python", "-m", "build", "--wheel", "--outdir", str(dist), _pkg(p), silent=True)
+    wheels = sorted(dist.glob("*.whl"))
+    assert len(wheels) == len(PACKAGES), wheels
+    for w in wheels:
+        session.log(f"built {w.name}")
+    session.install(*(str(w) for w in wheels if w.name.startswith(("dsrs_core-", "dsrs_ollama-"))))
+    session.run("python", "-c", _BUILD_SMOKE)
+    session.run("dsrs", "providers", "--no-probe")
+
+
+_BUILD_SMOKE = """
+import dsrs, dsrs_ollama, importlib.resources as r
+names = {s.name: s for s in dsrs.providers()}
+assert {"fake", "openai-compatible", "ollama"} <= set(names), names
+assert names["ollama"].distribution == "dsrs-ollama"
+assert r.files("dsrs").joinpath("py.typed").is_file()
+assert dsrs.LM("fake:echo").call("built wheels work").text == "built wheels work"
+print("wheel smoke test ok:", sorted(names))
+"""
+
+
+@nox.session(python=MAIN_PYTHON)
+def docs(session: nox.Session) -> None:
+    """Execute every Python code block in README.md and docs/ (with every package installed)."""
+    session.install(_core("fast,test"), *(_pkg(p) for p in PACKAGES if p != "core"))
+    session.run("python", "-m", "pytest", "-p", "no:cacheprovider", "tests/docs", *session.posargs)
+
+
+if os.environ.get("CI"):
+    nox.options.error_on_missing_interpreters = True
