@@ -119,7 +119,8 @@ class LM(BaseModel):
             "options": dict(self.options),
         }
         data.update(changes)
-        return LM(changes.get("model", self.model), **{k: v for k, v in data.items() if k != "model"})
+        # type(self): subclasses (e.g. dsrs_pylon.PylonLM) keep their type through with_* copies.
+        return type(self)(changes.get("model", self.model), **{k: v for k, v in data.items() if k != "model"})
 
     def with_model(self, model: str) -> LM:
         return self._replace(model=model)
