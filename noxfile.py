@@ -1,8 +1,8 @@
-"""The dsrs test matrix: one venv per package × Python version, plus lint, types, plugin, build, docs.
+"""The dsrs test matrix: one venv per package x Python version, plus lint, types, plugin, build, docs.
 
 Each ``tests`` venv holds only dsrs-core, the package under test and its declared ``test`` extra,
 so an import the package does not declare fails there. Run everything with ``scripts/test`` (which
-also makes Python 3.10–3.13 visible and starts the real components), or one session directly:
+also makes Python 3.10-3.13 visible and starts the real components), or one session directly:
 ``nox -s "tests(package='ollama', python='3.12')"``.
 """
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import threading
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from typing import Any, TypeVar
@@ -52,10 +53,8 @@ def _shutdown() -> None:
         if transport is not None:
             await transport.aclose()
 
-    try:
+    with contextlib.suppress(Exception):  # best effort at interpreter exit
         asyncio.run_coroutine_threadsafe(close_transports(), loop).result(timeout=2)
-    except Exception:
-        pass
     loop.call_soon_threadsafe(loop.stop)
 
 

@@ -71,6 +71,10 @@ async def _probe_all(timeout: float, probe: bool) -> list[dict[str, Any]]:
     return list(await asyncio.gather(*(one(s) for s in specs)))
 
 
+def _yes_no(value: object) -> str:
+    return "yes" if value is True else "no" if value is False else "-"
+
+
 def cmd_providers(args: argparse.Namespace) -> int:
     from dsrs.registry import get_registry
 
@@ -89,8 +93,7 @@ def cmd_providers(args: argparse.Namespace) -> int:
         if r["status"] == "broken":
             print(f"{r['name']:<18} {'-':<9} {dist:<24} {'BROKEN':<11} {'-':<10} {r.get('detail', '')}")
             continue
-        conf = {True: "yes", False: "no"}.get(r.get("configured"), "-")  # type: ignore[call-overload]
-        reach = {True: "yes", False: "no"}.get(r.get("reachable"), "-")  # type: ignore[call-overload]
+        conf, reach = _yes_no(r.get("configured")), _yes_no(r.get("reachable"))
         if r.get("latency_ms") is not None and r.get("reachable"):
             reach += f" {r['latency_ms']:.0f}ms"
         print(f"{r['name']:<18} {r['tier']:<9} {dist:<24} {conf:<11} {reach:<10} {r.get('detail', '')}")

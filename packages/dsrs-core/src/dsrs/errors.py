@@ -73,10 +73,7 @@ def redact(text: str | bytes | None, secrets: Iterable[str | None] = ()) -> str 
         if secret and len(secret) >= 4:
             text = text.replace(secret, "***")
     for pattern in _SECRET_PATTERNS:
-        if pattern.groups:
-            text = pattern.sub(lambda m: m.group(1) + "***", text)
-        else:
-            text = pattern.sub("***", text)
+        text = pattern.sub(lambda m: m.group(1) + "***", text) if pattern.groups else pattern.sub("***", text)
     if len(text) > _MAX_BODY:
         text = text[:_MAX_BODY] + f"… [{len(text) - _MAX_BODY} more chars]"
     return text

@@ -11,6 +11,7 @@ import email.utils
 import re
 import time
 from collections.abc import Mapping
+from typing import Any
 
 from dsrs import errors
 from dsrs.plugins.types import ProviderFailure
@@ -62,7 +63,9 @@ def retry_after_from_headers(headers: Mapping[str, str]) -> float | None:
             return max(0.0, when.timestamp() - time.time())
     resets = [
         d
-        for d in (parse_duration(headers.get(k, "")) for k in ("x-ratelimit-reset-requests", "x-ratelimit-reset-tokens"))
+        for d in (
+            parse_duration(headers.get(k, "")) for k in ("x-ratelimit-reset-requests", "x-ratelimit-reset-tokens")
+        )
         if d is not None
     ]
     return max(resets) if resets else None
@@ -77,7 +80,7 @@ def classify_by_status(failure: ProviderFailure) -> errors.LMError | None:
     status = failure.status
     if status is None or 200 <= status < 300:
         return None
-    kw = dict(
+    kw: dict[str, Any] = dict(
         provider=failure.provider,
         model=failure.model,
         status=status,
@@ -111,7 +114,7 @@ def classify_by_status(failure: ProviderFailure) -> errors.LMError | None:
 
 def _classify_exception(failure: ProviderFailure) -> errors.LMError:
     exc = failure.exception
-    kw = dict(provider=failure.provider, model=failure.model, secrets=failure.secrets)
+    kw: dict[str, Any] = dict(provider=failure.provider, model=failure.model, secrets=failure.secrets)
     if isinstance(exc, errors.LMError):
         return exc
     text = str(exc) if exc is not None else (failure.message or "unknown failure")

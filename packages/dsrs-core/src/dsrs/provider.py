@@ -145,7 +145,7 @@ class Provider(abc.ABC):
         response = await self.acomplete(request)
         yield StreamChunk(text=response.text, reasoning=response.reasoning or "", response=response)
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 - optional for providers
         """Release resources this instance holds (subprocesses, sockets)."""
 
     @classmethod

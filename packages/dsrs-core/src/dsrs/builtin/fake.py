@@ -52,7 +52,9 @@ def count_tokens(text: str) -> int:
 
 
 def fake_cost(usage: LmUsage) -> Cost:
-    return Cost(msats=usage.prompt_tokens * PROMPT_MSATS_PER_TOKEN + usage.completion_tokens * COMPLETION_MSATS_PER_TOKEN)
+    return Cost(
+        msats=usage.prompt_tokens * PROMPT_MSATS_PER_TOKEN + usage.completion_tokens * COMPLETION_MSATS_PER_TOKEN
+    )
 
 
 class FakeProvider(Provider):

@@ -27,8 +27,8 @@ __all__ = [
 @contextmanager
 def isolated_plugins(*plugins: object, autoload: bool = False) -> Iterator[None]:
     """Within the block, only dsrs-core's plugin (and ``plugins``) are loaded; restored after."""
-    from dsrs.plugins import _manager, register_plugin, reset_host
     from dsrs import registry
+    from dsrs.plugins import _manager, register_plugin, reset_host
 
     saved = _manager._host
     reset_host(autoload=autoload)

@@ -33,7 +33,7 @@ from dsrs.errors import LMError, ProviderUnavailableError
 
 __all__ = ["ProviderConformance"]
 
-SECRET = "sk-conformance-secret-0123456789"
+SECRET = "sk-conformance-secret-0123456789"  # noqa: S105 - a fake key the tests look for
 
 
 class ProviderConformance:

@@ -11,7 +11,7 @@ import asyncio
 import importlib.util
 import os
 import weakref
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 from dsrs.transport.base import (
     ConnectError,
@@ -77,11 +77,29 @@ def set_transport_factory(factory: Callable[[], Transport] | None) -> None:
     _per_loop.clear()
 
 
+# Strong references to each loop's closer generator (the loop itself only keeps a weak one).
+_closers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, object] = weakref.WeakKeyDictionary()
+
+
+async def _close_at_loop_shutdown(loop: asyncio.AbstractEventLoop, transport: Transport) -> AsyncIterator[None]:
+    # A suspended async generator: ``loop.shutdown_asyncgens()`` (run by ``asyncio.run`` and by
+    # pytest-asyncio before a loop closes) finalizes it, which closes the loop's transport, so
+    # connections never outlive their loop.
+    try:
+        yield
+    finally:
+        if _per_loop.get(loop) is transport:
+            del _per_loop[loop]
+        await transport.aclose()
+
+
 def get_transport() -> Transport:
-    """The shared transport of the running event loop."""
+    """The shared transport of the running event loop (closed when the loop shuts down)."""
     loop = asyncio.get_running_loop()
     transport = _per_loop.get(loop)
     if transport is None:
         transport = make_transport()
         _per_loop[loop] = transport
+        closer = _close_at_loop_shutdown(loop, transport)
+        _closers[loop] = (closer, loop.create_task(closer.__anext__()))  # type: ignore[arg-type]
     return transport
