@@ -1,11 +1,12 @@
-"""Entry point of dsrs-ollama: registers the ``ollama`` provider (implementation imported lazily)."""
+"""Entry point of dsrs-ollama: the ``ollama`` provider, its (zero) price and its error classifier."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from dsrs import ProviderSpec
-from dsrs.plugins import hookimpl
+from dsrs import Cost, LmUsage, ProviderSpec
+from dsrs.errors import LMError
+from dsrs.plugins import ProviderFailure, hookimpl
 
 
 @hookimpl
@@ -16,8 +17,25 @@ def dsrs_register_providers(register: Callable[[ProviderSpec], None]) -> None:
             factory="dsrs_ollama.provider:OllamaProvider",
             tier="local",
             env_vars=("OLLAMA_HOST",),
-            default_model="llama2",
+            default_model="llama3.2",
             description="Ollama native API (/api/chat)",
             priority=10,
         )
     )
+
+
+@hookimpl
+def dsrs_cost(model: str, usage: LmUsage) -> Cost | None:
+    """Local inference costs nothing (0, a known price, not an unknown one)."""
+    if model.startswith("ollama:"):
+        return Cost(usd=0.0, msats=0)
+    return None
+
+
+@hookimpl
+def dsrs_classify_error(provider: str, error: ProviderFailure) -> LMError | None:
+    if error.wire != "ollama":
+        return None
+    from dsrs_ollama import wire
+
+    return wire.classify(error)

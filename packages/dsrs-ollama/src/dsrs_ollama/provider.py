@@ -1,0 +1,95 @@
+"""The ``ollama`` provider: Ollama's native ``/api/chat`` over the dsrs transport."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import AsyncIterator
+from typing import ClassVar
+
+from dsrs.provider import ProbeResult, ProviderConfig, ProviderSpec
+from dsrs.transport import HttpRequest, TransportError, get_transport
+from dsrs.types import LMRequest, LMResponse, StreamChunk
+from dsrs.wire import HttpProvider, NDJSONDecoder
+from dsrs_ollama import wire
+
+__all__ = ["OllamaProvider", "resolve_host"]
+
+
+def resolve_host(base_url: str | None = None) -> str:
+    """``LM(base_url=...)``, else ``OLLAMA_HOST``, else ``http://localhost:11434``."""
+    return wire.parse_host(base_url or os.environ.get("OLLAMA_HOST"))
+
+
+class OllamaProvider(HttpProvider):
+    """Chat with models served by Ollama (``ollama:llama3.2``, ``ollama/llama2``)."""
+
+    wire: ClassVar[str] = wire.WIRE
+    supports_streaming: ClassVar[bool] = True
+    supports_response_format: ClassVar[bool] = True
+    supports_tools: ClassVar[bool] = True
+
+    def __init__(self, spec: ProviderSpec, config: ProviderConfig) -> None:
+        host = resolve_host(config.base_url)
+        super().__init__(
+            spec, ProviderConfig(base_url=host, api_key=config.api_key, timeout=config.timeout, options=config.options)
+        )
+        self.host = host
+        self.chat_url = f"{host}/api/chat"
+        self._headers = {"content-type": "application/json"}
+        if config.api_key:  # an Ollama behind an authenticating proxy, or ollama.com
+            self._headers["authorization"] = f"Bearer {config.api_key}"
+
+    def __repr__(self) -> str:
+        return f"OllamaProvider(host={self.host!r})"
+
+    def encode(self, request: LMRequest, *, stream: bool = False) -> HttpRequest:
+        body = wire.encode_body(request, stream=stream)
+        return HttpRequest("POST", self.chat_url, self._headers, json.dumps(body).encode(), self.timeout)
+
+    async def acomplete(self, request: LMRequest) -> LMResponse:
+        resp = await self.send(self.encode(request), request)
+        return wire.decode_response(resp.status, resp.content, model=request.model)
+
+    async def astream(self, request: LMRequest) -> AsyncIterator[StreamChunk]:
+        decoder = wire.ChatStreamDecoder(model=request.model)
+        lines = NDJSONDecoder()
+        async with self.open_stream(self.encode(request, stream=True), request) as resp:
+            try:
+                async for raw in resp.aiter_bytes():
+                    for line in lines.feed(raw):
+                        chunk = decoder.feed(line)
+                        if chunk is not None:
+                            yield chunk
+                for line in lines.close():
+                    chunk = decoder.feed(line)
+                    if chunk is not None:
+                        yield chunk
+            except TransportError as exc:
+                raise self.failure(request, exception=exc) from None
+        yield StreamChunk(response=decoder.finish())
+
+    @classmethod
+    async def probe(cls, spec: ProviderSpec, timeout: float) -> ProbeResult:
+        """Always configured (a local default host); reachable when ``GET /api/tags`` lists a model."""
+        try:
+            host = resolve_host()
+        except ValueError as exc:
+            return ProbeResult(False, None, None, str(exc))
+        t0 = time.perf_counter()
+        try:
+            resp = await get_transport().send(HttpRequest("GET", f"{host}/api/tags", {}, None, timeout))
+        except TransportError as exc:
+            return ProbeResult(True, False, None, f"Ollama not reachable at {host}: {type(exc).__name__}")
+        latency = (time.perf_counter() - t0) * 1000
+        if not resp.ok:
+            return ProbeResult(True, False, latency, f"HTTP {resp.status} from {host}/api/tags")
+        try:
+            data = json.loads(resp.content)
+            models = [m["name"] for m in data.get("models") or [] if isinstance(m, dict) and m.get("name")]
+        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError, TypeError):
+            return ProbeResult(True, False, latency, f"{host}/api/tags did not answer like Ollama")
+        if not models:
+            return ProbeResult(True, False, latency, f"Ollama at {host} has no models; run `ollama pull llama3.2`")
+        return ProbeResult(True, True, latency, f"ok, {len(models)} model(s) at {host}", models[0])
