@@ -1,11 +1,31 @@
-"""Entry point of dsrs-openai: registers OpenAI, the OpenAI-compatible vendors and Codex (lazily)."""
+"""Entry point of dsrs-openai: registers OpenAI, the OpenAI-compatible vendors and Codex.
+
+Cheap to import: provider classes, codecs and the pricing table load on first use.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from dsrs import ProviderSpec
+from dsrs.errors import LMError
 from dsrs.plugins import hookimpl
+from dsrs.plugins.types import ProviderFailure
+from dsrs.usage import Cost, LmUsage
+from dsrs_openai.catalog import OPENAI_PATTERNS, VENDORS
+
+_CLASSES = {
+    "groq": "GroqProvider",
+    "cerebras": "CerebrasProvider",
+    "openrouter": "OpenRouterProvider",
+    "together": "TogetherProvider",
+    "deepseek": "DeepSeekProvider",
+    "xai": "XAIProvider",
+    "mistral": "MistralProvider",
+}
+#: Every provider name this package registers (the error classifier claims only these).
+PROVIDER_NAMES = frozenset({"openai", "openai-responses", "codex", *_CLASSES})
+_WIRES = frozenset({"openai-chat", "openai-responses"})
 
 
 @hookimpl
@@ -14,11 +34,64 @@ def dsrs_register_providers(register: Callable[[ProviderSpec], None]) -> None:
         ProviderSpec(
             name="openai",
             factory="dsrs_openai.provider:OpenAIProvider",
-            patterns=("gpt-*", "o1*", "o3*", "o4*", "chatgpt-*", "codex-*"),
+            patterns=OPENAI_PATTERNS,
             tier="premium",
-            env_vars=("OPENAI_API_KEY",),
+            env_vars=("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID"),
             default_model="gpt-4o-mini",
             description="OpenAI Chat Completions (Responses API for codex models)",
             priority=30,
         )
     )
+    register(
+        ProviderSpec(
+            name="openai-responses",
+            factory="dsrs_openai.provider:OpenAIResponsesProvider",
+            tier="premium",
+            env_vars=("OPENAI_API_KEY", "OPENAI_BASE_URL"),
+            default_model="gpt-4o-mini",
+            description="OpenAI Responses API (POST /v1/responses)",
+            priority=29,
+        )
+    )
+    for info in VENDORS:
+        register(
+            ProviderSpec(
+                name=info.name,
+                factory=f"dsrs_openai.vendors:{_CLASSES[info.name]}",
+                tier=info.tier,  # type: ignore[arg-type]
+                env_vars=(*info.api_key_env, *info.base_url_env),
+                default_model=info.default_model,
+                description=info.description,
+                priority=info.priority,
+            )
+        )
+    register(
+        ProviderSpec(
+            name="codex",
+            factory="dsrs_openai.codex:CodexProvider",
+            tier="premium",
+            env_vars=("CODEX_BIN",),
+            default_model="default",
+            description="headless Codex CLI (codex exec --json), one isolated run per call",
+            priority=20,
+        )
+    )
+
+
+@hookimpl
+def dsrs_cost(model: str, usage: LmUsage) -> Cost | None:
+    provider = model.partition(":")[0]
+    if provider not in PROVIDER_NAMES:
+        return None
+    from dsrs_openai.pricing import cost_for
+
+    return cost_for(model, usage)
+
+
+@hookimpl
+def dsrs_classify_error(provider: str, error: ProviderFailure) -> LMError | None:
+    if provider not in PROVIDER_NAMES or error.wire not in _WIRES:
+        return None
+    from dsrs_openai.classify import classify
+
+    return classify(error)

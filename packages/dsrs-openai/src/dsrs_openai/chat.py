@@ -1,0 +1,161 @@
+"""The base of every Chat Completions provider in this package (OpenAI and the vendors).
+
+Builds on :class:`dsrs.wire.OpenAICompatibleProvider` and the shared ``openai_chat`` codec, and adds
+what the vendors differ in: which provider options exist (an unknown option is a clear
+:class:`InvalidRequestError`, never silently sent or dropped), per-model quirks, body adjustments,
+and usage fields outside the OpenAI shape (DeepSeek cache hits, xAI reasoning tokens, OpenRouter cost).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+from dsrs.errors import AuthenticationError, InvalidRequestError
+from dsrs.provider import ProviderConfig, ProviderSpec
+from dsrs.transport import HttpRequest, HttpResponse
+from dsrs.types import LMRequest, LMResponse, StreamChunk
+from dsrs.usage import Cost, LmUsage
+from dsrs.wire import OpenAICompatibleProvider, WireOptions, openai_chat
+
+__all__ = ["CLIENT_OPTIONS", "OpenAIChatProvider", "usage_from_raw"]
+
+#: Options every provider here understands that configure the client and never reach the body.
+CLIENT_OPTIONS = frozenset({"extra_body", "extra_headers"})
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def usage_from_raw(raw: Mapping[str, Any] | None, parsed: LmUsage) -> LmUsage:
+    """Usage from an OpenAI-style ``usage`` object, with the vendors' variants folded in.
+
+    * DeepSeek reports cache hits as ``prompt_cache_hit_tokens``;
+    * xAI counts ``reasoning_tokens`` outside ``completion_tokens`` (``total`` = prompt + completion
+      + reasoning); dsrs counts them inside, as OpenAI does;
+    * OpenRouter reports the charged ``cost`` in USD, which is used as is.
+    """
+    if not raw:
+        return parsed
+    prompt = _int(raw.get("prompt_tokens"))
+    completion = _int(raw.get("completion_tokens"))
+    pdet: Mapping[str, Any] = raw.get("prompt_tokens_details") or {}
+    cdet: Mapping[str, Any] = raw.get("completion_tokens_details") or {}
+    if not isinstance(pdet, Mapping):
+        pdet = {}
+    if not isinstance(cdet, Mapping):
+        cdet = {}
+    cached = _int(pdet.get("cached_tokens")) or _int(raw.get("prompt_cache_hit_tokens"))
+    reasoning = _int(cdet.get("reasoning_tokens"))
+    total = _int(raw.get("total_tokens")) or None
+    if reasoning and total is not None and total == prompt + completion + reasoning:
+        completion += reasoning
+    usage = LmUsage.from_tokens(
+        prompt,
+        completion,
+        total_tokens=total,
+        cached_tokens=min(cached, prompt),
+        reasoning_tokens=reasoning,
+        detail=parsed.detail,
+    )
+    cost = raw.get("cost")
+    if isinstance(cost, (int, float)) and not isinstance(cost, bool) and cost >= 0:
+        usage = usage.with_cost(Cost(usd=float(cost)))
+    return usage
+
+
+class OpenAIChatProvider(OpenAICompatibleProvider):
+    """A Chat Completions provider with a declared option set and per-model quirks.
+
+    Subclasses set ``known_options`` (body fields users may pass as ``LM(..., top_p=0.9)``),
+    ``wire_options`` and the class attributes of :class:`OpenAICompatibleProvider`, and may
+    override :meth:`options_for` and :meth:`adjust_body`.
+    """
+
+    known_options: ClassVar[frozenset[str]] = frozenset()
+    #: Options consumed by the provider itself (headers, routing), never sent in the body.
+    client_options: ClassVar[frozenset[str]] = CLIENT_OPTIONS
+    #: The key is only required when talking to this host (a custom base_url may need none).
+    key_required_for_host: ClassVar[str | None] = None
+
+    def __init__(self, spec: ProviderSpec, config: ProviderConfig) -> None:
+        super().__init__(spec, config)
+        host = urlsplit(self.base_url).hostname or ""
+        self._key_required = self.requires_api_key and (
+            self.key_required_for_host is None or host == self.key_required_for_host or config.base_url is None
+        )
+
+    # --- request ----------------------------------------------------------------------------
+
+    def check_options(self, request: LMRequest) -> None:
+        allowed = self.known_options | self.client_options
+        unknown = sorted(k for k in request.options if k not in allowed)
+        if unknown:
+            raise InvalidRequestError(
+                f"{', '.join(map(repr, unknown))} {'is' if len(unknown) == 1 else 'are'} not {self.name} "
+                f"parameter{'s' if len(unknown) > 1 else ''}; known: {', '.join(sorted(self.known_options)) or '(none)'}. "
+                "Pass extra_body={...} to send fields verbatim.",
+                provider=self.name,
+                model=request.model,
+            )
+
+    def options_for(self, request: LMRequest) -> WireOptions:
+        return dataclasses.replace(self.wire_options, passthrough_options=self.known_options)
+
+    def adjust_body(self, body: dict[str, Any], request: LMRequest, *, stream: bool) -> None:
+        """Vendor-specific changes to the encoded body (in place)."""
+
+    def request_headers(self, request: LMRequest) -> dict[str, str]:
+        extra = request.options.get("extra_headers")
+        if isinstance(extra, Mapping) and extra:
+            return {**self._headers, **{str(k).lower(): str(v) for k, v in extra.items()}}
+        return self._headers
+
+    def encode_json(self, request: LMRequest, *, stream: bool = False) -> dict[str, Any]:
+        """The body this provider sends for ``request`` (golden tests compare it)."""
+        if self._key_required and not self.config.api_key:
+            env = " or ".join(self.api_key_env) or "api_key="
+            raise AuthenticationError(f"no API key: set {env}", provider=self.name, model=request.model)
+        self.check_options(request)
+        body = openai_chat.encode_body(request, stream=stream, options=self.options_for(request))
+        extra = request.options.get("extra_body")
+        if isinstance(extra, Mapping):
+            body.update(extra)
+        self.adjust_body(body, request, stream=stream)
+        return body
+
+    def encode(self, request: LMRequest, *, stream: bool = False) -> HttpRequest:
+        body = self.encode_json(request, stream=stream)
+        headers = self.request_headers(request)
+        if stream:
+            headers = {**headers, "accept": "text/event-stream"}
+        return HttpRequest("POST", self.url, headers, _dumps(body), self.timeout)
+
+    # --- response ---------------------------------------------------------------------------
+
+    def fix_usage(self, response: LMResponse) -> LMResponse:
+        if response.raw_usage is None:
+            return response
+        return dataclasses.replace(response, usage=usage_from_raw(response.raw_usage, response.usage))
+
+    def decode(self, resp: HttpResponse, request: LMRequest) -> LMResponse:
+        return self.fix_usage(super().decode(resp, request))
+
+    async def astream(self, request: LMRequest) -> AsyncIterator[StreamChunk]:
+        async for chunk in super().astream(request):
+            if chunk.response is not None:
+                yield StreamChunk(text=chunk.text, reasoning=chunk.reasoning, response=self.fix_usage(chunk.response))
+            else:
+                yield chunk
+
+
+def _dumps(body: Mapping[str, Any]) -> bytes:
+    import json
+
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")

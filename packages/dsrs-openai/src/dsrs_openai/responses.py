@@ -1,0 +1,359 @@
+"""The OpenAI Responses API wire format (``POST /v1/responses``), sans-IO.
+
+Used for codex models and the ``openai-responses:`` prefix. Mapping from an :class:`LMRequest`:
+
+* leading ``system``/``developer`` messages → ``instructions``; the rest → ``input`` items
+  (assistant tool calls → ``function_call`` items, tool results → ``function_call_output``);
+* ``max_tokens`` → ``max_output_tokens``; ``temperature`` only for non-reasoning models;
+* ``response_format`` → ``text.format`` (``json_schema`` with ``name``/``schema``/``strict``);
+* tools → flat ``{"type": "function", "name", "parameters", "strict"}``; ``reasoning_effort`` →
+  ``reasoning.effort``; ``store`` is ``false`` unless asked for (dsrs sends the whole context);
+* ``seed`` does not exist in this API and is not sent; ``stop`` does not exist either and is
+  rejected with :class:`InvalidRequestError` (the answer would differ from what was asked).
+
+Usage: ``input_tokens`` (with ``input_tokens_details.cached_tokens``), ``output_tokens`` (with
+``output_tokens_details.reasoning_tokens``). Streams are SSE events typed by ``type``:
+``response.output_text.delta``, ``response.reasoning_summary_text.delta``,
+``response.output_item.done``, ``response.completed`` / ``response.incomplete`` /
+``response.failed`` and ``error``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from dsrs import errors
+from dsrs.plugins.types import ProviderFailure
+from dsrs.types import LMRequest, LMResponse, Message, StreamChunk, ToolCall
+from dsrs.usage import LmUsage
+from dsrs_openai.classify import classify
+
+__all__ = [
+    "RESPONSE_OPTIONS",
+    "WIRE",
+    "ResponsesStreamDecoder",
+    "decode_response",
+    "encode_body",
+    "parse_usage",
+    "responses_url",
+]
+
+WIRE = "openai-responses"
+#: Provider options sent as top-level body fields (``reasoning_effort`` and ``verbosity`` are nested).
+RESPONSE_OPTIONS = frozenset(
+    {
+        "parallel_tool_calls",
+        "store",
+        "metadata",
+        "top_p",
+        "user",
+        "service_tier",
+        "truncation",
+        "include",
+        "prompt_cache_key",
+        "safety_identifier",
+        "max_tool_calls",
+        "reasoning",
+        "background",
+        "previous_response_id",
+        "top_logprobs",
+    }
+)
+_NESTED_OPTIONS = frozenset({"reasoning_effort", "verbosity", "extra_body"})
+
+
+def responses_url(base_url: str) -> str:
+    base = base_url.rstrip("/")
+    if urlsplit(base).path in ("", "/"):
+        base += "/v1"
+    return base + "/responses"
+
+
+def _input_items(messages: tuple[Message, ...]) -> tuple[str | None, list[dict[str, Any]]]:
+    i = 0
+    instructions: list[str] = []
+    while i < len(messages) and messages[i].role in ("system", "developer"):
+        instructions.append(messages[i].content or "")
+        i += 1
+    items: list[dict[str, Any]] = []
+    for m in messages[i:]:
+        if m.role == "tool":
+            items.append({"type": "function_call_output", "call_id": m.tool_call_id or "", "output": m.content or ""})
+            continue
+        if m.content is not None and (m.content or not m.tool_calls):
+            items.append({"role": m.role, "content": m.content})
+        for tc in m.tool_calls:
+            items.append({"type": "function_call", "call_id": tc.id, "name": tc.name, "arguments": tc.arguments})
+    return ("\n\n".join(instructions) if instructions else None), items
+
+
+def _tool_choice(choice: str | Mapping[str, Any]) -> Any:
+    if not isinstance(choice, str):
+        return dict(choice)
+    if choice in ("auto", "none", "required"):
+        return choice
+    return {"type": "function", "name": choice}
+
+
+def encode_body(request: LMRequest, *, stream: bool = False, reasoning: bool = False) -> dict[str, Any]:
+    """The JSON body for ``POST /responses``. Every parameter is mapped explicitly."""
+    if request.stop:
+        raise errors.InvalidRequestError(
+            "the Responses API has no 'stop' parameter; use an openai: chat model for stop sequences",
+            provider=request.provider,
+            model=request.model,
+        )
+    instructions, items = _input_items(request.messages)
+    body: dict[str, Any] = {"model": request.model}
+    if instructions is not None:
+        body["instructions"] = instructions
+    body["input"] = items
+    if request.max_tokens is not None:
+        body["max_output_tokens"] = request.max_tokens
+    if request.temperature is not None and not reasoning:
+        body["temperature"] = request.temperature
+    text: dict[str, Any] = {}
+    rf = request.response_format
+    if rf is not None:
+        if rf.type == "json_schema" and rf.schema is not None:
+            text["format"] = {"type": "json_schema", "name": rf.name, "schema": dict(rf.schema), "strict": rf.strict}
+        else:
+            text["format"] = {"type": "json_object"}
+    opts = request.options
+    if "verbosity" in opts:
+        text["verbosity"] = opts["verbosity"]
+    if text:
+        body["text"] = text
+    if request.tools:
+        body["tools"] = [
+            {
+                "type": "function",
+                "name": t.name,
+                "description": t.description,
+                "parameters": dict(t.parameters),
+                "strict": False,
+            }
+            for t in request.tools
+        ]
+        if request.tool_choice is not None:
+            body["tool_choice"] = _tool_choice(request.tool_choice)
+    if "reasoning_effort" in opts:
+        body["reasoning"] = {**dict(opts.get("reasoning") or {}), "effort": opts["reasoning_effort"]}
+    for key, value in opts.items():
+        if key in RESPONSE_OPTIONS and key not in body:
+            body[key] = value
+    body.setdefault("store", False)
+    extra = opts.get("extra_body")
+    if isinstance(extra, Mapping):
+        body.update(extra)
+    if stream:
+        body["stream"] = True
+    return body
+
+
+def parse_usage(raw: Mapping[str, Any] | None) -> LmUsage:
+    """Usage from a Responses ``usage`` object (cached input and reasoning output included)."""
+    if not raw:
+        return LmUsage.from_tokens(0, 0)
+    idet = raw.get("input_tokens_details") or {}
+    odet = raw.get("output_tokens_details") or {}
+    total = raw.get("total_tokens")
+    return LmUsage.from_tokens(
+        int(raw.get("input_tokens") or 0),
+        int(raw.get("output_tokens") or 0),
+        total_tokens=int(total) if total is not None else None,
+        cached_tokens=int(idet.get("cached_tokens") or 0) if isinstance(idet, Mapping) else 0,
+        reasoning_tokens=int(odet.get("reasoning_tokens") or 0) if isinstance(odet, Mapping) else 0,
+    )
+
+
+def _parse_error(
+    message: str, *, provider: str, model: str | None, body: bytes | str, status: int | None = None
+) -> errors.ResponseParseError:
+    return errors.ResponseParseError(message, provider=provider, model=model, status=status, body=body)
+
+
+def _failure_error(err: Any, *, provider: str, model: str | None, status: int | None) -> errors.LMError:
+    payload = json.dumps({"error": err if isinstance(err, Mapping) else {"message": str(err)}}).encode()
+    classified = classify(ProviderFailure(provider, model, status if status and status >= 400 else None, {}, payload))
+    return classified or errors.ProviderUnavailableError(
+        "the response failed", provider=provider, model=model, body=payload
+    )
+
+
+class _Output:
+    """What a response's ``output`` items say: text, refusal, reasoning, function calls."""
+
+    def __init__(self) -> None:
+        self.text: list[str] = []
+        self.refusal: list[str] = []
+        self.reasoning: list[str] = []
+        self.calls: list[ToolCall] = []
+
+    def add_item(self, item: Mapping[str, Any]) -> None:
+        kind = item.get("type")
+        if kind == "message":
+            for part in item.get("content") or ():
+                if not isinstance(part, Mapping):
+                    continue
+                if part.get("type") == "output_text":
+                    self.text.append(str(part.get("text") or ""))
+                elif part.get("type") == "refusal":
+                    self.refusal.append(str(part.get("refusal") or ""))
+        elif kind == "reasoning":
+            for part in (*(item.get("summary") or ()), *(item.get("content") or ())):
+                if isinstance(part, Mapping) and part.get("text"):
+                    self.reasoning.append(str(part["text"]))
+        elif kind == "function_call":
+            args = item.get("arguments")
+            self.calls.append(
+                ToolCall(
+                    id=str(item.get("call_id") or item.get("id") or f"call_{len(self.calls)}"),
+                    name=str(item.get("name") or ""),
+                    arguments=args if isinstance(args, str) else json.dumps(args or {}),
+                )
+            )
+
+
+def _finish_reason(data: Mapping[str, Any], out: _Output, *, provider: str, model: str | None) -> str:
+    status = data.get("status")
+    if status == "incomplete":
+        reason = str((data.get("incomplete_details") or {}).get("reason") or "")
+        if reason == "content_filter":
+            raise errors.ContentFilterError(
+                "the provider's content filter stopped the answer", provider=provider, model=model
+            )
+        return "length" if reason == "max_output_tokens" else reason or "incomplete"
+    if out.refusal and not out.text:
+        raise errors.ContentFilterError(f"the model refused: {''.join(out.refusal)}", provider=provider, model=model)
+    return "tool_calls" if out.calls else "stop"
+
+
+def _response_from(
+    data: Mapping[str, Any], out: _Output, *, provider: str, model: str | None, text: str | None = None
+) -> LMResponse:
+    if data.get("status") == "failed" or (data.get("error") and data.get("status") not in ("completed", "incomplete")):
+        raise _failure_error(data.get("error") or {}, provider=provider, model=model, status=None)
+    finish = _finish_reason(data, out, provider=provider, model=model)
+    raw_usage = data.get("usage") if isinstance(data.get("usage"), Mapping) else None
+    return LMResponse(
+        text="".join(out.text) if text is None else text,
+        usage=parse_usage(raw_usage),
+        tool_calls=tuple(out.calls),
+        reasoning="".join(out.reasoning) or None,
+        finish_reason=finish,
+        raw_usage=raw_usage,
+        provider=provider,
+        model=str(data.get("model") or model or "") or None,
+    )
+
+
+def decode_response(
+    status: int, headers: Mapping[str, str], body: bytes, *, provider: str, model: str | None = None
+) -> LMResponse:
+    """Decode a 2xx ``response`` object. Raises :class:`ResponseParseError` when malformed."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        kind = "HTML" if body.lstrip()[:1] == b"<" else "non-JSON"
+        raise _parse_error(
+            f"{kind} body where a response object was expected",
+            provider=provider,
+            model=model,
+            body=body,
+            status=status,
+        ) from None
+    if not isinstance(data, dict):
+        raise _parse_error(
+            "response body is not a JSON object", provider=provider, model=model, body=body, status=status
+        )
+    if "output" not in data:
+        err = classify(ProviderFailure(provider, model, status, headers, body)) if "error" in data else None
+        raise err or _parse_error(
+            "response object has no output", provider=provider, model=model, body=body, status=status
+        )
+    out = _Output()
+    for item in data.get("output") or ():
+        if isinstance(item, Mapping):
+            out.add_item(item)
+    return _response_from(data, out, provider=provider, model=model)
+
+
+class ResponsesStreamDecoder:
+    """Turn the SSE events of a streamed response into :class:`StreamChunk` s and a final response."""
+
+    def __init__(self, *, provider: str, model: str | None = None) -> None:
+        self.provider = provider
+        self.model = model
+        self._text: list[str] = []
+        self._reasoning: list[str] = []
+        self._items = _Output()
+        self._final: Mapping[str, Any] | None = None
+
+    def feed(self, data: str) -> StreamChunk | None:
+        if data.strip() == "[DONE]":
+            return None
+        try:
+            event = json.loads(data)
+        except ValueError:
+            raise _parse_error("malformed stream event", provider=self.provider, model=self.model, body=data) from None
+        if not isinstance(event, dict):
+            return None
+        kind = event.get("type")
+        if kind == "response.output_text.delta":
+            delta = str(event.get("delta") or "")
+            if delta:
+                self._text.append(delta)
+                return StreamChunk(text=delta)
+            return None
+        if kind in ("response.reasoning_summary_text.delta", "response.reasoning_text.delta"):
+            delta = str(event.get("delta") or "")
+            if delta:
+                self._reasoning.append(delta)
+                return StreamChunk(reasoning=delta)
+            return None
+        if kind == "response.output_item.done" and isinstance(event.get("item"), Mapping):
+            item = event["item"]
+            if item.get("type") in ("function_call", "message"):
+                self._items.add_item(item)
+            return None
+        if kind in ("response.completed", "response.incomplete", "response.failed"):
+            resp = event.get("response")
+            self._final = resp if isinstance(resp, Mapping) else {"status": kind.rsplit(".", 1)[-1]}
+            if kind == "response.failed":
+                raise _failure_error(
+                    self._final.get("error") or {}, provider=self.provider, model=self.model, status=None
+                )
+            return None
+        if kind == "error":
+            nested = event.get("error")
+            err: Mapping[str, Any] = nested if isinstance(nested, Mapping) else event
+            raise _failure_error(
+                {k: err.get(k) for k in ("code", "message", "type", "param")},
+                provider=self.provider,
+                model=self.model,
+                status=None,
+            )
+        return None
+
+    def finish(self) -> LMResponse:
+        if self._final is None:
+            raise _parse_error(
+                "stream ended before response.completed", provider=self.provider, model=self.model, body=""
+            )
+        final = self._final
+        out = _Output()
+        for item in final.get("output") or ():
+            if isinstance(item, Mapping):
+                out.add_item(item)
+        if not out.calls:
+            out.calls = self._items.calls
+        if not out.text and not self._text:
+            out.text = self._items.text
+        if not out.reasoning:
+            out.reasoning = self._reasoning
+        text = "".join(self._text) if self._text else None
+        return _response_from(final, out, provider=self.provider, model=self.model, text=text)
