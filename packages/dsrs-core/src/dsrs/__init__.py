@@ -37,7 +37,30 @@ from dsrs.usage import Cost, LmUsage, UsageRecord, msats_per_usd, set_msats_per_
 __version__ = "0.1.0"
 
 # Names served lazily, so ``import dsrs`` stays cheap: name -> module.
-_LAZY: dict[str, str] = {}
+_LAZY: dict[str, str] = {
+    # signatures, predictors, adapters, settings
+    "Signature": "dsrs.signatures",
+    "InputField": "dsrs.signatures",
+    "OutputField": "dsrs.signatures",
+    "SignatureError": "dsrs.signatures",
+    "make_signature": "dsrs.signatures",
+    "Predict": "dsrs.predict",
+    "Prediction": "dsrs.predict",
+    "Adapter": "dsrs.adapters",
+    "AdapterParseError": "dsrs.adapters",
+    "ChatAdapter": "dsrs.adapters",
+    "JSONAdapter": "dsrs.adapters",
+    "configure": "dsrs.settings",
+    "configure_with_adapter": "dsrs.settings",
+    "context": "dsrs.settings",
+    "NotConfiguredError": "dsrs.settings",
+    # lanes, budgets
+    "LaneMux": "dsrs.lanemux",
+    "RetryPolicy": "dsrs.lanemux",
+    "FailoverPolicy": "dsrs.lanemux",
+    "CooldownPolicy": "dsrs.lanemux",
+    "UnknownLaneError": "dsrs.lanemux",
+}
 
 if TYPE_CHECKING:
     pass

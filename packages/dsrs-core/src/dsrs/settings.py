@@ -1,0 +1,139 @@
+"""Which LM (or :class:`dsrs.LaneMux`) and adapter a program uses: ``configure`` and ``context``.
+
+Settings live in a :class:`contextvars.ContextVar`, so concurrent asyncio tasks (and threads) can
+use different models::
+
+    dsrs.configure(dsrs.LM("gpt-4o-mini"))                 # the default from here on
+    dsrs.configure_with_adapter(lm, dsrs.JSONAdapter())    # the same, with an adapter
+    with dsrs.context(lm=dsrs.LM("fake:echo")):            # only inside the block (this task)
+        ...
+
+:func:`configure` sets the value for the current context *and* makes it the process default seen by
+threads and tasks that never configured anything themselves; :func:`context` changes only the
+current context (a task, a thread, or the code inside the ``with``) and restores it afterwards.
+Sync twins (``Predict.forward``) carry the caller's settings onto dsrs's background loop.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
+
+from dsrs.errors import LMError
+
+if TYPE_CHECKING:
+    from dsrs.adapters import Adapter
+    from dsrs.types import LMResponse, MessagesInput
+
+__all__ = [
+    "LanguageModel",
+    "NotConfiguredError",
+    "Settings",
+    "configure",
+    "configure_with_adapter",
+    "context",
+    "current",
+    "reset",
+]
+
+T = TypeVar("T")
+
+
+@runtime_checkable
+class LanguageModel(Protocol):
+    """What :func:`configure` accepts: a :class:`dsrs.LM` or a :class:`dsrs.LaneMux`."""
+
+    async def acall(self, messages: MessagesInput, **kwargs: Any) -> LMResponse: ...
+
+    def call(self, messages: MessagesInput, **kwargs: Any) -> LMResponse: ...
+
+    def astream(self, messages: MessagesInput, **kwargs: Any) -> Any: ...
+
+    def stream(self, messages: MessagesInput, **kwargs: Any) -> Any: ...
+
+
+class NotConfiguredError(LMError, RuntimeError):
+    """No LM was given and none is configured (``dsrs.configure(...)``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The settings in force: ``lm`` (an LM or LaneMux) and ``adapter`` (``None``: ChatAdapter)."""
+
+    lm: LanguageModel | None = None
+    adapter: Adapter | None = None
+
+
+_default = Settings()
+_current: contextvars.ContextVar[Settings | None] = contextvars.ContextVar("dsrs_settings", default=None)
+
+
+def current() -> Settings:
+    """The settings of the current context (falling back to the process default)."""
+    s = _current.get()
+    return _default if s is None else s
+
+
+def _check_lm(lm: object) -> None:
+    if lm is not None and not isinstance(lm, LanguageModel):
+        raise TypeError(f"expected a dsrs.LM or dsrs.LaneMux, got {type(lm).__name__}")
+
+
+def configure(lm: LanguageModel | None = None, *, adapter: Adapter | None = None) -> None:
+    """Use ``lm`` (an :class:`~dsrs.LM` or :class:`~dsrs.LaneMux`) and ``adapter`` from now on.
+
+    Arguments left as ``None`` keep their current value. Affects the current context and becomes
+    the default of the process.
+    """
+    global _default
+    _check_lm(lm)
+    base = current()
+    new = Settings(lm=lm if lm is not None else base.lm, adapter=adapter if adapter is not None else base.adapter)
+    _default = new
+    _current.set(new)
+
+
+def configure_with_adapter(lm: LanguageModel, adapter: Adapter) -> None:
+    """``configure(lm, adapter=adapter)``, as in the seed."""
+    configure(lm, adapter=adapter)
+
+
+def reset() -> None:
+    """Forget every setting (the process default and this context's)."""
+    global _default
+    _default = Settings()
+    _current.set(None)
+
+
+@contextmanager
+def context(lm: LanguageModel | None = None, *, adapter: Adapter | None = None) -> Iterator[Settings]:
+    """Within the block (and tasks started inside it), use ``lm``/``adapter``; restored on exit."""
+    _check_lm(lm)
+    base = current()
+    new = Settings(lm=lm if lm is not None else base.lm, adapter=adapter if adapter is not None else base.adapter)
+    token = _current.set(new)
+    try:
+        yield new
+    finally:
+        _current.reset(token)
+
+
+async def _with_settings(settings: Settings, coro: Coroutine[Any, Any, T]) -> T:
+    _current.set(settings)  # runs in its own task on the portal loop: nothing leaks
+    return await coro
+
+
+def run_sync_with_settings(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` on dsrs's background loop with the caller's settings (for sync twins)."""
+    from dsrs import _portal
+
+    return _portal.run_sync(_with_settings(current(), coro))
+
+
+async def _iter_with_settings(settings: Settings, agen: AsyncIterator[T]) -> AsyncIterator[T]:
+    _current.set(settings)
+    async for item in agen:
+        yield item
