@@ -78,9 +78,9 @@ def build(session: nox.Session) -> None:
     """Build every wheel standalone, then smoke-test core + one provider from the wheels in a clean venv."""
     dist = Path(session.create_tmp()) / "dist"
     shutil.rmtree(dist, ignore_errors=True)
-    session.install("build>=1.2")
     for p in PACKAGES:
-        session.run("python", "-m", "build", "--wheel", "--outdir", str(dist), _pkg(p), silent=True)
+        # Each package builds alone, from its own folder, in an isolated build environment.
+        session.run("uv", "build", "--wheel", "--quiet", "--out-dir", str(dist), _pkg(p), external=True)
     wheels = sorted(dist.glob("*.whl"))
     assert len(wheels) == len(PACKAGES), wheels
     for w in wheels:
