@@ -1,0 +1,98 @@
+"""``RedisState``: the cache, lane health, budgets and usage ledger of many processes, in Redis.
+
+>>> state = RedisState("redis://127.0.0.1:6379/0", namespace="myapp")   # doctest: +SKIP
+>>> dsrs.configure(mux, state=state)                                     # doctest: +SKIP
+
+or ``RedisState.from_env()`` with ``DSRS_REDIS_URL`` (and ``DSRS_REDIS_NAMESPACE``,
+``DSRS_REDIS_FAIL_OPEN``). Creating one checks that Redis answers and raises
+:class:`RedisUnavailableError` naming where the URL came from when it does not.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dsrs.cache import CacheBackend, LayeredCache, MemoryCache, get_cache, set_cache
+from dsrs.redis_state._link import RedisLink, RedisSettings
+from dsrs.redis_state.budget import RedisBudgetStore
+from dsrs.redis_state.cache import RedisCache
+from dsrs.redis_state.lanes import RedisLaneHealth
+from dsrs.redis_state.ledger import UsageLedger
+
+__all__ = ["RedisState"]
+
+_UNSET: Any = object()
+
+
+class RedisState:
+    """Shared state in one Redis namespace: ``cache``, ``lanes``, ``budgets`` and ``ledger``.
+
+    Keyword arguments override :class:`RedisSettings` fields (``namespace``, ``fail_open``,
+    ``reservation_ttl``, ``cache_ttl``, ``cache_max_entries``, ...). ``local_cache_entries`` sizes
+    the in-process LRU in front of the Redis cache (0: none), which also serves while Redis is lost.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        check: bool = True,
+        local_cache_entries: int = 1024,
+        **settings: Any,
+    ) -> None:
+        self.settings = RedisSettings.from_env(url, **settings)
+        self.link = RedisLink(self.settings)
+        if check:
+            self.link.check()
+        self.redis_cache = RedisCache(self.link)
+        self.cache: CacheBackend = (
+            LayeredCache(MemoryCache(local_cache_entries), self.redis_cache)
+            if local_cache_entries > 0
+            else self.redis_cache
+        )
+        self.lanes = RedisLaneHealth(self.link)
+        self.budgets = RedisBudgetStore(self.link)
+        self.ledger = UsageLedger(self.link)
+        self._previous_cache: CacheBackend | None = None
+        self._installed = False
+
+    @classmethod
+    def from_env(cls, **settings: Any) -> RedisState:
+        """State from ``DSRS_REDIS_URL`` (a clear error when it is unset or Redis does not answer)."""
+        return cls(None, **settings)
+
+    @property
+    def fail_open(self) -> bool:
+        return self.settings.fail_open
+
+    def install(self) -> RedisState:
+        """Make this process use the shared cache and count its calls in the ledger."""
+        if not self._installed:
+            self._previous_cache = get_cache()
+            set_cache(self.cache)
+            self.ledger.install()
+            self._installed = True
+        return self
+
+    def uninstall(self) -> None:
+        """Undo :meth:`install` (the previous cache comes back; counts are pushed)."""
+        if self._installed:
+            set_cache(self._previous_cache)
+            self.ledger.uninstall()
+            self._installed = False
+        self.ledger.flush()
+
+    async def aclose(self) -> None:
+        """Push the ledger and close this loop's connections."""
+        self.uninstall()
+        self.ledger.close()
+        await self.link.aclose()
+
+    def close(self) -> None:
+        self.uninstall()
+        self.ledger.close()
+        self.link.close()
+
+    def __repr__(self) -> str:
+        s = self.settings
+        return f"RedisState({s.safe_url!r}, namespace={s.namespace!r}, fail_open={s.fail_open})"

@@ -1,0 +1,305 @@
+"""Shared state in a real redis-server (started by the fixture through scripts/redis-server.sh)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+pytest.importorskip("redis", reason="the dsrs-core[redis] extra is not installed")
+
+import dsrs
+from dsrs.redis_state import (
+    BudgetUnavailableError,
+    RedisState,
+    RedisStateWarning,
+    RedisUnavailableError,
+)
+from dsrs.redis_state.testing import RedisServer, RedisServerUnavailable, free_port
+from dsrs.usage import UsageRecord
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[RedisServer]:
+    try:
+        server = RedisServer().start()
+    except RedisServerUnavailable as exc:
+        pytest.skip(f"no redis-server here: {exc}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def namespace() -> str:
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+async def state(redis_server: RedisServer, namespace: str) -> AsyncIterator[RedisState]:
+    s = RedisState(redis_server.url, namespace=namespace, reservation_ttl=5)
+    yield s
+    await s.aclose()
+
+
+# --- configuration ------------------------------------------------------------------------------
+
+
+def test_import_dsrs_does_not_import_redis() -> None:
+    code = "import sys, dsrs; dsrs.LM('fake:echo'); print('redis' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_unreachable_at_start_names_the_env_var(monkeypatch: pytest.MonkeyPatch) -> None:
+    port = free_port()  # nothing listens there
+    monkeypatch.setenv("DSRS_REDIS_URL", f"redis://:s3cretpass@127.0.0.1:{port}/0")
+    with pytest.raises(RedisUnavailableError) as info:
+        RedisState.from_env(connect_timeout=0.5)
+    message = str(info.value)
+    assert "DSRS_REDIS_URL" in message
+    assert f"127.0.0.1:{port}" in message
+    assert "s3cretpass" not in message and "***" in message
+
+
+def test_missing_url_names_the_env_var(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DSRS_REDIS_URL", raising=False)
+    with pytest.raises(RedisUnavailableError, match="DSRS_REDIS_URL"):
+        RedisState.from_env()
+
+
+def test_bad_url_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="redis://"):
+        RedisState("http://127.0.0.1:6379")
+
+
+def test_env_configures_namespace_and_fail_open(redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DSRS_REDIS_URL", redis_server.url)
+    monkeypatch.setenv("DSRS_REDIS_NAMESPACE", "appA")
+    monkeypatch.setenv("DSRS_REDIS_FAIL_OPEN", "1")
+    s = RedisState.from_env()
+    try:
+        assert s.settings.namespace == "appA" and s.fail_open
+        assert s.link.key("x") == "appA:x"
+    finally:
+        s.close()
+
+
+# --- budgets ------------------------------------------------------------------------------------
+
+
+async def test_reserve_settle_and_refuse(state: RedisState) -> None:
+    b = state.budgets
+    limits = {"global": 100, "lane:a": 60}
+    r1 = await b.reserve(limits, 50)
+    with pytest.raises(dsrs.BudgetExceededError, match="lane:a"):
+        await b.reserve(limits, 20)  # lane a has 10 left
+    # All or nothing: the refused call held nothing in "global" either.
+    assert (await b.status("global")).reserved == 50
+    await b.settle(r1, 30)
+    await b.settle(r1, 30)  # settling twice counts once
+    g, a = await b.status("global"), await b.status("lane:a")
+    assert (g.spent, g.reserved, g.limit) == (30, 0, 100)
+    assert (a.spent, a.reserved, a.remaining) == (30, 0, 30)
+    r2 = await b.reserve({"global": 100, "lane:b": None}, 70)
+    await b.settle(r2, 0)  # failed call: released, nothing spent
+    assert (await b.status("global")).spent == 30
+    snaps = {s.scope: s for s in await b.snapshot()}
+    assert set(snaps) == {"global", "lane:a", "lane:b"}
+    assert snaps["lane:a"].refused == 1 and snaps["global"].refused == 0
+
+
+async def test_budgets_are_shared_between_states(redis_server: RedisServer, namespace: str) -> None:
+    s1 = RedisState(redis_server.url, namespace=namespace)
+    s2 = RedisState(redis_server.url, namespace=namespace)
+    other = RedisState(redis_server.url, namespace=namespace + "x")
+    try:
+        r = await s1.budgets.reserve({"global": 10}, 10)
+        with pytest.raises(dsrs.BudgetExceededError):
+            await s2.budgets.reserve({"global": 10}, 1)
+        await other.budgets.reserve({"global": 10}, 10)  # another namespace, another budget
+        await s1.budgets.settle(r, 4)
+        await s2.budgets.reserve({"global": 10}, 6)
+    finally:
+        for s in (s1, s2, other):
+            await s.aclose()
+
+
+async def test_an_unsettled_hold_expires_after_the_ttl(redis_server: RedisServer, namespace: str) -> None:
+    s = RedisState(redis_server.url, namespace=namespace, reservation_ttl=0.4)
+    try:
+        r = await s.budgets.reserve({"global": 10}, 10)
+        r.renewal.cancel()  # type: ignore[union-attr]  # as if the worker had died
+        with pytest.raises(dsrs.BudgetExceededError):
+            await s.budgets.reserve({"global": 10}, 1)
+        await asyncio.sleep(0.5)
+        await s.budgets.reserve({"global": 10}, 10)
+        snap = (await s.budgets.snapshot(["global"]))[0]
+        assert snap.expired == 1 and snap.reserved == 10 and snap.spent == 0
+        # Settling the expired hold still counts what was spent.
+        await s.budgets.settle(r, 3)
+        assert (await s.budgets.status("global")).spent == 3
+    finally:
+        await s.aclose()
+
+
+async def test_a_live_call_renews_its_hold(redis_server: RedisServer, namespace: str) -> None:
+    s = RedisState(redis_server.url, namespace=namespace, reservation_ttl=0.3)
+    try:
+        r = await s.budgets.reserve({"global": 10}, 10)
+        await asyncio.sleep(0.8)  # more than twice the TTL: renewed every 0.1 s
+        assert (await s.budgets.status("global")).reserved == 10
+        await s.budgets.settle(r, 10)
+        assert (await s.budgets.status("global")).spent == 10
+    finally:
+        await s.aclose()
+
+
+async def test_concurrent_reservations_never_overspend(state: RedisState) -> None:
+    limit = 1_000
+
+    async def one(i: int) -> int:
+        try:
+            r = await state.budgets.reserve({"global": limit, f"lane:l{i % 3}": 400}, 7)
+        except dsrs.BudgetExceededError:
+            return 0
+        await asyncio.sleep(0)
+        await state.budgets.settle(r, 5)
+        return 5
+
+    spent = sum(await asyncio.gather(*(one(i) for i in range(500))))
+    g = await state.budgets.status("global")
+    assert g.spent == spent <= limit and g.reserved == 0
+    for lane in ("l0", "l1", "l2"):
+        assert (await state.budgets.status(f"lane:{lane}")).spent <= 400
+
+
+# --- lane health ----------------------------------------------------------------------------------
+
+
+async def test_a_cooldown_is_seen_by_every_worker(redis_server: RedisServer, namespace: str) -> None:
+    w1 = RedisState(redis_server.url, namespace=namespace)
+    w2 = RedisState(redis_server.url, namespace=namespace)
+    try:
+        await w1.lanes.cool_down("premium", 0.5, "429 from openai")
+        h = await w2.lanes.health(["premium", "local"])
+        assert h["premium"].state == "cooling" and 0.3 < h["premium"].retry_in <= 0.5
+        assert h["premium"].reason == "429 from openai"
+        assert await w2.lanes.available(["premium", "local"]) == ["local"]
+        await w2.lanes.cool_down("premium", 0.1)  # a shorter retry_after keeps the longer cooldown
+        assert (await w1.lanes.health(["premium"]))["premium"].retry_in > 0.2
+        await asyncio.sleep(0.6)
+        assert await w2.lanes.available(["premium", "local"]) == ["premium", "local"]
+        await w1.lanes.mark("premium", "exhausted", reason="insufficient_quota")
+        assert (await w2.lanes.health(["premium"]))["premium"].state == "exhausted"
+        await w2.lanes.mark("local", "disabled", seconds=0.2, reason="401")
+        assert (await w1.lanes.health(["local"]))["local"].state == "disabled"
+        await w1.lanes.clear("premium")
+        await asyncio.sleep(0.3)
+        assert await w2.lanes.available(["premium", "local"]) == ["premium", "local"]
+    finally:
+        await w1.aclose()
+        await w2.aclose()
+
+
+# --- cache ------------------------------------------------------------------------------------------
+
+
+async def test_the_cache_is_shared_and_uses_the_local_key(redis_server: RedisServer, namespace: str) -> None:
+    lm = dsrs.LM("fake:echo").with_cache(True)
+    w1 = RedisState(redis_server.url, namespace=namespace).install()
+    try:
+        first = await lm.acall("shared cache please")
+        assert not first.cache_hit and first.usage.cost_msats
+    finally:
+        await w1.aclose()
+    key = lm.build_request("shared cache please").cache_key()
+    w2 = RedisState(redis_server.url, namespace=namespace).install()  # fresh local layer
+    try:
+        assert await w2.link.client().exists(f"{namespace}:cache:{key}") == 1
+        again = await lm.acall("shared cache please")
+        assert again.cache_hit and again.usage.cost_msats == 0 and again.text == first.text
+        other = await lm.with_temperature(0.5).acall("shared cache please")
+        assert not other.cache_hit  # another wire parameter, another entry
+        stats = await w2.redis_cache.astats()
+        assert stats["entries"] == 2 and stats["hits"] == 1
+    finally:
+        await w2.aclose()
+
+
+async def test_cache_ttl_and_size_bound(redis_server: RedisServer, namespace: str) -> None:
+    s = RedisState(redis_server.url, namespace=namespace, cache_ttl=0.3, cache_max_entries=3, local_cache_entries=0)
+    try:
+        cache = s.cache
+        for i in range(5):
+            await cache.aset(f"k{i}", dsrs.LMResponse(text=f"r{i}"))
+        assert await cache.aget("k0") is None and await cache.aget("k1") is None  # evicted
+        assert (await s.redis_cache.astats())["entries"] == 3
+        hit = await cache.aget("k4")
+        assert hit is not None and hit.text == "r4"
+        await asyncio.sleep(0.4)
+        assert await cache.aget("k4") is None  # expired
+        await cache.aset("k9", dsrs.LMResponse(text="r9"))
+        assert (await s.redis_cache.astats())["entries"] == 1  # expired ones were dropped
+        await s.link.client().set(f"{namespace}:cache:bad", b"{not json")
+        assert await cache.aget("bad") is None  # corrupt entry: a miss
+        await cache.aclear()
+        assert (await s.redis_cache.astats())["entries"] == 0
+    finally:
+        await s.aclose()
+
+
+# --- usage ledger -------------------------------------------------------------------------------------
+
+
+async def test_the_ledger_counts_calls_per_day_provider_lane(state: RedisState) -> None:
+    state.install()
+    lm = dsrs.LM("fake:echo").with_cache(True)
+    await lm.acall("one two three")  # 3 prompt tokens + 3 completion tokens = 3 + 6 msats
+    await lm.acall("one two three")  # cache hit: no cost
+    await dsrs.LM("fake:echo").acall("four")  # 1 + 2 msats
+    state.ledger.record(
+        UsageRecord("fake", "echo", dsrs.LmUsage.from_tokens(2, 2), lane="swarm", timestamp=0.0 + 86400 * 20000)
+    )
+    assert state.ledger.flush()
+    total = state.ledger.total()
+    assert total.counts["calls"] == 4 and total.counts["cache_hits"] == 1
+    assert total.counts["prompt_tokens"] == 3 + 1 + 2
+    assert total.counts["cost_msats"] == 9 + 3
+    assert total.counts["unpriced_calls"] == 1
+    by_lane = {(r.day, r.lane): r.counts["calls"] for r in state.ledger.summary(by=("day", "lane"))}
+    assert by_lane[("2024-10-04", "swarm")] == 1
+    assert sum(by_lane.values()) == 4
+
+
+def test_dsrs_usage_cli(
+    redis_server: RedisServer, namespace: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from dsrs.cli import main
+
+    s = RedisState(redis_server.url, namespace=namespace)
+    s.ledger.record(
+        UsageRecord(
+            "fake", "echo", dsrs.LmUsage.from_tokens(5, 7).with_cost(dsrs.Cost(msats=19)), lane="cheap", timestamp=1.7e9
+        )
+    )
+    s.ledger.flush()
+    s.close()
+    monkeypatch.setenv("DSRS_REDIS_URL", redis_server.url)
+    monkeypatch.setenv("DSRS_REDIS_NAMESPACE", namespace)
+    assert main(["usage", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["total"]["calls"] == 1 and data["total"]["cost_msats"] == 19
+    assert data["rows"][0]["lane"] == "cheap" and data["rows"][0]["day"] == "2023-11-14"
+    assert main(["usage"]) == 0
+    text = capsys.readouterr().out
+    assert "cheap" in text and "19" in text
+    monkeypatch.setenv("DSRS_REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
+    assert main(["usage"]) == 2
+    assert "DSRS_REDIS_URL" in capsys.readouterr().err
