@@ -146,9 +146,30 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- dsrs usage --------------------------------------------------------------------------------
+
+
+def add_usage(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--days", type=int, default=None, help="only the last N UTC days (default: all)")
+    p.add_argument("--by", default="day,provider,lane", help="group by (comma list of day, provider, lane, model)")
+    p.add_argument("--redis-url", default=None, help="Redis URL (default: $DSRS_REDIS_URL)")
+    p.add_argument("--namespace", default=None, help="key namespace (default: $DSRS_REDIS_NAMESPACE, else dsrs)")
+
+
+def cmd_usage(args: argparse.Namespace) -> int:
+    try:
+        from dsrs.redis_state.report import run_usage
+    except ImportError as exc:
+        print(f"dsrs: {exc}", file=sys.stderr)
+        return 2
+    return run_usage(args)
+
+
 COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int], str]] = {
     "providers": (add_providers, cmd_providers, "list installed providers: configured? reachable?"),
     "ask": (add_ask, cmd_ask, "ask a model one question and print the answer, tokens and cost"),
+    "usage": (add_usage, cmd_usage, "tokens, cost and calls per day/provider/lane from the shared Redis ledger"),
 }
 
 
