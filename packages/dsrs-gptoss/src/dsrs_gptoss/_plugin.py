@@ -1,4 +1,4 @@
-"""Entry point of dsrs-gptoss: registers the ``gptoss`` provider (llama-server), imported lazily."""
+"""Entry point of dsrs-gptoss: registers the ``gptoss`` provider (llama-server) and prices it at 0."""
 
 from __future__ import annotations
 
@@ -6,6 +6,9 @@ from collections.abc import Callable
 
 from dsrs import ProviderSpec
 from dsrs.plugins import hookimpl
+from dsrs.usage import Cost, LmUsage
+
+PREFIXES = ("gptoss:", "gpt-oss:", "llamacpp:")
 
 
 @hookimpl
@@ -16,9 +19,17 @@ def dsrs_register_providers(register: Callable[[ProviderSpec], None]) -> None:
             factory="dsrs_gptoss.provider:GptOssProvider",
             prefixes=("gpt-oss", "llamacpp"),
             tier="local",
-            env_vars=("GPTOSS_BASE_URL", "LLAMA_MODEL_PATH"),
+            env_vars=("GPTOSS_BASE_URL", "LLAMA_MODEL_PATH", "LLAMA_SERVER_BIN"),
             default_model="gpt-oss-20b",
             description="local llama.cpp llama-server (gpt-oss, any GGUF), auto-started",
             priority=5,
         )
     )
+
+
+@hookimpl
+def dsrs_cost(model: str, usage: LmUsage) -> Cost | None:
+    """Local inference costs nothing: 0 msats, $0 (known, not unknown)."""
+    if model.startswith(PREFIXES):
+        return Cost(usd=0.0, msats=0)
+    return None

@@ -1,0 +1,243 @@
+"""The ``gptoss`` provider: llama.cpp ``llama-server`` over the OpenAI chat wire, auto-started when local.
+
+Model strings: ``gptoss:gpt-oss-20b``, ``gpt-oss:gpt-oss-20b``, ``llamacpp:<anything>``. Base URL:
+``LM(base_url=...)``, else ``GPTOSS_BASE_URL``, else ``http://localhost:8000``.
+
+Provider options (``LM("gptoss:...", auto_start=False)``) consumed here, not sent:
+
+* ``auto_start`` (default True): start llama-server when the local URL does not answer;
+* ``model_path``: the GGUF to serve (else ``LLAMA_MODEL_PATH`` / discovery dirs);
+* ``num_ctx`` / ``ctx_size``: context size of an auto-started server;
+* ``startup_timeout`` (s, default 120);
+* ``structured``: ``"auto"`` (default), ``"json_schema"`` or ``"grammar"`` — how a JSON schema is
+  enforced: llama-server's own ``response_format`` conversion, or our :mod:`dsrs_gptoss.gbnf`
+  grammar in the ``grammar`` field. ``auto`` uses the grammar when the schema needs it (string
+  formats llama.cpp ignores) or when this server rejected ``json_schema`` before.
+
+Every other option (``top_p``, ``top_k``, ``min_p``, ``repeat_penalty``, ``grammar``,
+``chat_template_kwargs``, ...) goes into the request body as is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import time
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, ClassVar
+
+from dsrs.errors import InvalidRequestError, LMError
+from dsrs.provider import ProbeResult, ProviderConfig, ProviderSpec
+from dsrs.transport import HttpRequest, HttpResponse
+from dsrs.types import LMRequest, LMResponse, StreamChunk
+from dsrs.wire import OpenAICompatibleProvider, openai_chat
+from dsrs_gptoss import gbnf, harmony, server
+
+__all__ = ["DEFAULT_MAX_TOKENS", "GptOssProvider", "LOCAL_OPTIONS"]
+
+#: Sent when neither the LM nor the call sets max_tokens (llama-server's own default is unbounded).
+DEFAULT_MAX_TOKENS = 512
+#: Options that configure the lane and are never sent to the server.
+LOCAL_OPTIONS = frozenset({"auto_start", "model_path", "num_ctx", "ctx_size", "startup_timeout", "structured"})
+_STRUCTURED_MODES = ("auto", "json_schema", "grammar")
+# Servers (by base URL) that answered an error to response_format json_schema: use grammar there.
+_NO_JSON_SCHEMA: set[str] = set()
+
+
+class GptOssProvider(OpenAICompatibleProvider):
+    """llama-server (gpt-oss or any GGUF); auto-started on first use when the URL is local."""
+
+    default_base_url: ClassVar[str | None] = server.DEFAULT_BASE_URL
+    base_url_env: ClassVar[tuple[str, ...]] = ("GPTOSS_BASE_URL",)
+    supports_response_format: ClassVar[bool] = True
+    supports_tools: ClassVar[bool] = False
+
+    def __init__(self, spec: ProviderSpec, config: ProviderConfig) -> None:
+        super().__init__(spec, config)
+        opts = config.options
+        self.requested_base_url = self.base_url
+        self.auto_start = bool(opts.get("auto_start", True))
+        self.model_path = opts.get("model_path")
+        self.ctx_size = int(opts.get("ctx_size") or opts.get("num_ctx") or 4096)
+        self.startup_timeout = float(opts.get("startup_timeout") or 120.0)
+        structured = str(opts.get("structured", "auto"))
+        if structured not in _STRUCTURED_MODES:
+            raise ValueError(f"structured must be one of {_STRUCTURED_MODES}, got {structured!r}")
+        self.structured = structured
+        self.handle: server.ServerHandle | None = None
+        self._ready_lock: asyncio.Lock | None = None
+
+    # --- server lifecycle ---------------------------------------------------------------------
+
+    async def ensure_ready(self, model: str) -> server.ServerHandle:
+        """Reuse or auto-start the server (once per provider instance; cheap afterwards)."""
+        handle = self.handle
+        if handle is not None and (handle.server is None or handle.server.is_running()):
+            return handle
+        if self._ready_lock is None:
+            self._ready_lock = asyncio.Lock()
+        async with self._ready_lock:
+            if self.handle is not None and (self.handle.server is None or self.handle.server.is_running()):
+                return self.handle
+            handle = await asyncio.to_thread(
+                server.ensure_server,
+                self.requested_base_url,
+                model=model,
+                model_path=self.model_path,
+                ctx_size=self.ctx_size,
+                startup_timeout=self.startup_timeout,
+                auto_start=self.auto_start,
+            )
+            self._use(handle)
+            return handle
+
+    def _use(self, handle: server.ServerHandle) -> None:
+        self.handle = handle
+        self.base_url = handle.base_url.rstrip("/")
+        self.url = openai_chat.chat_url(self.base_url)
+
+    async def aclose(self) -> None:
+        """Forget the server handle (an auto-started server stays up for reuse; it stops at exit)."""
+        self.handle = None
+
+    # --- encoding -------------------------------------------------------------------------------
+
+    def _use_grammar(self, request: LMRequest) -> bool:
+        rf = request.response_format
+        if rf is None or rf.type != "json_schema" or rf.schema is None or "grammar" in request.options:
+            return False
+        mode = str(request.options.get("structured", self.structured))
+        if mode == "grammar":
+            return True
+        if mode == "json_schema":
+            return False
+        return self.base_url in _NO_JSON_SCHEMA or gbnf.needs_own_grammar(rf.schema)
+
+    def build_body(self, request: LMRequest, *, stream: bool = False) -> dict[str, Any]:
+        """The JSON body for llama-server (public so benchmarks can send the identical request)."""
+        sendable = {k: v for k, v in request.options.items() if k not in LOCAL_OPTIONS}
+        use_grammar = self._use_grammar(request)
+        wire_request = dataclasses.replace(
+            request,
+            options=sendable,
+            max_tokens=request.max_tokens or DEFAULT_MAX_TOKENS,
+            response_format=None if use_grammar else request.response_format,
+        )
+        body = openai_chat.encode_body(wire_request, stream=stream, options=self.wire_options)
+        if use_grammar:
+            assert request.response_format is not None and request.response_format.schema is not None
+            try:
+                body["grammar"] = gbnf.schema_to_gbnf(request.response_format.schema)
+            except gbnf.UnsupportedSchemaError as exc:
+                raise InvalidRequestError(str(exc), provider=self.name, model=request.model) from None
+        return body
+
+    def encode(self, request: LMRequest, *, stream: bool = False) -> HttpRequest:
+        body = self.build_body(request, stream=stream)
+        headers = self._headers if not stream else {**self._headers, "accept": "text/event-stream"}
+        data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        return HttpRequest("POST", self.url, headers, data, self.timeout)
+
+    # --- calls ----------------------------------------------------------------------------------
+
+    async def acomplete(self, request: LMRequest) -> LMResponse:
+        await self.ensure_ready(request.model)
+        t0 = time.perf_counter()
+        try:
+            resp = await self.send(self.encode(request), request)
+        except InvalidRequestError:
+            if not self._retry_with_grammar(request):
+                raise
+            resp = await self.send(self.encode(request), request)
+        except LMError as exc:
+            if exc.status is None or exc.status < 500 or not self._retry_with_grammar(request):
+                raise
+            resp = await self.send(self.encode(request), request)
+        return self._finish(self.decode(resp, request), time.perf_counter() - t0, None)
+
+    def _retry_with_grammar(self, request: LMRequest) -> bool:
+        """A server that rejects ``json_schema`` gets our grammar instead (once, then remembered)."""
+        rf = request.response_format
+        if rf is None or rf.type != "json_schema" or rf.schema is None or self.base_url in _NO_JSON_SCHEMA:
+            return False
+        if self._use_grammar(request) or str(request.options.get("structured", self.structured)) != "auto":
+            return False
+        _NO_JSON_SCHEMA.add(self.base_url)
+        return True
+
+    def decode(self, resp: HttpResponse, request: LMRequest) -> LMResponse:
+        return openai_chat.decode_response(
+            resp.status, resp.headers, resp.content, provider=self.name, model=request.model
+        )
+
+    async def astream(self, request: LMRequest) -> AsyncIterator[StreamChunk]:
+        await self.ensure_ready(request.model)
+        t0 = time.perf_counter()
+        first: float | None = None
+        async for chunk in super().astream(request):
+            if first is None and (chunk.text or chunk.reasoning):
+                first = time.perf_counter() - t0
+            if chunk.response is not None:
+                yield StreamChunk(response=self._finish(chunk.response, time.perf_counter() - t0, first))
+            else:
+                yield chunk
+
+    def _finish(self, response: LMResponse, wall: float, ttft: float | None) -> LMResponse:
+        """Split raw Harmony output into reasoning/answer; add wall time and speed to the usage detail."""
+        text, reasoning = response.text, response.reasoning
+        if harmony.looks_like_harmony(text):
+            parsed = harmony.parse_completion(text)
+            text = parsed.final
+            reasoning = "\n".join(r for r in (reasoning, parsed.reasoning) if r) or None
+        usage = response.usage
+        detail: dict[str, Any] = dict(usage.detail)
+        detail["wall_seconds"] = round(wall, 6)
+        if ttft is not None:
+            detail["ttft_seconds"] = round(ttft, 6)
+        timings = detail.get("timings")
+        server_tps = timings.get("predicted_per_second") if isinstance(timings, Mapping) else None
+        if isinstance(server_tps, (int, float)):
+            detail["tokens_per_second"] = round(float(server_tps), 2)
+        elif wall > 0 and usage.completion_tokens:
+            detail["tokens_per_second"] = round(usage.completion_tokens / wall, 2)
+        detail["base_url"] = self.base_url
+        if self.handle is not None and self.handle.model_path is not None:
+            detail["model_file"] = self.handle.model_path.name
+        return dataclasses.replace(
+            response, text=text, reasoning=reasoning, usage=dataclasses.replace(usage, detail=detail)
+        )
+
+    # --- probe ----------------------------------------------------------------------------------
+
+    @classmethod
+    async def probe(cls, spec: ProviderSpec, timeout: float) -> ProbeResult:
+        """Configured: ``GPTOSS_BASE_URL`` set, or llama-server and a model available locally.
+
+        Reachable: ``GET /health`` answers ok. A local URL with nothing running but a binary and a
+        model at hand is reported configured with ``reachable=None`` (auto-starts on first call).
+        """
+        import os
+
+        base = (os.environ.get("GPTOSS_BASE_URL") or server.DEFAULT_BASE_URL).rstrip("/")
+        local_parts: str | None = None
+        try:
+            binary = server.find_binary()
+            model = server.find_model(spec.default_model or "")
+            local_parts = f"{binary.name} + {model.name}"
+        except server.LlamaServerError as exc:
+            missing = exc.message
+        else:
+            missing = ""
+        configured = bool(os.environ.get("GPTOSS_BASE_URL")) or local_parts is not None
+        t0 = time.perf_counter()
+        status, body = await asyncio.to_thread(server.health, base, min(timeout, 5.0))
+        latency = (time.perf_counter() - t0) * 1000
+        if status == 200 and '"ok"' in body.replace(" ", ""):
+            return ProbeResult(True, True, latency, f"llama-server ok at {base}", spec.default_model)
+        if not configured:
+            return ProbeResult(False, None, None, f"set GPTOSS_BASE_URL or run `{server.INSTALL_HINT}` ({missing})")
+        if local_parts is not None and server.is_local(base):
+            return ProbeResult(True, None, None, f"not running at {base}; auto-starts on first call ({local_parts})")
+        reason = f"HTTP {status}" if status is not None else body
+        return ProbeResult(True, False, latency if status is not None else None, f"unreachable at {base}: {reason}")

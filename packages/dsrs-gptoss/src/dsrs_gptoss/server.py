@@ -1,0 +1,497 @@
+"""Find, start, reuse and stop a local llama.cpp ``llama-server``.
+
+Public API (other packages' tests use it too)::
+
+    from dsrs_gptoss.server import LlamaServer, ensure_server
+
+    with LlamaServer(model_path) as srv:          # a server of our own on a free port
+        srv.base_url                                # "http://127.0.0.1:41234"
+
+    handle = ensure_server("http://localhost:8000", model="gpt-oss-20b")
+    handle.base_url                                 # reused, or auto-started (maybe on another port)
+
+``ensure_server`` reuses a server that answers ``GET /health``; otherwise, for a local base URL, it
+starts one (binary from ``LLAMA_SERVER_BIN``, PATH or the ``dsrs-gptoss install`` cache; model from
+``LLAMA_MODEL_PATH`` or the discovery dirs) and stops it when the process exits.
+"""
+
+from __future__ import annotations
+
+import atexit
+import http.client
+import json
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from dsrs.errors import ProviderUnavailableError
+from dsrs_gptoss import install
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "INSTALL_HINT",
+    "LlamaServer",
+    "LlamaServerError",
+    "BinaryNotFoundError",
+    "ModelNotFoundError",
+    "ServerStartError",
+    "ServerHandle",
+    "ensure_server",
+    "find_binary",
+    "find_model",
+    "model_search_dirs",
+    "health",
+    "is_local",
+    "free_port",
+    "stop_started_servers",
+]
+
+DEFAULT_BASE_URL = "http://localhost:8000"
+INSTALL_HINT = "dsrs-gptoss install"
+_PROVIDER = "gptoss"
+
+
+class LlamaServerError(ProviderUnavailableError):
+    """llama-server could not be found, started or reached. Not retryable by waiting."""
+
+    retryable = False
+
+    def __init__(self, message: str, *, model: str | None = None, log_tail: str = "") -> None:
+        super().__init__(message, provider=_PROVIDER, model=model)
+        self.log_tail = log_tail
+
+
+class BinaryNotFoundError(LlamaServerError):
+    """No ``llama-server`` executable: not in ``LLAMA_SERVER_BIN``, PATH or the install cache."""
+
+
+class ModelNotFoundError(LlamaServerError):
+    """No ``.gguf`` model in ``LLAMA_MODEL_PATH`` or the discovery dirs."""
+
+    def __init__(self, message: str, *, searched: Sequence[Path], model: str | None = None) -> None:
+        super().__init__(message, model=model)
+        self.searched = tuple(searched)
+
+
+class ServerStartError(LlamaServerError):
+    """llama-server exited during start, or did not become healthy in time."""
+
+
+# --- discovery ------------------------------------------------------------------------------------
+
+
+def find_binary() -> Path:
+    """``LLAMA_SERVER_BIN``, else ``llama-server`` on PATH, else the one ``dsrs-gptoss install`` built."""
+    configured = os.environ.get("LLAMA_SERVER_BIN")
+    if configured:
+        path = Path(configured).expanduser()
+        if path.is_file() and os.access(path, os.X_OK):
+            return path
+        raise BinaryNotFoundError(
+            f"LLAMA_SERVER_BIN={configured} is not an executable file. "
+            f"Unset it, or get llama-server with: {INSTALL_HINT}"
+        )
+    on_path = shutil.which("llama-server")
+    if on_path:
+        return Path(on_path)
+    cached = install.cached_server_binary()
+    if cached is not None:
+        return cached
+    raise BinaryNotFoundError(
+        "llama-server not found (LLAMA_SERVER_BIN is unset, none on PATH, none in "
+        f"{install.llama_cpp_dir() / 'bin'}). Get it with: {INSTALL_HINT}"
+    )
+
+
+def model_search_dirs() -> list[Path]:
+    """Where models are looked for, in order (after ``LLAMA_MODEL_PATH``)."""
+    home = Path.home()
+    return [
+        home / "models" / "gpt-oss",
+        home / ".local" / "share" / "llama" / "models",
+        home / ".openagents" / "models",
+        install.models_dir(),
+    ]
+
+
+def _name_tokens(model: str) -> list[str]:
+    name = model.lower().removesuffix(".gguf")
+    parts = [p for p in name.replace("_", "-").replace(".", "-").split("-") if p]
+    # Size tags ("20b", "120b", "135m") say the most about which file is meant.
+    return [p for p in parts if p[:-1].isdigit() and p[-1] in "bm"] or parts
+
+
+def find_model(model: str = "") -> Path:
+    """The GGUF to serve for ``model``: ``LLAMA_MODEL_PATH``, else the best match in the discovery dirs.
+
+    Files whose name contains the requested model (``gpt-oss-20b``) or its size tag (``20b``) come
+    first; otherwise the first model found, so the default SmolLM2 from ``dsrs-gptoss install``
+    serves any request on a fresh machine.
+    """
+    configured = os.environ.get("LLAMA_MODEL_PATH")
+    searched: list[Path] = []
+    if configured:
+        path = Path(configured).expanduser()
+        if path.is_file():
+            return path
+        if not path.is_dir():
+            raise ModelNotFoundError(
+                f"LLAMA_MODEL_PATH={configured} does not exist", searched=[path], model=model or None
+            )
+        searched.append(path)
+    searched.extend(model_search_dirs())
+    found: list[Path] = []
+    for folder in searched:
+        if folder.is_dir():
+            found.extend(sorted(p for p in folder.glob("*.gguf") if p.is_file()))
+    if not found:
+        listing = ", ".join(str(p) for p in searched)
+        raise ModelNotFoundError(
+            f"no .gguf model found; searched {listing}. Set LLAMA_MODEL_PATH=/path/to/model.gguf, "
+            f"or get the default model with: {INSTALL_HINT}",
+            searched=searched,
+            model=model or None,
+        )
+    if model:
+        full = model.lower().removesuffix(".gguf")
+        exact = [p for p in found if full in p.name.lower()]
+        if exact:
+            return exact[0]
+        tokens = _name_tokens(model)
+        scored = sorted(found, key=lambda p: -sum(t in p.name.lower() for t in tokens))
+        return scored[0]
+    return found[0]
+
+
+# --- health and ports -----------------------------------------------------------------------------
+
+
+def is_local(base_url: str) -> bool:
+    host = (urlsplit(base_url).hostname or "").lower()
+    return host in ("localhost", "::1", "0.0.0.0") or host.startswith("127.")
+
+
+def _host_port(base_url: str) -> tuple[str, int]:
+    parts = urlsplit(base_url)
+    host = parts.hostname or "127.0.0.1"
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return host, port
+
+
+def health(base_url: str, timeout: float = 2.0) -> tuple[int | None, str]:
+    """``GET {base}/health``: (status, body) or (None, reason) when nothing answers."""
+    host, port = _host_port(base_url)
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        conn.request("GET", "/health")
+        resp = conn.getresponse()
+        return resp.status, resp.read(4096).decode("utf-8", "replace")
+    except (OSError, http.client.HTTPException) as exc:
+        return None, f"{type(exc).__name__}: {exc}"
+    finally:
+        conn.close()
+
+
+def _healthy(status: int | None, body: str) -> bool:
+    if status != 200:
+        return False
+    try:
+        return bool(json.loads(body).get("status") == "ok")
+    except (ValueError, AttributeError):
+        return False
+
+
+def _port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+# --- the server process ---------------------------------------------------------------------------
+
+
+class LlamaServer:
+    """One ``llama-server`` process we start and own. Use as a context manager, or ``start()``/``stop()``.
+
+    Output (stdout and stderr) goes to ``log_path`` (a file, so the pipes never fill up).
+    ``port=None`` picks a free port.
+    """
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        *,
+        binary: str | Path | None = None,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        ctx_size: int = 4096,
+        threads: int | None = None,
+        alias: str | None = None,
+        jinja: bool = True,
+        extra_args: Sequence[str] = (),
+        log_path: str | Path | None = None,
+        startup_timeout: float = 120.0,
+    ) -> None:
+        self.model_path = Path(model_path)
+        self.binary = Path(binary) if binary is not None else find_binary()
+        self.host = host
+        self.port = port if port is not None else free_port(host)
+        self.ctx_size = ctx_size
+        self.threads = threads
+        self.alias = alias
+        self.jinja = jinja
+        self.extra_args = tuple(extra_args)
+        logs = install.cache_home() / "logs"
+        self.log_path = Path(log_path) if log_path is not None else logs / f"llama-server-{self.port}.log"
+        self.startup_timeout = startup_timeout
+        self.process: subprocess.Popen[bytes] | None = None
+        self.started_seconds: float | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else None
+
+    def command(self) -> list[str]:
+        cmd = [
+            str(self.binary),
+            "--model",
+            str(self.model_path),
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--ctx-size",
+            str(self.ctx_size),
+        ]
+        if self.jinja:
+            # The model's own chat template (Harmony for gpt-oss); reasoning split into reasoning_content.
+            cmd += ["--jinja", "--reasoning-format", "auto"]
+        if self.alias:
+            cmd += ["--alias", self.alias]
+        if self.threads:
+            cmd += ["--threads", str(self.threads)]
+        cmd += list(self.extra_args)
+        return cmd
+
+    def is_running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def start(self) -> LlamaServer:
+        """Start and wait for ``/health`` to answer ok; raise :class:`ServerStartError` on crash or timeout."""
+        if self.is_running():
+            return self
+        if not self.model_path.is_file():
+            raise ModelNotFoundError(f"model file {self.model_path} does not exist", searched=[self.model_path])
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        t0 = time.monotonic()
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                self.command(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # a Ctrl-C in the terminal is ours to handle, not the server's
+            )
+        _track(self)
+        deadline = t0 + self.startup_timeout
+        delay = 0.02
+        while True:
+            code = self.process.poll()
+            if code is not None:
+                self.process = None
+                _untrack(self)
+                raise ServerStartError(
+                    f"llama-server exited with code {code} while starting ({self.binary} on port {self.port}, "
+                    f"model {self.model_path}); log {self.log_path}:\n{self.log_tail()}",
+                    log_tail=self.log_tail(),
+                )
+            status, body = health(self.base_url, timeout=1.0)
+            if _healthy(status, body):
+                break
+            if time.monotonic() > deadline:
+                tail = self.log_tail()
+                self.stop()
+                raise ServerStartError(
+                    f"llama-server did not answer /health within {self.startup_timeout:g}s "
+                    f"(last: {status} {body[:200]}); log {self.log_path}, last lines:\n{tail}",
+                    log_tail=tail,
+                )
+            time.sleep(delay)
+            delay = min(delay * 1.5, 0.25)
+        self.started_seconds = time.monotonic() - t0
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Terminate the process (SIGTERM, then SIGKILL after ``timeout``)."""
+        proc = self.process
+        self.process = None
+        _untrack(self)
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+    def __enter__(self) -> LlamaServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = f"pid={self.pid}" if self.is_running() else "stopped"
+        return f"LlamaServer({self.base_url}, model={self.model_path.name}, {state})"
+
+
+# Servers this process started: stopped at exit.
+_started: set[LlamaServer] = set()
+_started_lock = threading.Lock()
+_atexit_registered = False
+
+
+def _track(server: LlamaServer) -> None:
+    global _atexit_registered
+    with _started_lock:
+        _started.add(server)
+        if not _atexit_registered:
+            atexit.register(stop_started_servers)
+            _atexit_registered = True
+
+
+def _untrack(server: LlamaServer) -> None:
+    with _started_lock:
+        _started.discard(server)
+
+
+def stop_started_servers() -> None:
+    """Stop every llama-server this process started (runs at exit)."""
+    with _started_lock:
+        servers = list(_started)
+    for server in servers:
+        server.stop()
+
+
+# --- ensure_server: reuse or auto-start -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ServerHandle:
+    """Where a usable llama-server is. ``server`` is set when this process started it."""
+
+    base_url: str
+    server: LlamaServer | None = None
+
+    @property
+    def started(self) -> bool:
+        return self.server is not None
+
+    @property
+    def model_path(self) -> Path | None:
+        return self.server.model_path if self.server is not None else None
+
+
+# Auto-started servers by the base URL that was asked for, so later calls in this process reuse them.
+_auto: dict[str, LlamaServer] = {}
+_auto_lock = threading.Lock()
+
+
+def ensure_server(
+    base_url: str | None = None,
+    *,
+    model: str = "",
+    model_path: str | Path | None = None,
+    ctx_size: int = 4096,
+    startup_timeout: float = 120.0,
+    auto_start: bool = True,
+) -> ServerHandle:
+    """A llama-server answering at ``base_url`` (default ``GPTOSS_BASE_URL`` or localhost:8000).
+
+    Reuses one that answers ``/health`` (waiting while it loads its model); otherwise, for a local
+    URL with ``auto_start``, starts one on that port, or on a free port when something else holds it.
+    """
+    base = (base_url or os.environ.get("GPTOSS_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+    with _auto_lock:
+        mine = _auto.get(base)
+        if mine is not None and mine.is_running():
+            return ServerHandle(mine.base_url, mine)
+        status, body = health(base, timeout=2.0)
+        if _healthy(status, body):
+            return ServerHandle(base)
+        if status == 503 and "loading" in body.lower():
+            return _wait_loading(base, startup_timeout)
+        if not auto_start:
+            raise LlamaServerError(
+                f"no llama-server answers at {base} ({body[:120]}) and auto-start is off", model=model or None
+            )
+        if not is_local(base):
+            raise LlamaServerError(
+                f"no llama-server answers at {base} ({body[:120]}); it is not a local URL, so it is not auto-started",
+                model=model or None,
+            )
+        binary = find_binary()
+        path = Path(model_path) if model_path is not None else find_model(model)
+        host, port = _host_port(base)
+        bind = "127.0.0.1" if host in ("localhost", "0.0.0.0") else host
+        if status is not None or _port_open(bind, port):
+            port = free_port(bind)  # something else answers on the default port
+        server = LlamaServer(
+            path,
+            binary=binary,
+            host=bind,
+            port=port,
+            ctx_size=ctx_size,
+            alias=model or None,
+            startup_timeout=startup_timeout,
+        )
+        try:
+            server.start()
+        except ServerStartError:
+            if not _port_open(bind, port):
+                raise
+            # Lost a race for the port: one retry on a fresh free port.
+            server = LlamaServer(
+                path, binary=binary, host=bind, ctx_size=ctx_size, alias=model or None, startup_timeout=startup_timeout
+            )
+            server.start()
+        _auto[base] = server
+        return ServerHandle(server.base_url, server)
+
+
+def _wait_loading(base: str, timeout: float) -> ServerHandle:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status, body = health(base, timeout=2.0)
+        if _healthy(status, body):
+            return ServerHandle(base)
+        time.sleep(0.2)
+    raise ServerStartError(f"the llama-server at {base} was still loading its model after {timeout:g}s")
