@@ -76,6 +76,24 @@ class UnknownLaneError(errors.LMError, LookupError):
     """No lane (and no tier) of that name in this LaneMux."""
 
 
+#: Call options that override the LM's own settings rather than becoming provider options.
+REQUEST_FIELDS = frozenset({"temperature", "max_tokens", "seed", "stop"})
+
+
+def build_request(lm: LM, messages: MessagesInput, kwargs: dict[str, Any]) -> LMRequest:
+    """``lm.build_request`` where ``temperature``/``max_tokens``/``seed``/``stop`` in ``kwargs``
+    override the LM's settings for this call (other keywords are provider options)."""
+    if REQUEST_FIELDS.isdisjoint(kwargs):
+        return lm.build_request(messages, **kwargs)
+    overrides = {k: v for k, v in kwargs.items() if k in REQUEST_FIELDS}
+    rest = {k: v for k, v in kwargs.items() if k not in REQUEST_FIELDS}
+    if isinstance(overrides.get("stop"), str):
+        overrides["stop"] = (overrides["stop"],)
+    elif overrides.get("stop") is not None:
+        overrides["stop"] = tuple(overrides["stop"])
+    return replace(lm.build_request(messages, **rest), **overrides)
+
+
 # --- policies ------------------------------------------------------------------------------------
 
 
@@ -469,7 +487,7 @@ class LaneMux:
                 failures[lane.name] = health.describe()
                 continue
             try:
-                request = lane.lm.build_request(messages, **self._lane_kwargs(lane, kwargs))
+                request = build_request(lane.lm, messages, self._lane_kwargs(lane, kwargs))
             except errors.LMError as exc:  # e.g. the lane's provider is not installed
                 await self._after_failure(lane, exc, 1)
                 failures[lane.name] = exc
@@ -688,7 +706,7 @@ class MuxStream:
                 failures[lane.name] = health.describe()
                 continue
             try:
-                request = lane.lm.build_request(self._messages, **mux._lane_kwargs(lane, self._kwargs))
+                request = build_request(lane.lm, self._messages, mux._lane_kwargs(lane, self._kwargs))
             except errors.LMError as exc:
                 await mux._after_failure(lane, exc, 1)
                 failures[lane.name] = exc

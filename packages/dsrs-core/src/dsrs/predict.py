@@ -141,7 +141,7 @@ class Predict:
         def parse(response: LMResponse) -> dict[str, Any]:
             return adapter.parse(signature, response.text)
 
-        from dsrs.lanemux import LaneMux
+        from dsrs.lanemux import LaneMux, build_request
 
         if isinstance(lm, LaneMux):
             response, outputs, usage = await lm.acall_parsed(formatted.messages, parse, lane=lane, **kwargs)
@@ -150,7 +150,10 @@ class Predict:
             raise SignatureError(f"forward_with_lane({lane!r}) needs a dsrs.LaneMux; the configured model is {lm!r}")
         if formatted.response_format is not None and not _supports_response_format(lm):
             del kwargs["response_format"]
-        response = await lm.acall(formatted.messages, **kwargs)
+        if isinstance(lm, LM):
+            response = await lm.acomplete(build_request(lm, formatted.messages, kwargs))
+        else:
+            response = await lm.acall(formatted.messages, **kwargs)
         try:
             outputs = parse(response)
         except LMError as exc:

@@ -38,7 +38,7 @@ __all__ = [
 ]
 
 #: Names a field may not take, because :class:`dsrs.Prediction` uses them.
-RESERVED_NAMES = frozenset({"lm_usage", "lane", "response", "signature", "to_dict", "keys", "items", "get"})
+RESERVED_NAMES = frozenset({"lm_usage", "lane", "response"})
 
 
 class SignatureError(LMError, ValueError):
