@@ -13,12 +13,13 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-from dsrs.errors import AuthenticationError, InvalidRequestError
+from dsrs.errors import AuthenticationError, InvalidRequestError, LMError, ResponseParseError
+from dsrs.plugins.types import ProviderFailure
 from dsrs.provider import ProviderConfig, ProviderSpec
-from dsrs.transport import HttpRequest, HttpResponse
+from dsrs.transport import HttpRequest, HttpResponse, TransportError
 from dsrs.types import LMRequest, LMResponse, StreamChunk
 from dsrs.usage import Cost, LmUsage
-from dsrs.wire import OpenAICompatibleProvider, WireOptions, openai_chat
+from dsrs.wire import OpenAICompatibleProvider, SSEDecoder, WireOptions, openai_chat
 
 __all__ = ["CLIENT_OPTIONS", "OpenAIChatProvider", "usage_from_raw"]
 
@@ -123,6 +124,7 @@ class OpenAIChatProvider(OpenAICompatibleProvider):
             env = " or ".join(self.api_key_env) or "api_key="
             raise AuthenticationError(f"no API key: set {env}", provider=self.name, model=request.model)
         self.check_options(request)
+        request = without_none_options(request)
         body = openai_chat.encode_body(request, stream=stream, options=self.options_for(request))
         extra = request.options.get("extra_body")
         if isinstance(extra, Mapping):
@@ -145,14 +147,76 @@ class OpenAIChatProvider(OpenAICompatibleProvider):
         return dataclasses.replace(response, usage=usage_from_raw(response.raw_usage, response.usage))
 
     def decode(self, resp: HttpResponse, request: LMRequest) -> LMResponse:
-        return self.fix_usage(super().decode(resp, request))
+        try:
+            return self.fix_usage(super().decode(resp, request))
+        except LMError as exc:
+            # An error object inside a 2xx body (OpenRouter puts the real status in error.code).
+            from dsrs_openai.classify import classify
+
+            err = classify(
+                ProviderFailure(
+                    self.name,
+                    request.model,
+                    resp.status,
+                    resp.headers,
+                    resp.content,
+                    wire=self.wire,
+                    secrets=self.config.secrets(),
+                )
+            )
+            if err is not None and not isinstance(err, ResponseParseError):
+                raise err from None
+            raise exc from None
+
+    def _stream_event_error(self, request: LMRequest, data: str, exc: LMError) -> LMError:
+        from dsrs_openai.classify import classify
+
+        err = classify(
+            ProviderFailure(
+                self.name, request.model, None, {}, data.encode(), wire=self.wire, secrets=self.config.secrets()
+            )
+        )
+        return err if err is not None and not isinstance(err, ResponseParseError) else exc
 
     async def astream(self, request: LMRequest) -> AsyncIterator[StreamChunk]:
-        async for chunk in super().astream(request):
-            if chunk.response is not None:
-                yield StreamChunk(text=chunk.text, reasoning=chunk.reasoning, response=self.fix_usage(chunk.response))
-            else:
-                yield chunk
+        decoder = openai_chat.ChatStreamDecoder(provider=self.name, model=request.model)
+        sse = SSEDecoder()
+        sse_seen = False
+        async with self.open_stream(self.encode(request, stream=True), request) as resp:
+            try:
+                whole: list[bytes] | None = [] if "json" in resp.headers.get("content-type", "") else None
+                async for raw in resp.aiter_bytes():
+                    if whole is None and not sse_seen and raw.lstrip()[:1] == b"{":
+                        whole = []  # JSON where SSE was asked for: an error object, or a server that does not stream
+                    if whole is not None:
+                        whole.append(raw)
+                        continue
+                    sse_seen = True
+                    for event in sse.feed(raw):
+                        try:
+                            chunk = decoder.feed(event.data)
+                        except LMError as exc:
+                            raise self._stream_event_error(request, event.data, exc) from None
+                        if chunk is not None:
+                            yield chunk
+                if whole is not None:
+                    response = self.decode(HttpResponse(resp.status, resp.headers, b"".join(whole)), request)
+                    yield StreamChunk(text=response.text, reasoning=response.reasoning or "", response=response)
+                    return
+                for event in sse.close():
+                    chunk = decoder.feed(event.data)
+                    if chunk is not None:
+                        yield chunk
+            except TransportError as exc:
+                raise self.failure(request, exception=exc) from None
+        yield StreamChunk(response=self.fix_usage(decoder.finish()))
+
+
+def without_none_options(request: LMRequest) -> LMRequest:
+    """Options set to ``None`` mean "not set" (as in ``LM.with_options``): never sent as ``null``."""
+    if any(v is None for v in request.options.values()):
+        return dataclasses.replace(request, options={k: v for k, v in request.options.items() if v is not None})
+    return request
 
 
 def _dumps(body: Mapping[str, Any]) -> bytes:

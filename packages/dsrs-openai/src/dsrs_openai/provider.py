@@ -19,7 +19,7 @@ from dsrs.types import LMRequest, LMResponse, Message, StreamChunk
 from dsrs.wire import SSEDecoder, WireOptions, env_first
 from dsrs_openai import responses
 from dsrs_openai.catalog import OPENAI_BASE_URL
-from dsrs_openai.chat import OpenAIChatProvider, _dumps
+from dsrs_openai.chat import OpenAIChatProvider, _dumps, without_none_options
 from dsrs_openai.models import accepts_system_role, is_reasoning_model, uses_responses_api
 
 __all__ = ["OPENAI_CHAT_OPTIONS", "OpenAIProvider", "OpenAIResponsesProvider"]
@@ -130,6 +130,7 @@ class OpenAIResponsesProvider(OpenAIProvider):
                 f"no API key: set {' or '.join(self.api_key_env)}", provider=self.name, model=request.model
             )
         self.check_options(request)
+        request = without_none_options(request)
         if not accepts_system_role(request.model):
             request = dataclasses.replace(
                 request,
@@ -157,6 +158,13 @@ class OpenAIResponsesProvider(OpenAIProvider):
         sse = SSEDecoder()
         async with self.open_stream(self.encode(request, stream=True), request) as resp:
             try:
+                if "json" in resp.headers.get("content-type", ""):
+                    body = await resp.aread()
+                    response = responses.decode_response(
+                        resp.status, resp.headers, body, provider=self.name, model=request.model
+                    )
+                    yield StreamChunk(text=response.text, reasoning=response.reasoning or "", response=response)
+                    return
                 async for raw in resp.aiter_bytes():
                     for event in sse.feed(raw):
                         chunk = decoder.feed(event.data)
