@@ -6,6 +6,7 @@ import asyncio
 import json
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
@@ -15,9 +16,7 @@ pytest.importorskip("redis", reason="the dsrs-core[redis] extra is not installed
 
 import dsrs
 from dsrs.redis_state import (
-    BudgetUnavailableError,
     RedisState,
-    RedisStateWarning,
     RedisUnavailableError,
 )
 from dsrs.redis_state.testing import RedisServer, RedisServerUnavailable, free_port
@@ -183,26 +182,53 @@ async def test_concurrent_reservations_never_overspend(state: RedisState) -> Non
 # --- lane health ----------------------------------------------------------------------------------
 
 
-async def test_a_cooldown_is_seen_by_every_worker(redis_server: RedisServer, namespace: str) -> None:
+async def test_lane_health_is_shared_between_workers(redis_server: RedisServer, namespace: str) -> None:
     w1 = RedisState(redis_server.url, namespace=namespace)
     w2 = RedisState(redis_server.url, namespace=namespace)
     try:
-        await w1.lanes.cool_down("premium", 0.5, "429 from openai")
-        h = await w2.lanes.health(["premium", "local"])
-        assert h["premium"].state == "cooling" and 0.3 < h["premium"].retry_in <= 0.5
-        assert h["premium"].reason == "429 from openai"
-        assert await w2.lanes.available(["premium", "local"]) == ["local"]
-        await w2.lanes.cool_down("premium", 0.1)  # a shorter retry_after keeps the longer cooldown
-        assert (await w1.lanes.health(["premium"]))["premium"].retry_in > 0.2
+        await w1.lanes.set_status("premium", "cooling", seconds=0.5, reason="RateLimitError")
+        h = await w2.lanes.health("premium")
+        assert h.status == "cooling" and h.reason == "RateLimitError"
+        assert h.until is not None and 0.3 < h.until - time.time() <= 0.5
+        assert (await w2.lanes.health("local")).available
+        # A shorter retry_after keeps the longer cooldown; a cooldown never downgrades "exhausted".
+        await w2.lanes.set_status("premium", "cooling", seconds=0.1, reason="again")
+        assert (await w1.lanes.health("premium")).reason == "RateLimitError"
         await asyncio.sleep(0.6)
-        assert await w2.lanes.available(["premium", "local"]) == ["premium", "local"]
-        await w1.lanes.mark("premium", "exhausted", reason="insufficient_quota")
-        assert (await w2.lanes.health(["premium"]))["premium"].state == "exhausted"
-        await w2.lanes.mark("local", "disabled", seconds=0.2, reason="401")
-        assert (await w1.lanes.health(["local"]))["local"].state == "disabled"
-        await w1.lanes.clear("premium")
-        await asyncio.sleep(0.3)
-        assert await w2.lanes.available(["premium", "local"]) == ["premium", "local"]
+        assert (await w2.lanes.health("premium")).available
+        await w1.lanes.set_status("premium", "exhausted", seconds=None, reason="insufficient_quota")
+        await w2.lanes.set_status("premium", "cooling", seconds=5, reason="429")
+        h = await w1.lanes.health("premium")
+        assert (h.status, h.until, h.reason) == ("exhausted", None, "insufficient_quota")
+        await w2.lanes.reset("premium")
+        assert (await w1.lanes.health("premium")).available
+        # Failure streaks add up across workers; a success anywhere ends them.
+        assert await w1.lanes.record_failure("local") == 1
+        assert await w2.lanes.record_failure("local") == 2
+        assert (await w1.lanes.health("local")).consecutive_failures == 2
+        await w1.lanes.record_success("local")
+        assert (await w2.lanes.health("local")).consecutive_failures == 0
+    finally:
+        await w1.aclose()
+        await w2.aclose()
+
+
+async def test_a_rate_limit_in_one_mux_keeps_another_off_the_lane(redis_server: RedisServer, namespace: str) -> None:
+    w1 = RedisState(redis_server.url, namespace=namespace)
+    w2 = RedisState(redis_server.url, namespace=namespace)
+    try:
+        limited = dsrs.LM("fake:echo", fail="rate_limit", retry_after=30)
+        mux1 = w1.attach(dsrs.LaneMux().add_lane("primary", limited).add_lane("backup", dsrs.LM("fake:ok")))
+        first = await mux1.acall("hello")
+        assert first.lane == "backup"
+        mux2 = w2.attach(
+            dsrs.LaneMux().add_lane("primary", dsrs.LM("fake:echo")).add_lane("backup", dsrs.LM("fake:ok"))
+        )
+        # primary would answer in this worker, but the other worker's 429 cools it for everyone.
+        second = await mux2.acall("hello")
+        assert second.lane == "backup" and second.text == "ok"
+        health = await w2.lanes.health("primary")
+        assert health.status == "cooling" and health.until is not None and health.until - time.time() > 25
     finally:
         await w1.aclose()
         await w2.aclose()

@@ -30,7 +30,7 @@ from dsrs.redis_state._link import (
 )
 from dsrs.redis_state.budget import BudgetSnapshot, BudgetUnavailableError, RedisBudgetStore, RedisReservation
 from dsrs.redis_state.cache import RedisCache
-from dsrs.redis_state.lanes import LaneHealth, LaneState, RedisLaneHealth
+from dsrs.redis_state.lanes import RedisLaneState, current_lane
 from dsrs.redis_state.ledger import METRICS, UsageLedger, UsageRow
 from dsrs.redis_state.state import RedisState
 
@@ -41,11 +41,9 @@ __all__ = [
     "METRICS",
     "BudgetSnapshot",
     "BudgetUnavailableError",
-    "LaneHealth",
-    "LaneState",
     "RedisBudgetStore",
     "RedisCache",
-    "RedisLaneHealth",
+    "RedisLaneState",
     "RedisLink",
     "RedisReservation",
     "RedisSettings",
@@ -54,5 +52,6 @@ __all__ = [
     "RedisUnavailableError",
     "UsageLedger",
     "UsageRow",
+    "current_lane",
     "redact_url",
 ]

@@ -20,7 +20,7 @@ __all__ = [
     "BUDGET_SETTLE",
     "CACHE_GET",
     "CACHE_SET",
-    "LANE_COOL",
+    "LANE_SET",
     "Script",
 ]
 
@@ -125,16 +125,28 @@ return redis.call('HGETALL', KEYS[1])
 """
 )
 
-#: KEYS: cooldown key. ARGV: ms, reason. Sets the cooldown unless a longer one is already running;
-#: returns the cooldown's remaining ms after the call.
-LANE_COOL = """
-local ms = tonumber(ARGV[1])
-local cur = redis.call('PTTL', KEYS[1])
-if cur < ms then
-  redis.call('SET', KEYS[1], ARGV[2], 'PX', ms)
-  return ms
+#: KEYS: a lane's status key. ARGV: status, reason, ms ('' = no end). Sets the status unless the
+#: one in force is stricter (disabled > exhausted > cooling) or the same and lasts longer.
+LANE_SET = """
+local rank = {cooling = 1, exhausted = 2, disabled = 3}
+local new = rank[ARGV[1]] or 0
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local old = rank[string.match(cur, '^[^\t]*')] or 0
+  local pttl = redis.call('PTTL', KEYS[1])
+  if old > new then return 0 end
+  if old == new then
+    if pttl == -1 then return 0 end
+    if ARGV[3] ~= '' and pttl > tonumber(ARGV[3]) then return 0 end
+  end
 end
-return cur
+local value = ARGV[1] .. '\t' .. ARGV[2]
+if ARGV[3] == '' then
+  redis.call('SET', KEYS[1], value)
+else
+  redis.call('SET', KEYS[1], value, 'PX', tonumber(ARGV[3]))
+end
+return 1
 """
 
 #: KEYS: entry key, LRU zset. ARGV: member. Returns the entry (or nil) and refreshes its LRU rank.

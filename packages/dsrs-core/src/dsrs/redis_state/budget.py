@@ -260,7 +260,7 @@ class RedisBudgetStore(BudgetStore):
             scope = name[len(prefix) :]
             if not scope.endswith(":holds"):
                 found.add(scope)
-        return sorted(found, key=lambda s: (s != "global", s))
+        return sorted(found, key=lambda s: (not s.endswith("global"), s))
 
     async def reset(self, scope: str) -> None:
         """Forget what ``scope`` spent and holds (a new billing period)."""

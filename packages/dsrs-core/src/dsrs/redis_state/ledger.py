@@ -25,6 +25,7 @@ from typing import Any, cast
 
 from dsrs.plugins import hookimpl
 from dsrs.redis_state._link import REDIS_ERRORS, RedisLink
+from dsrs.redis_state.lanes import current_lane
 from dsrs.usage import UsageRecord, msats_per_usd
 
 __all__ = ["METRICS", "UsageLedger", "UsageRow"]
@@ -112,7 +113,8 @@ class UsageLedger:
     def record(self, record: UsageRecord) -> None:
         """Count one finished call (never blocks on Redis)."""
         u = record.usage
-        group = "\t".join((_clean(record.provider), _clean(record.lane), _clean(record.model)))
+        lane = record.lane if record.lane is not None else current_lane()
+        group = "\t".join((_clean(record.provider), _clean(lane), _clean(record.model)))
         day = _day(record.timestamp)
         values: dict[str, int] = {"calls": max(u.calls, 1)}
         if u.cache_hit:

@@ -10,18 +10,19 @@ or ``RedisState.from_env()`` with ``DSRS_REDIS_URL`` (and ``DSRS_REDIS_NAMESPACE
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dsrs.cache import CacheBackend, LayeredCache, MemoryCache, get_cache, set_cache
 from dsrs.redis_state._link import RedisLink, RedisSettings
 from dsrs.redis_state.budget import RedisBudgetStore
 from dsrs.redis_state.cache import RedisCache
-from dsrs.redis_state.lanes import RedisLaneHealth
+from dsrs.redis_state.lanes import RedisLaneState
 from dsrs.redis_state.ledger import UsageLedger
 
-__all__ = ["RedisState"]
+if TYPE_CHECKING:
+    from dsrs.lanemux import LaneMux
 
-_UNSET: Any = object()
+__all__ = ["RedisState"]
 
 
 class RedisState:
@@ -50,7 +51,7 @@ class RedisState:
             if local_cache_entries > 0
             else self.redis_cache
         )
-        self.lanes = RedisLaneHealth(self.link)
+        self.lanes = RedisLaneState(self.link)
         self.budgets = RedisBudgetStore(self.link)
         self.ledger = UsageLedger(self.link)
         self._previous_cache: CacheBackend | None = None
@@ -60,6 +61,13 @@ class RedisState:
     def from_env(cls, **settings: Any) -> RedisState:
         """State from ``DSRS_REDIS_URL`` (a clear error when it is unset or Redis does not answer)."""
         return cls(None, **settings)
+
+    def attach(self, mux: LaneMux) -> LaneMux:
+        """Give ``mux`` the shared lane health and budgets, and :meth:`install` the cache and ledger."""
+        mux.state = self.lanes
+        mux.budgets = self.budgets
+        self.install()
+        return mux
 
     @property
     def fail_open(self) -> bool:
