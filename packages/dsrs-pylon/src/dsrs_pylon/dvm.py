@@ -1,0 +1,268 @@
+"""A NIP-90 text-generation service provider (DVM) that sells inference from any dsrs LM.
+
+``dsrs-pylon serve --model ollama:llama3 --price-msats 50 --relay wss://...`` runs one. For each
+kind-5050 request it: verifies the signature; ignores duplicates, stale requests and jobs targeted at
+someone else; refuses bids below its price (``error`` feedback); invoices through a wallet
+(``payment-required`` with ``["amount", msats, bolt11]``) and waits until the invoice is settled;
+publishes ``processing``; runs the LM; publishes the 6050 result (content, ``request``, ``e``, ``p``,
+``i``, ``amount``, ``usage``) and ``success`` — or ``error`` when anything fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from dsrs.errors import LMError
+from dsrs.lm import LM
+from dsrs.types import Message
+from dsrs_pylon import bolt11
+from dsrs_pylon.event import Event, first_tag, sign_event, tag_values, verify_event
+from dsrs_pylon.keys import Keys
+from dsrs_pylon.relay import RelayPool, new_subscription_id
+from dsrs_pylon.swarm import FEEDBACK_KIND, HANDLER_KIND, JOB_KIND, RESULT_KIND
+
+__all__ = ["DvmService", "DvmStats", "InvoiceWallet", "request_messages"]
+
+log = logging.getLogger("dsrs_pylon.dvm")
+_ROLES = ("system", "developer", "user", "assistant")
+
+
+class InvoiceWallet(Protocol):
+    """What a DVM needs from a wallet: issue invoices and learn when they are paid."""
+
+    async def make_invoice(self, amount_msats: int, description: str = "", expiry: int = 600) -> str: ...
+
+    async def wait_paid(self, payment_hash: str, timeout: float) -> bool: ...
+
+
+@dataclass
+class DvmStats:
+    requests: int = 0
+    completed: int = 0
+    errors: int = 0
+    ignored: int = 0
+    earned_msats: int = 0
+    job_ids: list[str] = field(default_factory=list)
+
+
+def request_messages(request: Event) -> list[Message]:
+    """The chat messages of a 5050 request: one per ``text`` input, its marker as the role."""
+    messages = []
+    for values in tag_values(request, "i"):
+        if len(values) >= 2 and values[1] == "text":
+            marker = values[3] if len(values) > 3 else ""
+            messages.append(Message(marker if marker in _ROLES else "user", values[0]))  # type: ignore[arg-type]
+    return messages
+
+
+class DvmService:
+    """A running DVM. ``async with DvmService(lm, relays, ...) as dvm: ...`` or ``await dvm.run()``."""
+
+    def __init__(
+        self,
+        lm: LM,
+        relays: Sequence[str],
+        *,
+        keys: Keys | None = None,
+        price_msats: int = 0,
+        wallet: InvoiceWallet | None = None,
+        payment_timeout: float = 60.0,
+        max_age: float = 600.0,
+        name: str = "dsrs DVM",
+        about: str = "Text generation (NIP-90 kind 5050) served by dsrs",
+        announce: bool = True,
+    ) -> None:
+        if price_msats > 0 and wallet is None:
+            raise ValueError("a priced DVM needs a wallet to issue invoices (e.g. NwcClient(PYLON_NWC_URI))")
+        self.lm = lm
+        self.relays = tuple(relays)
+        self.keys = keys or Keys.generate()
+        self.price_msats = price_msats
+        self.wallet = wallet
+        self.payment_timeout = payment_timeout
+        self.max_age = max_age
+        self.name, self.about, self.announce = name, about, announce
+        self.stats = DvmStats()
+        self._pool: RelayPool | None = None
+        self._queue: asyncio.Queue[Event] = asyncio.Queue()
+        self._seen: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._runner: asyncio.Task[None] | None = None
+        self._sub = new_subscription_id("dvm")
+
+    @property
+    def public_key(self) -> str:
+        return self.keys.public_key
+
+    def __repr__(self) -> str:
+        return f"DvmService(npub={self.keys.npub!r}, model={self.lm.model!r}, price_msats={self.price_msats})"
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        pool = RelayPool(self.relays, self.keys, lambda _u, _s, ev: self._queue.put_nowait(ev))
+        await pool.connect(5.0)
+        if not pool.connections:
+            raise ConnectionError("DVM: no relay reachable: " + "; ".join(pool.failures.values()))
+        self._pool = pool
+        since = int(time.time()) - 5
+        await pool.subscribe(self._sub, [{"kinds": [JOB_KIND], "since": since}], wait_eose=5.0)
+        if self.announce:
+            info = json.dumps({"name": self.name, "about": self.about, "price_msats": self.price_msats})
+            await self._publish(sign_event(self.keys, HANDLER_KIND, [["d", "dsrs-5050"], ["k", str(JOB_KIND)]], info))
+        self._runner = asyncio.get_running_loop().create_task(self._loop(), name="dvm-loop")
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            self._runner.cancel()
+            with contextlib.suppress(BaseException):
+                await self._runner
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    async def __aenter__(self) -> DvmService:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def run(self) -> None:
+        """Serve until cancelled."""
+        await self.start()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await self.stop()
+
+    async def _loop(self) -> None:
+        while True:
+            event = await self._queue.get()
+            task = asyncio.get_running_loop().create_task(self._handle(event))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    # --- publishing -------------------------------------------------------------------------
+
+    async def _publish(self, event: Event) -> bool:
+        assert self._pool is not None
+        acks = await self._pool.publish(event, 5.0)
+        return any(ok for ok, _ in acks.values())
+
+    async def feedback(
+        self, request: Event, status: str, extra: str = "", *, amount: tuple[int, str] | None = None, content: str = ""
+    ) -> None:
+        tags = [["status", status, extra] if extra else ["status", status]]
+        if amount is not None:
+            tags.append(["amount", str(amount[0]), amount[1]])
+        tags += [["e", request["id"], self.relays[0]], ["p", request["pubkey"]]]
+        await self._publish(sign_event(self.keys, FEEDBACK_KIND, tags, content))
+
+    # --- policy hooks (override in subclasses) ----------------------------------------------
+
+    def quote(self, request: Event) -> int:
+        """The price of this job in msats."""
+        return self.price_msats
+
+    async def make_invoice(self, request: Event, price: int) -> tuple[int, str]:
+        """``(amount tag msats, bolt11)`` for this job."""
+        assert self.wallet is not None
+        invoice = await self.wallet.make_invoice(price, f"dsrs DVM job {request['id'][:16]}", 600)
+        return price, invoice
+
+    # --- jobs -------------------------------------------------------------------------------
+
+    def _accept(self, request: Event) -> bool:
+        if request.get("kind") != JOB_KIND or request.get("id") in self._seen:
+            return False
+        if not verify_event(request):
+            return False
+        self._seen.add(request["id"])
+        if time.time() - request["created_at"] > self.max_age:
+            return False  # stale
+        targets = [t[0] for t in tag_values(request, "p") if t]
+        return not targets or self.keys.public_key in targets
+
+    async def _handle(self, request: Event) -> None:
+        if not self._accept(request):
+            self.stats.ignored += 1
+            return
+        self.stats.requests += 1
+        try:
+            await self._serve(request)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # never let one job kill the service
+            self.stats.errors += 1
+            log.warning("DVM job %s failed: %s", request["id"][:12], exc)
+            with contextlib.suppress(Exception):
+                await self.feedback(request, "error", f"internal error: {type(exc).__name__}")
+
+    async def _serve(self, request: Event) -> None:
+        if first_tag(request, "encrypted") is not None:
+            self.stats.errors += 1
+            await self.feedback(request, "error", "encrypted requests are not supported")
+            return
+        messages = request_messages(request)
+        if not messages:
+            self.stats.errors += 1
+            await self.feedback(request, "error", "no text input (i tag) in the request")
+            return
+        price = self.quote(request)
+        bid_tag = first_tag(request, "bid")
+        bid = int(bid_tag[0]) if bid_tag and bid_tag[0].isdigit() else None
+        if price > 0 and (bid is None or bid < price):
+            self.stats.errors += 1
+            await self.feedback(request, "error", f"bid too low: this service charges {price} msats")
+            return
+        amount_tag: tuple[int, str] | None = None
+        if price > 0:
+            assert self.wallet is not None
+            amount_tag = await self.make_invoice(request, price)
+            await self.feedback(request, "payment-required", amount=amount_tag)
+            payment_hash = bolt11.decode(amount_tag[1]).payment_hash
+            if not await self.wallet.wait_paid(payment_hash, self.payment_timeout):
+                self.stats.errors += 1
+                await self.feedback(request, "error", "payment not received in time")
+                return
+            self.stats.earned_msats += price
+        await self.feedback(request, "processing")
+        params = {t[0]: t[1] for t in tag_values(request, "param") if len(t) >= 2}
+        lm = self.lm
+        try:
+            if "max_tokens" in params:
+                lm = lm.with_max_tokens(int(params["max_tokens"]))
+            if "temperature" in params:
+                lm = lm.with_temperature(float(params["temperature"]))
+            response = await lm.acall(messages)
+        except (LMError, ValueError) as exc:
+            self.stats.errors += 1
+            await self.feedback(request, "error", f"{type(exc).__name__}: {str(exc)[:200]}", amount=amount_tag)
+            return
+        usage = response.usage
+        tags = [
+            ["request", json.dumps(request, separators=(",", ":"), ensure_ascii=False)],
+            ["e", request["id"], self.relays[0]],
+            ["p", request["pubkey"]],
+            *(["i", *values] for values in tag_values(request, "i")),
+            ["usage", str(usage.prompt_tokens), str(usage.completion_tokens)],
+            ["status", "success"],
+        ]
+        if amount_tag is not None:
+            tags.append(["amount", str(amount_tag[0]), amount_tag[1]])
+        await self._publish(sign_event(self.keys, RESULT_KIND, tags, response.text))
+        await self.feedback(request, "success")
+        self.stats.completed += 1
+        self.stats.job_ids.append(request["id"])

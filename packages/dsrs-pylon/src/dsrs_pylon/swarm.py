@@ -1,0 +1,515 @@
+"""The customer side of a NIP-90 text-generation job (kind 5050 → 7000 feedback → 6050 result).
+
+Order of a job, each step with its own timeout inside the overall deadline:
+
+1. connect to every relay (``connect_timeout``); none reachable → ``ProviderUnavailableError``;
+2. subscribe to feedback and results that reference the job id, and wait until the subscription
+   is live (EOSE) — *before* publishing, so no answer can be missed;
+3. publish the signed request to every relay (``publish_timeout``); at least one must say OK;
+4. follow feedback: ``payment-required`` → pay under the spend policy → ``processing`` →
+   ``partial``/``success``/``error``; accept a 6050 result only if its id and signature verify,
+   it references the job, and it comes from the provider that was paid (any provider when the
+   job was free; only the targets when the job was targeted);
+5. always CLOSE the subscription and the connections, whatever happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from dsrs.errors import (
+    BudgetExceededError,
+    InvalidRequestError,
+    LMError,
+    LMTimeoutError,
+    PaymentError,
+    ProviderUnavailableError,
+    RateLimitError,
+)
+from dsrs.plugins import PaymentContext, PaymentProof, hooks
+from dsrs.types import Message
+from dsrs_pylon import bolt11
+from dsrs_pylon.budget import Budget
+from dsrs_pylon.event import Event, first_tag, sign_event, tag_values, verify_event
+from dsrs_pylon.keys import Keys
+from dsrs_pylon.relay import RelayPool, new_subscription_id
+
+__all__ = [
+    "FEEDBACK_KIND",
+    "HANDLER_KIND",
+    "JOB_KIND",
+    "RESULT_KIND",
+    "JobOutcome",
+    "SwarmSettings",
+    "build_job_tags",
+    "discover_providers",
+    "run_job",
+]
+
+log = logging.getLogger("dsrs_pylon.swarm")
+
+JOB_KIND = 5050
+RESULT_KIND = JOB_KIND + 1000
+FEEDBACK_KIND = 7000
+HANDLER_KIND = 31990
+
+
+@dataclass(frozen=True)
+class SwarmSettings:
+    """How to run jobs: where, as whom, how much to pay, how long to wait."""
+
+    relays: tuple[str, ...]
+    keys: Keys
+    budget: Budget | None = None
+    bid_msats: int | None = None
+    targets: tuple[str, ...] = ()
+    timeout: float = 60.0
+    connect_timeout: float = 5.0
+    publish_timeout: float = 5.0
+    feedback_timeout: float = 20.0
+    payment_timeout: float = 30.0
+    offer_wait: float = 2.0
+    provider_name: str = "pylon"
+    model_label: str = "swarm"
+
+
+@dataclass
+class JobOutcome:
+    """What a finished job produced and what it cost."""
+
+    text: str
+    job_id: str
+    provider_pubkey: str
+    paid_msats: int = 0
+    fee_msats: int = 0
+    bolt11: str | None = None
+    preimage: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    relays_accepted: list[str] = field(default_factory=list)
+    statuses: list[tuple[str, str]] = field(default_factory=list)
+    rejected_events: int = 0
+    ignored_events: int = 0
+    partial: str = ""
+
+
+def messages_to_inputs(messages: Sequence[Message]) -> list[list[str]]:
+    """``i`` tags: one user prompt → ``["i", text, "text"]``; a conversation → one tag per message, marker = role."""
+    if len(messages) == 1 and messages[0].role == "user":
+        return [["i", messages[0].content or "", "text"]]
+    return [["i", m.content or "", "text", "", m.role] for m in messages if m.content]
+
+
+def build_job_tags(
+    messages: Sequence[Message],
+    *,
+    model: str | None,
+    max_tokens: int | None,
+    temperature: float | None,
+    bid_msats: int,
+    relays: Sequence[str],
+    targets: Sequence[str] = (),
+    params: Mapping[str, Any] | None = None,
+) -> list[list[str]]:
+    tags = messages_to_inputs(messages)
+    if model:
+        tags.append(["param", "model", model])
+    if max_tokens is not None:
+        tags.append(["param", "max_tokens", str(max_tokens)])
+    if temperature is not None:
+        tags.append(["param", "temperature", f"{temperature:g}"])
+    for key, value in (params or {}).items():
+        tags.append(["param", str(key), str(value)])
+    tags.append(["output", "text/plain"])
+    tags.append(["bid", str(bid_msats)])
+    tags.append(["relays", *relays])
+    tags.extend(["p", t] for t in targets)
+    return tags
+
+
+def _short(pubkey: str) -> str:
+    return pubkey[:12] + "…"
+
+
+class _Job:
+    """State of one job while following its events."""
+
+    def __init__(self, settings: SwarmSettings, request: Event, bid: int, model: str | None) -> None:
+        self.s = settings
+        self.request = request
+        self.job_id: str = request["id"]
+        self.bid = bid
+        self.model = model
+        self.seen: set[str] = set()
+        self.paid_to: str | None = None
+        self.payment_attempted = False
+        self.outcome = JobOutcome(text="", job_id=self.job_id, provider_pubkey="")
+        self.pending_error: LMError | None = None
+        self.engaged = False
+
+    def _err(self, cls: type[LMError], message: str, **kw: Any) -> LMError:
+        return cls(message, provider=self.s.provider_name, model=self.s.model_label, **kw)
+
+    def _acceptable_author(self, author: str) -> bool:
+        if self.s.targets and author not in self.s.targets:
+            return False
+        return self.paid_to is None or author == self.paid_to
+
+    async def handle(self, event: Event) -> JobOutcome | None:
+        """Process one incoming event; return the outcome when the job is done."""
+        eid = event.get("id")
+        if not isinstance(eid, str) or eid in self.seen:
+            return None
+        self.seen.add(eid)
+        if not verify_event(event):
+            self.outcome.rejected_events += 1
+            log.warning("job %s: rejected an event with a bad id or signature", self.job_id[:12])
+            return None
+        if not any(t and t[0] == self.job_id for t in tag_values(event, "e")):
+            self.outcome.rejected_events += 1
+            return None
+        author = event["pubkey"]
+        if not self._acceptable_author(author):
+            self.outcome.ignored_events += 1
+            return None
+        if event["kind"] == RESULT_KIND:
+            return self._result(event)
+        if event["kind"] == FEEDBACK_KIND:
+            await self._feedback(event)
+        return None
+
+    def _result(self, event: Event) -> JobOutcome:
+        out = self.outcome
+        out.text = event["content"]
+        out.provider_pubkey = event["pubkey"]
+        usage = first_tag(event, "usage")
+        if usage and len(usage) >= 2 and usage[0].isdigit() and usage[1].isdigit():
+            out.prompt_tokens, out.completion_tokens = int(usage[0]), int(usage[1])
+        return out
+
+    async def _feedback(self, event: Event) -> None:
+        status_tag = first_tag(event, "status") or []
+        status = status_tag[0] if status_tag else ""
+        extra = status_tag[1] if len(status_tag) > 1 else ""
+        author = event["pubkey"]
+        self.outcome.statuses.append((status, author))
+        if status == "payment-required":
+            await self._payment_required(event, author)
+        elif status in ("processing", "success"):
+            self.engaged = True
+        elif status == "partial":
+            self.engaged = True
+            if event["content"]:
+                self.outcome.partial = event["content"]
+        elif status == "error":
+            err = self._err(
+                ProviderUnavailableError,
+                f"provider {_short(author)} reported an error for job {self.job_id[:12]}: {extra or event['content'][:200]}"
+                + (f" (after {self.outcome.paid_msats} msats were paid)" if self.outcome.paid_msats else ""),
+                code="nip90_error",
+            )
+            if self.paid_to == author or self.s.targets:
+                raise err
+            self.pending_error = err
+
+    def _refuse(self, err: LMError) -> None:
+        if self.s.targets and len(self.s.targets) == 1:
+            raise err
+        self.pending_error = err
+
+    async def _payment_required(self, event: Event, author: str) -> None:
+        if self.paid_to is not None or self.payment_attempted:
+            # Never twice for one job: a second invoice (from anyone) is ignored.
+            self.outcome.ignored_events += 1
+            return
+        amount = first_tag(event, "amount")
+        if not amount or len(amount) < 2 or not amount[1]:
+            self._refuse(
+                self._err(PaymentError, f"provider {_short(author)} asked for payment without a bolt11 invoice")
+            )
+            return
+        try:
+            tag_msats = int(amount[0])
+        except ValueError:
+            self._refuse(self._err(PaymentError, f"provider {_short(author)} sent a non-numeric amount tag"))
+            return
+        try:
+            invoice = bolt11.decode(amount[1])
+        except bolt11.Bolt11Error as exc:
+            self._refuse(self._err(PaymentError, f"refused invoice from {_short(author)}: {exc}"))
+            return
+        reason = None
+        if invoice.amount_msats is None:
+            reason = "the invoice has no amount"
+        elif invoice.amount_msats != tag_msats:
+            reason = (
+                f"the invoice amount ({invoice.amount_msats} msats) differs from the amount tag ({tag_msats} msats)"
+            )
+        elif invoice.amount_msats > self.bid:
+            reason = f"the invoice amount ({invoice.amount_msats} msats) is above our bid ({self.bid} msats)"
+        elif invoice.is_expired():
+            reason = "the invoice has expired"
+        if reason is not None:
+            self._refuse(
+                self._err(PaymentError, f"refused to pay provider {_short(author)}: {reason}; nothing was paid")
+            )
+            return
+        assert invoice.amount_msats is not None
+        price = invoice.amount_msats
+        if self.s.budget is None:
+            self._refuse(
+                self._err(
+                    BudgetExceededError,
+                    f"provider {_short(author)} asks {price} msats but no budget is set "
+                    "(use .with_budget_msats(n)); nothing was paid",
+                    code="no_budget",
+                )
+            )
+            return
+        try:
+            reservation = self.s.budget.reserve(price, provider=self.s.provider_name, model=self.s.model_label)
+        except BudgetExceededError as exc:
+            self._refuse(exc)
+            return
+        self.payment_attempted = True
+        context = PaymentContext(
+            provider=self.s.provider_name,
+            job_id=self.job_id,
+            counterparty=author,
+            bid_msats=self.bid,
+            budget_remaining_msats=self.s.budget.remaining_msats,
+            extra={"payment_hash": invoice.payment_hash, "relays": list(self.s.relays)},
+        )
+        try:
+            proof: PaymentProof | None = await asyncio.wait_for(
+                asyncio.to_thread(hooks().pay_invoice, invoice.bolt11, price, context), self.s.payment_timeout
+            )
+        except asyncio.TimeoutError:
+            reservation.commit()  # outcome unknown: count it as spent, never overspend
+            raise self._err(
+                PaymentError, f"the wallet did not answer within {self.s.payment_timeout:g}s; payment outcome unknown"
+            ) from None
+        except PaymentError as exc:
+            reservation.release()
+            exc.provider = exc.provider or self.s.provider_name
+            raise
+        except Exception as exc:
+            reservation.commit()
+            raise self._err(PaymentError, f"the wallet failed ({type(exc).__name__}: {exc}); outcome unknown") from exc
+        if proof is None:
+            reservation.release()
+            raise self._err(
+                PaymentError,
+                "no wallet to pay the invoice: set PYLON_NWC_URI (Nostr Wallet Connect) "
+                "or install a plugin implementing dsrs_pay_invoice",
+                code="no_wallet",
+            )
+        reservation.commit(price + max(0, proof.fee_msats))
+        self.paid_to = author
+        self.engaged = True
+        out = self.outcome
+        out.paid_msats, out.fee_msats, out.bolt11, out.preimage = (
+            price,
+            max(0, proof.fee_msats),
+            invoice.bolt11,
+            proof.preimage,
+        )
+        if proof.preimage:
+            try:
+                ok = hashlib.sha256(bytes.fromhex(proof.preimage)).hexdigest() == invoice.payment_hash
+            except ValueError:
+                ok = False
+            if not ok:
+                raise self._err(PaymentError, "the wallet's preimage does not match the invoice's payment hash")
+
+
+def _publish_failure(
+    settings: SwarmSettings, acks: Mapping[str, tuple[bool, str]], failures: Mapping[str, str]
+) -> LMError:
+    reasons = "; ".join(f"{u}: {m}" for u, (_, m) in acks.items()) or "; ".join(
+        f"{u}: {m}" for u, m in failures.items()
+    )
+    cls: type[LMError] = ProviderUnavailableError
+    if acks and all(m.startswith("rate-limited") for _, m in acks.values()):
+        cls = RateLimitError
+    elif acks and all(m.startswith(("invalid", "blocked", "restricted", "pow")) for _, m in acks.values()):
+        cls = InvalidRequestError
+    return cls(
+        f"no relay accepted the job request ({reasons})",
+        provider=settings.provider_name,
+        model=settings.model_label,
+        code="relay_rejected",
+    )
+
+
+async def run_job(
+    settings: SwarmSettings,
+    messages: Sequence[Message],
+    *,
+    model: str | None = None,
+    max_tokens: int | None = None,
+    temperature: float | None = None,
+    params: Mapping[str, Any] | None = None,
+) -> JobOutcome:
+    """Run one text-generation job on the swarm and return its outcome (or raise a typed error)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + settings.timeout
+    budget = settings.budget
+    bid = settings.bid_msats if settings.bid_msats is not None else (budget.remaining_msats if budget else 0)
+    if budget is not None:
+        bid = max(0, min(bid, budget.remaining_msats))
+    tags = build_job_tags(
+        messages,
+        model=model,
+        max_tokens=max_tokens,
+        temperature=temperature,
+        bid_msats=bid,
+        relays=settings.relays,
+        targets=settings.targets,
+        params=params,
+    )
+    request = sign_event(settings.keys, JOB_KIND, tags, "")
+    job = _Job(settings, request, bid, model)
+    queue: asyncio.Queue[Event] = asyncio.Queue()
+    pool = RelayPool(settings.relays, settings.keys, lambda _url, _sub, ev: queue.put_nowait(ev))
+    sub_id = new_subscription_id("job")
+
+    def remaining() -> float:
+        return deadline - loop.time()
+
+    try:
+        await pool.connect(max(0.01, min(settings.connect_timeout, remaining())))
+        if not pool.connections:
+            raise ProviderUnavailableError(
+                "no relay reachable: " + "; ".join(f"{u}: {m}" for u, m in pool.failures.items()),
+                provider=settings.provider_name,
+                model=settings.model_label,
+                code="relay_unreachable",
+            )
+        live = await pool.subscribe(
+            sub_id,
+            [{"kinds": [RESULT_KIND, FEEDBACK_KIND], "#e": [job.job_id]}],
+            wait_eose=max(0.01, min(settings.publish_timeout, remaining())),
+        )
+        if live == 0:
+            raise ProviderUnavailableError(
+                "no relay accepted the result subscription: "
+                + "; ".join(f"{c.url}: {c.closed_subscriptions.get(sub_id, 'no EOSE')}" for c in pool.connections),
+                provider=settings.provider_name,
+                model=settings.model_label,
+                code="relay_subscription",
+            )
+        acks = await pool.publish(request, max(0.01, min(settings.publish_timeout, remaining())))
+        job.outcome.relays_accepted = [u for u, (ok, _) in acks.items() if ok]
+        if not job.outcome.relays_accepted:
+            raise _publish_failure(settings, acks, pool.failures)
+        phase_deadline = loop.time() + settings.feedback_timeout
+        lost = loop.create_task(_all_lost(pool))
+        pending: LMError | None = None
+        try:
+            while True:
+                now = loop.time()
+                if job.engaged:
+                    phase_deadline = deadline
+                if job.pending_error is not None:
+                    # An offer we refused (or an error from a provider we did not engage): give the
+                    # other providers `offer_wait` seconds, then report why nothing was accepted.
+                    pending, job.pending_error = job.pending_error, None
+                    phase_deadline = min(phase_deadline, now + settings.offer_wait)
+                wait = min(deadline, phase_deadline) - now
+                if wait <= 0:
+                    raise _timeout(settings, job, pending, deadline <= phase_deadline)
+                getter = loop.create_task(queue.get())
+                done, _ = await asyncio.wait({getter, lost}, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+                if getter not in done:
+                    getter.cancel()
+                    if lost in done:
+                        raise ProviderUnavailableError(
+                            "lost the connection to every relay while waiting for the result"
+                            + (f" (after paying {job.outcome.paid_msats} msats)" if job.outcome.paid_msats else ""),
+                            provider=settings.provider_name,
+                            model=settings.model_label,
+                            code="relay_lost",
+                        )
+                    continue
+                outcome = await job.handle(getter.result())
+                if outcome is not None:
+                    return outcome
+        finally:
+            lost.cancel()
+    finally:
+        await pool.close()
+
+
+def _timeout(settings: SwarmSettings, job: _Job, pending: LMError | None, overall: bool) -> LMError:
+    if pending is not None and job.paid_to is None and not job.engaged:
+        return pending
+    if overall or job.engaged:
+        what = f"no result for job {job.job_id[:12]} within {settings.timeout:g}s"
+        if job.outcome.paid_msats:
+            what += f" (after paying {job.outcome.paid_msats} msats to {_short(job.paid_to or '')})"
+    else:
+        what = f"no provider answered job {job.job_id[:12]} within {settings.feedback_timeout:g}s"
+    return LMTimeoutError(what, provider=settings.provider_name, model=settings.model_label, code="swarm_timeout")
+
+
+async def _all_lost(pool: RelayPool) -> None:
+    await asyncio.gather(*(c.wait_lost() for c in pool.connections))
+
+
+@dataclass(frozen=True)
+class HandlerInfo:
+    """A provider announced through NIP-89 (kind 31990 with ``k`` = 5050)."""
+
+    pubkey: str
+    name: str = ""
+    about: str = ""
+    created_at: int = 0
+    kinds: tuple[str, ...] = ()
+
+
+async def discover_providers(
+    relays: Sequence[str], keys: Keys | None = None, *, timeout: float = 5.0, kind: int = JOB_KIND
+) -> list[HandlerInfo]:
+    """Providers that announced support for ``kind`` (NIP-89), newest first, signatures verified."""
+    found: dict[str, HandlerInfo] = {}
+
+    def sink(_url: str, _sub: str, event: Event) -> None:
+        if event.get("kind") != HANDLER_KIND or not verify_event(event):
+            return
+        kinds = tuple(t[0] for t in tag_values(event, "k") if t)
+        if str(kind) not in kinds:
+            return
+        try:
+            meta = json.loads(event["content"]) if event["content"] else {}
+        except ValueError:
+            meta = {}
+        meta = meta if isinstance(meta, dict) else {}
+        info = HandlerInfo(
+            event["pubkey"], str(meta.get("name", "")), str(meta.get("about", "")), event["created_at"], kinds
+        )
+        old = found.get(info.pubkey)
+        if old is None or old.created_at < info.created_at:
+            found[info.pubkey] = info
+
+    pool = RelayPool(relays, keys or Keys.generate(), sink)
+    sub = new_subscription_id("nip89")
+    try:
+        await pool.connect(timeout)
+        if not pool.connections:
+            raise ProviderUnavailableError(
+                "no relay reachable for discovery: " + "; ".join(f"{u}: {m}" for u, m in pool.failures.items()),
+                provider="pylon",
+            )
+        await pool.subscribe(sub, [{"kinds": [HANDLER_KIND], "#k": [str(kind)], "limit": 100}], wait_eose=timeout)
+    finally:
+        with contextlib.suppress(Exception):
+            await pool.close()
+    return sorted(found.values(), key=lambda h: -h.created_at)
