@@ -1,11 +1,12 @@
-"""Entry point of dsrs-google: registers the ``google`` (Gemini) provider, imported lazily."""
+"""Entry point of dsrs-google: the ``google`` (Gemini) provider, its prices and its error classifier."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from dsrs import ProviderSpec
-from dsrs.plugins import hookimpl
+from dsrs import Cost, LmUsage, ProviderSpec
+from dsrs.errors import LMError
+from dsrs.plugins import ProviderFailure, hookimpl
 
 
 @hookimpl
@@ -18,8 +19,27 @@ def dsrs_register_providers(register: Callable[[ProviderSpec], None]) -> None:
             patterns=("gemini-*",),
             tier="balanced",
             env_vars=("GOOGLE_API_KEY", "GEMINI_API_KEY"),
-            default_model="gemini-2.0-flash",
-            description="Google Gemini API",
+            default_model="gemini-2.5-flash",
+            description="Google Gemini API (generateContent)",
             priority=20,
         )
     )
+
+
+@hookimpl
+def dsrs_cost(model: str, usage: LmUsage) -> Cost | None:
+    """Price Gemini calls from the table in ``pricing.json`` (unknown models: ``None``)."""
+    if not model.startswith("google:"):
+        return None
+    from dsrs_google.pricing import cost_of
+
+    return cost_of(model.partition(":")[2], usage)
+
+
+@hookimpl
+def dsrs_classify_error(provider: str, error: ProviderFailure) -> LMError | None:
+    if error.wire != "gemini":
+        return None
+    from dsrs_google import wire
+
+    return wire.classify(error)

@@ -1,0 +1,135 @@
+"""The ``google`` provider: the Gemini API over the dsrs transport (no google-genai SDK)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Mapping
+from typing import ClassVar
+
+from dsrs.errors import AuthenticationError
+from dsrs.provider import ProbeResult, ProviderConfig, ProviderSpec
+from dsrs.transport import HttpRequest, TransportError, get_transport
+from dsrs.types import LMRequest, LMResponse, StreamChunk
+from dsrs.wire import HttpProvider, SSEDecoder, env_first
+from dsrs_google import wire
+
+__all__ = ["API_KEY_ENV", "BASE_URL_ENV", "GeminiProvider", "resolve_base_url"]
+
+#: Where the key comes from: ``GOOGLE_API_KEY`` (the seed's name) first, then ``GEMINI_API_KEY``.
+API_KEY_ENV = ("GOOGLE_API_KEY", "GEMINI_API_KEY")
+BASE_URL_ENV = ("GEMINI_BASE_URL",)
+_MAX_SIGNATURES = 4096
+
+
+def resolve_base_url(base_url: str | None = None) -> str:
+    """``LM(base_url=...)``, else ``GEMINI_BASE_URL``, else the public v1beta endpoint."""
+    return wire.normalize_base_url(base_url or env_first(BASE_URL_ENV) or wire.DEFAULT_BASE_URL)
+
+
+class GeminiProvider(HttpProvider):
+    """Gemini models (``gemini-2.5-flash``, ``google:gemini-2.5-pro``, ``gemini/gemini-pro``).
+
+    The key travels in the ``x-goog-api-key`` header, never in the URL (URLs end up in logs).
+    """
+
+    wire: ClassVar[str] = wire.WIRE
+    supports_streaming: ClassVar[bool] = True
+    supports_response_format: ClassVar[bool] = True
+    supports_tools: ClassVar[bool] = True
+
+    def __init__(self, spec: ProviderSpec, config: ProviderConfig) -> None:
+        base = resolve_base_url(config.base_url)
+        key = config.api_key or env_first(API_KEY_ENV)
+        super().__init__(
+            spec, ProviderConfig(base_url=base, api_key=key, timeout=config.timeout, options=config.options)
+        )
+        self.base_url = base
+        # Thinking models sign their function calls and want the signature back with the call
+        # in the next turn; ToolCall has no field for it, so it is remembered here by call id.
+        self._signatures: OrderedDict[str, str] = OrderedDict()
+
+    def __repr__(self) -> str:
+        return f"GeminiProvider(base_url={self.base_url!r})"
+
+    def _headers(self, request: LMRequest, *, stream: bool) -> dict[str, str]:
+        if not self.config.api_key:
+            raise AuthenticationError(
+                "no Gemini API key: set GOOGLE_API_KEY or GEMINI_API_KEY, or pass LM(..., api_key=...)",
+                provider=self.name,
+                model=request.model,
+            )
+        return {
+            "content-type": "application/json",
+            "accept": "text/event-stream" if stream else "application/json",
+            "x-goog-api-key": self.config.api_key,
+        }
+
+    def encode(self, request: LMRequest, *, stream: bool = False) -> HttpRequest:
+        headers = self._headers(request, stream=stream)
+        body = wire.encode_body(request, signatures=self._signatures)
+        url = wire.generate_url(self.base_url, request.model, stream=stream)
+        return HttpRequest("POST", url, headers, json.dumps(body, ensure_ascii=False).encode(), self.timeout)
+
+    def _remember(self, signatures: Mapping[str, str]) -> None:
+        for call_id, signature in signatures.items():
+            self._signatures[call_id] = signature
+            self._signatures.move_to_end(call_id)
+        while len(self._signatures) > _MAX_SIGNATURES:
+            self._signatures.popitem(last=False)
+
+    async def acomplete(self, request: LMRequest) -> LMResponse:
+        resp = await self.send(self.encode(request), request)
+        decoded = wire.decode_response(resp.status, resp.content, model=request.model)
+        self._remember(decoded.signatures)
+        return decoded.response
+
+    async def astream(self, request: LMRequest) -> AsyncIterator[StreamChunk]:
+        decoder = wire.GeminiStreamDecoder(model=request.model)
+        events = SSEDecoder()
+        async with self.open_stream(self.encode(request, stream=True), request) as resp:
+            try:
+                async for raw in resp.aiter_bytes():
+                    for event in events.feed(raw):
+                        chunk = decoder.feed(event.data)
+                        if chunk is not None:
+                            yield chunk
+                for event in events.close():
+                    chunk = decoder.feed(event.data)
+                    if chunk is not None:
+                        yield chunk
+            except TransportError as exc:
+                raise self.failure(request, exception=exc) from None
+        response = decoder.finish()
+        self._remember(decoder.signatures)
+        yield StreamChunk(response=response)
+
+    @classmethod
+    async def probe(cls, spec: ProviderSpec, timeout: float) -> ProbeResult:
+        """Configured when a key is set; reachable when a short ``GET models`` accepts it."""
+        key = env_first(API_KEY_ENV)
+        if not key:
+            return ProbeResult(False, None, None, "set GOOGLE_API_KEY or GEMINI_API_KEY")
+        base = resolve_base_url()
+        t0 = time.perf_counter()
+        try:
+            resp = await get_transport().send(
+                HttpRequest("GET", wire.models_url(base), {"x-goog-api-key": key}, None, timeout)
+            )
+        except TransportError as exc:
+            return ProbeResult(True, False, None, f"unreachable: {type(exc).__name__}")
+        latency = (time.perf_counter() - t0) * 1000
+        if not resp.ok:
+            err = wire.error_object(resp.content) or {}
+            status = err.get("status") or f"HTTP {resp.status}"
+            return ProbeResult(True, False, latency, f"key rejected or API unavailable ({status})")
+        model = None
+        try:
+            data = json.loads(resp.content)
+            first = (data.get("models") or [None])[0]
+            if isinstance(first, dict) and isinstance(first.get("name"), str):
+                model = first["name"].removeprefix("models/")
+        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+            return ProbeResult(True, False, latency, "GET models did not answer like the Gemini API")
+        return ProbeResult(True, True, latency, "ok", model)
