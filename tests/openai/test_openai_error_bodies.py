@@ -500,11 +500,12 @@ def test_error_bodies_classify(
 ) -> None:
     server.push(reply)
     lm = dsrs.LM(f"{provider}:{model}", base_url=server.url, api_key=SECRET)
+
+    def run() -> object:
+        return list(lm.stream("hi")) if stream else lm.call("hi")
+
     with pytest.raises(errors.LMError) as info:
-        if stream:
-            list(lm.stream("hi"))
-        else:
-            lm.call("hi")
+        run()
     err = info.value
     assert type(err) is expected, f"{type(err).__name__}: {err}"
     assert err.provider == provider

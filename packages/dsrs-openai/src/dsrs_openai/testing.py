@@ -4,7 +4,9 @@
 (JSON or SSE), on top of :class:`dsrs.testing.LoopbackServer` (so tests can ``push`` scripted
 failures and read ``requests``). Answers are deterministic:
 
-* text echoes the last user message; usage counts whitespace-separated words;
+* text echoes the last user message; usage counts whitespace-separated words; a chat stream
+  carries usage in a last chunk when ``stream_options.include_usage`` is asked (OpenAI), else on
+  the finishing chunk (Mistral, llama-server);
 * with ``response_format``/``text.format`` ``json_schema``, the answer is a JSON object that fills
   each required property (strings get the echoed text);
 * with tools offered (and no tool result yet), the model calls **every** tool in parallel, with
@@ -113,6 +115,7 @@ def _chat_reply(req: RecordedRequest, call_tools: bool = True) -> Reply:
     finish = "tool_calls" if calls else "stop"
     base = {"id": "chatcmpl-loopback", "created": int(time.time()), "model": model}
     if body.get("stream"):
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         events: list[str] = []
         if calls:
             for i, c in enumerate(calls):  # each call split in two deltas, as OpenAI streams them
@@ -177,10 +180,12 @@ def _chat_reply(req: RecordedRequest, call_tools: bool = True) -> Reply:
                     **base,
                     "object": "chat.completion.chunk",
                     "choices": [{"index": 0, "delta": {}, "finish_reason": finish}],
+                    # without stream_options, usage rides on the finishing chunk (Mistral, llama-server)
+                    **({} if include_usage else {"usage": usage}),
                 }
             )
         )
-        if (body.get("stream_options") or {}).get("include_usage"):
+        if include_usage:  # OpenAI: a separate last chunk with empty choices
             events.append(sse({**base, "object": "chat.completion.chunk", "choices": [], "usage": usage}))
         events.append("data: [DONE]\n\n")
         return Reply(200, headers={"content-type": "text/event-stream"}, chunks=events)
