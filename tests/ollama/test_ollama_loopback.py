@@ -195,3 +195,11 @@ def test_api_key_goes_to_bearer_header_only(ollama_server: LoopbackServer) -> No
     assert req.headers["authorization"] == f"Bearer {secret}"
     assert secret not in req.path and secret.encode() not in req.body
     assert secret not in repr(lm.provider())
+
+
+def test_bad_ollama_host_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OLLAMA_HOST", "ftp://nowhere")
+    with pytest.raises(dsrs.InvalidRequestError, match="OLLAMA_HOST"):
+        dsrs.LM("ollama/llama2").call("x")
+    result = probe()
+    assert result.configured is False and "OLLAMA_HOST" in result.detail

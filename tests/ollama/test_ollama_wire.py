@@ -145,7 +145,7 @@ def test_parse_host(value: str | None, expected: str) -> None:
 
 @pytest.mark.parametrize("value", ["ftp://host", "host:notaport"])
 def test_parse_host_rejects_nonsense(value: str) -> None:
-    with pytest.raises(ValueError, match="OLLAMA_HOST"):
+    with pytest.raises(dsrs.InvalidRequestError, match="OLLAMA_HOST"):
         wire.parse_host(value)
 
 

@@ -51,9 +51,9 @@ _FINISH = {"STOP": "stop", "MAX_TOKENS": "length"}
 #: LM options this provider maps (anything else is an error, never silently dropped).
 KNOWN_OPTIONS = frozenset(
     {
-        "top_p", "top_k", "presence_penalty", "frequency_penalty", "candidate_count", "response_logprobs",
-        "logprobs", "thinking_budget", "thinking_level", "include_thoughts", "thinking_config", "generation_config",
-        "safety_settings", "tool_config", "cached_content", "schema_mode",
+        "top_p", "top_k", "presence_penalty", "frequency_penalty", "thinking_budget", "thinking_level",
+        "include_thoughts", "thinking_config", "generation_config", "safety_settings", "tool_config",
+        "cached_content", "schema_mode",
     }
 )  # fmt: skip
 _CAMEL = {
@@ -61,9 +61,6 @@ _CAMEL = {
     "top_k": "topK",
     "presence_penalty": "presencePenalty",
     "frequency_penalty": "frequencyPenalty",
-    "candidate_count": "candidateCount",
-    "response_logprobs": "responseLogprobs",
-    "logprobs": "logprobs",
 }
 #: Models that only take the OpenAPI-subset ``responseSchema``/``parameters`` (no JSON Schema fields).
 _LEGACY_MODEL = re.compile(r"^(models/)?gemini-(pro|1\.0|1\.5|2\.0)(\b|-)")

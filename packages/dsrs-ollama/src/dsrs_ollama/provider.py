@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import ClassVar
 
+from dsrs.errors import LMError
 from dsrs.provider import ProbeResult, ProviderConfig, ProviderSpec
 from dsrs.transport import HttpRequest, TransportError, get_transport
 from dsrs.types import LMRequest, LMResponse, StreamChunk
@@ -75,8 +76,8 @@ class OllamaProvider(HttpProvider):
         """Always configured (a local default host); reachable when ``GET /api/tags`` lists a model."""
         try:
             host = resolve_host()
-        except ValueError as exc:
-            return ProbeResult(False, None, None, str(exc))
+        except LMError as exc:
+            return ProbeResult(False, None, None, exc.message)
         t0 = time.perf_counter()
         try:
             resp = await get_transport().send(HttpRequest("GET", f"{host}/api/tags", {}, None, timeout))

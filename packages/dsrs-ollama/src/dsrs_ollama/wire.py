@@ -60,7 +60,9 @@ def parse_host(value: str | None) -> str:
         default_port = None
     parts = urlsplit(raw)
     if parts.scheme not in ("http", "https"):
-        raise ValueError(f"OLLAMA_HOST must be host, host:port or an http(s) URL, got {value!r}")
+        raise errors.InvalidRequestError(
+            f"OLLAMA_HOST/base_url must be host, host:port or an http(s) URL, got {value!r}", provider="ollama"
+        )
     host = parts.hostname or "127.0.0.1"
     if host == "0.0.0.0":  # a bind address, not one to connect to
         host = "127.0.0.1"
@@ -69,7 +71,9 @@ def parse_host(value: str | None) -> str:
     try:
         port = parts.port
     except ValueError:
-        raise ValueError(f"OLLAMA_HOST has an invalid port: {value!r}") from None
+        raise errors.InvalidRequestError(
+            f"OLLAMA_HOST/base_url has an invalid port: {value!r}", provider="ollama"
+        ) from None
     port = port or default_port
     path = parts.path.rstrip("/")
     if path.endswith("/api"):
