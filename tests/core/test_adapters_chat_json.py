@@ -63,11 +63,17 @@ def test_chat_parse_coerces_each_type() -> None:
 [[ ## person ## ]]
 {"name": "Ada", "age": "36"}
 [[ ## note ## ]]
-  keep it   
+  keep it \t
 [[ ## completed ## ]]
 """
     out = ChatAdapter().parse(Typed, text)
-    assert out == {"label": "spam", "score": 0.75, "tags": ["a", "b"], "person": Person(name="Ada", age=36), "note": "keep it"}
+    assert out == {
+        "label": "spam",
+        "score": 0.75,
+        "tags": ["a", "b"],
+        "person": Person(name="Ada", age=36),
+        "note": "keep it",
+    }
 
 
 def test_chat_parse_accepts_python_literal_lists() -> None:

@@ -55,8 +55,9 @@ def test_every_wire_parameter_changes_the_key() -> None:
             "same prompt", response_format=ResponseFormat(schema={"type": "object"})
         ).cache_key(),
         "tools": base.build_request("same prompt", tools=[Tool("f")]).cache_key(),
-        "system": base.build_request([{"role": "system", "content": "s"}, {"role": "user", "content": "same prompt"}])
-        .cache_key(),
+        "system": base.build_request(
+            [{"role": "system", "content": "s"}, {"role": "user", "content": "same prompt"}]
+        ).cache_key(),
         "prompt": base.build_request("other prompt").cache_key(),
     }
     assert len(set(keys.values())) == len(keys)

@@ -96,7 +96,7 @@ def test_context_restores_on_exit_and_configure_with_adapter() -> None:
 def test_not_configured_is_a_clear_error() -> None:
     with pytest.raises(dsrs.NotConfiguredError, match=r"dsrs\.configure"):
         dsrs.Predict(QA).forward(question="q")
-    with pytest.raises(TypeError, match="dsrs.LM or dsrs.LaneMux"):
+    with pytest.raises(TypeError, match=r"dsrs\.LM or dsrs\.LaneMux"):
         dsrs.configure("gpt-4o")  # type: ignore[arg-type]
 
 
@@ -159,7 +159,7 @@ def test_forward_with_lane_by_name_and_tier() -> None:
 
 async def test_aforward_with_lane_needs_a_mux() -> None:
     dsrs.configure(scripted(chat_answer("a", 1)))
-    with pytest.raises(dsrs.SignatureError, match="needs a dsrs.LaneMux"):
+    with pytest.raises(dsrs.SignatureError, match=r"needs a dsrs\.LaneMux"):
         await dsrs.Predict(QA).aforward_with_lane("premium", question="q")
 
 

@@ -63,7 +63,11 @@ _LAZY: dict[str, str] = {
 }
 
 if TYPE_CHECKING:
-    pass
+    from dsrs.adapters import Adapter, AdapterParseError, ChatAdapter, JSONAdapter
+    from dsrs.lanemux import CooldownPolicy, FailoverPolicy, LaneMux, RetryPolicy, UnknownLaneError
+    from dsrs.predict import Predict, Prediction
+    from dsrs.settings import NotConfiguredError, configure, configure_with_adapter, context
+    from dsrs.signatures import InputField, OutputField, Signature, SignatureError, make_signature
 
 __all__ = [
     "LM",
@@ -104,6 +108,26 @@ __all__ = [
     "msats_per_usd",
     "providers",
     "set_msats_per_usd",
+    "Adapter",
+    "AdapterParseError",
+    "ChatAdapter",
+    "CooldownPolicy",
+    "FailoverPolicy",
+    "InputField",
+    "JSONAdapter",
+    "LaneMux",
+    "NotConfiguredError",
+    "OutputField",
+    "Predict",
+    "Prediction",
+    "RetryPolicy",
+    "Signature",
+    "SignatureError",
+    "UnknownLaneError",
+    "configure",
+    "configure_with_adapter",
+    "context",
+    "make_signature",
     *_LAZY,
 ]
 

@@ -350,7 +350,11 @@ class LaneMux:
         return self.budget_msats is not None or lane.budget_msats is not None
 
     async def abudget_status(self) -> dict[str, BudgetStatus]:
-        """Spent/reserved/limit per scope: ``"global"`` and each lane's name."""
+        """Spent/reserved/limit per scope: ``"global"`` and each lane's name.
+
+        Budgets account for the calls made under a limit (a lane's own, or the global one); a lane
+        with no budget in a mux with no global budget is not accounted here. ``usage`` counts all.
+        """
         out = {"global": await self.budgets.status(f"{self.name}:global", self.budget_msats)}
         for lane in self._order:
             out[lane.name] = await self.budgets.status(f"{self.name}:lane:{lane.name}", lane.budget_msats)
@@ -457,9 +461,10 @@ class LaneMux:
                 )
         return None
 
-    @staticmethod
-    def _all_failed(failures: dict[str, errors.LMError | str]) -> errors.LMError:
+    def _all_failed(self, failures: dict[str, errors.LMError | str]) -> errors.LMError:
         values = list(failures.values())
+        if not self.failover.enabled and len(values) == 1 and isinstance(values[0], errors.LMError):
+            return values[0]  # one lane was allowed: its own error is the answer
         if values and all(isinstance(v, errors.BudgetExceededError) for v in values):
             lines = "; ".join(f"{lane}: {err}" for lane, err in failures.items())
             return errors.BudgetExceededError(f"no lane fits the budget — {lines}")

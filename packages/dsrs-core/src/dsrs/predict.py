@@ -61,6 +61,13 @@ class Prediction:
         self.lane = lane
         self.response = response
 
+    def __getattr__(self, name: str) -> Any:
+        # Only called for names that are not outputs (outputs live in __dict__); typed ``Any`` so
+        # ``pred.answer`` type-checks.
+        if name.startswith("_"):
+            raise AttributeError(name)
+        raise AttributeError(f"this prediction has no output {name!r}; outputs: {', '.join(self._outputs) or 'none'}")
+
     def __getitem__(self, name: str) -> Any:
         return self._outputs[name]
 
