@@ -25,18 +25,18 @@ def _install(args: argparse.Namespace) -> int:
 
 
 def _where(args: argparse.Namespace) -> int:
-    from dsrs_gptoss.server import find_binary, find_model
+    from dsrs_gptoss.server import LlamaServerError, find_binary, find_model
 
     rc = 0
     try:
         print(f"llama-server: {find_binary()}")
-    except FileNotFoundError as exc:
-        print(f"llama-server: {exc}")
+    except LlamaServerError as exc:
+        print(f"llama-server: {exc.message}")
         rc = 1
     try:
         print(f"model: {find_model(args.model)}")
-    except FileNotFoundError as exc:
-        print(f"model: {exc}")
+    except LlamaServerError as exc:
+        print(f"model: {exc.message}")
         rc = 1
     print(f"cache: {inst.cache_home()}")
     return rc

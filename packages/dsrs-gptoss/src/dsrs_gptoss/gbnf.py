@@ -54,6 +54,8 @@ _ANNOTATIONS = frozenset(
         "deprecated",
         "$anchor",
         "contentMediaType",
+        "$defs",  # definitions are read through $ref, from the root
+        "definitions",
     }
 )
 _KNOWN = frozenset(

@@ -312,7 +312,7 @@ def parse_messages(text: str, *, role: str | None = "assistant") -> list[Harmony
         if text.startswith(START, pos):
             pos += len(START)
             current_role: str | None = None
-        elif first:
+        elif first and _has_header(text, pos):
             current_role = role
         else:
             # Stray text between messages (a model that did not follow the format): keep as final.
@@ -356,6 +356,13 @@ def parse_messages(text: str, *, role: str | None = "assistant") -> list[Harmony
         while pos < len(text) and text[pos] in "\r\n":
             pos += 1
     return messages
+
+
+def _has_header(text: str, pos: int) -> bool:
+    """Does a completion's first header (``<|channel|>...<|message|>``) start at ``pos``?"""
+    msg_at = text.find(MESSAGE, pos)
+    nxt = text.find(START, pos)
+    return msg_at >= 0 and (nxt < 0 or msg_at < nxt) and text.startswith(CHANNEL, pos)
 
 
 @dataclass(frozen=True)

@@ -394,9 +394,11 @@ def _untrack(server: LlamaServer) -> None:
 
 
 def stop_started_servers() -> None:
-    """Stop every llama-server this process started (runs at exit)."""
+    """Stop every llama-server this process started (runs at exit) and forget auto-started ones."""
     with _started_lock:
         servers = list(_started)
+    with _auto_lock:
+        _auto.clear()
     for server in servers:
         server.stop()
 

@@ -1,0 +1,208 @@
+"""gptoss pieces that need no llama-server: discovery, request bodies, cost, probe, CLI parsing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+import dsrs
+from dsrs_gptoss import cli, install, server
+from dsrs_gptoss.provider import DEFAULT_MAX_TOKENS, GptOssProvider
+
+
+def _exe(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("#!/bin/sh\nexit 0\n")
+    path.chmod(path.stat().st_mode | stat.S_IEXEC)
+    return path
+
+
+def _model(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"GGUF")
+    return path
+
+
+def test_model_strings_resolve_to_gptoss() -> None:
+    for model in ("gptoss:gpt-oss-20b", "gpt-oss:gpt-oss-20b", "llamacpp:smollm2", "gpt-oss/gpt-oss-120b"):
+        lm = dsrs.LM(model)
+        assert lm.provider_name == "gptoss", model
+    assert dsrs.LM("gpt-oss:gpt-oss-20b").resolved.model == "gpt-oss-20b"
+
+
+def test_binary_not_found_names_the_install_command(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(clean_env / "empty-bin"))
+    with pytest.raises(server.BinaryNotFoundError) as info:
+        server.find_binary()
+    assert "dsrs-gptoss install" in str(info.value)
+    monkeypatch.setenv("LLAMA_SERVER_BIN", str(clean_env / "nope"))
+    with pytest.raises(server.BinaryNotFoundError, match="LLAMA_SERVER_BIN"):
+        server.find_binary()
+
+
+def test_binary_search_order(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    on_path = _exe(clean_env / "bin" / "llama-server")
+    monkeypatch.setenv("PATH", str(on_path.parent))
+    cached = _exe(install.llama_cpp_dir() / "bin" / "llama-server")
+    (cached.parent / "build.json").write_text("{}")
+    assert server.find_binary() == on_path
+    monkeypatch.setenv("PATH", str(clean_env / "empty-bin"))
+    assert server.find_binary() == cached
+    explicit = _exe(clean_env / "custom" / "my-llama-server")
+    monkeypatch.setenv("LLAMA_SERVER_BIN", str(explicit))
+    assert server.find_binary() == explicit
+
+
+def test_model_not_found_lists_the_paths_searched(clean_env: Path) -> None:
+    with pytest.raises(server.ModelNotFoundError) as info:
+        server.find_model("gpt-oss-20b")
+    message = str(info.value)
+    for folder in server.model_search_dirs():
+        assert str(folder) in message
+    assert "LLAMA_MODEL_PATH" in message and "dsrs-gptoss install" in message
+    assert len(info.value.searched) == 4
+
+
+def test_model_discovery_prefers_the_requested_model(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    home = Path(os.environ["HOME"])
+    small = _model(install.models_dir() / "SmolLM2-135M-Instruct.Q4_1.gguf")
+    big = _model(home / "models" / "gpt-oss" / "gpt-oss-20b-mxfp4.gguf")
+    other = _model(home / ".openagents" / "models" / "gpt-oss-120b-mxfp4.gguf")
+    assert server.find_model("gpt-oss-20b") == big
+    assert server.find_model("gpt-oss-120b") == other
+    assert server.find_model("20b") == big
+    assert server.find_model("smollm2-135m") == small
+    assert server.find_model("") == big  # first dir first
+    monkeypatch.setenv("LLAMA_MODEL_PATH", str(small))
+    assert server.find_model("gpt-oss-20b") == small
+    monkeypatch.setenv("LLAMA_MODEL_PATH", str(clean_env / "missing.gguf"))
+    with pytest.raises(server.ModelNotFoundError, match="LLAMA_MODEL_PATH"):
+        server.find_model("x")
+
+
+def test_is_local() -> None:
+    assert server.is_local("http://localhost:8000")
+    assert server.is_local("http://127.0.0.1:1")
+    assert server.is_local("http://[::1]:8000")
+    assert not server.is_local("http://10.1.2.3:8000")
+    assert not server.is_local("https://llama.example.com")
+
+
+def _provider(**options: object) -> GptOssProvider:
+    lm = dsrs.LM("gptoss:gpt-oss-20b", base_url="http://127.0.0.1:8000", **options)
+    p = lm.provider()
+    assert isinstance(p, GptOssProvider)
+    return p
+
+
+def test_body_always_has_max_tokens_and_only_set_parameters() -> None:
+    lm = dsrs.LM("gptoss:gpt-oss-20b", base_url="http://127.0.0.1:8000", auto_start=False, num_ctx=8192, top_k=5)
+    p = lm.provider()
+    assert isinstance(p, GptOssProvider)
+    body = p.build_body(lm.build_request("hi"))
+    assert body["max_tokens"] == DEFAULT_MAX_TOKENS
+    assert body["top_k"] == 5
+    for absent in ("temperature", "seed", "stop", "auto_start", "num_ctx", "response_format", "grammar"):
+        assert absent not in body
+    lm2 = lm.with_temperature(0.3).with_seed(7).with_stop("END").with_max_tokens(64)
+    body2 = p.build_body(lm2.build_request("hi"))
+    assert (body2["temperature"], body2["seed"], body2["stop"], body2["max_tokens"]) == (0.3, 7, ["END"], 64)
+    assert p.ctx_size == 8192
+
+
+def test_structured_output_json_schema_or_grammar() -> None:
+    schema = {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]}
+    rf = dsrs.ResponseFormat(name="reply", schema=schema)
+    lm = dsrs.LM("gptoss:x", base_url="http://127.0.0.1:8000")
+    p = _provider()
+    body = p.build_body(lm.build_request("hi", response_format=rf))
+    assert body["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "reply", "schema": schema, "strict": True},
+    }
+    assert "grammar" not in body
+    forced = p.build_body(lm.build_request("hi", response_format=rf, structured="grammar"))
+    assert "response_format" not in forced and forced["grammar"].startswith("root ::=")
+    email = {"type": "object", "properties": {"to": {"type": "string", "format": "email"}}, "required": ["to"]}
+    auto = p.build_body(lm.build_request("hi", response_format=dsrs.ResponseFormat(schema=email)))
+    assert "grammar" in auto and "response_format" not in auto
+
+
+def test_unsupported_schema_in_grammar_mode_is_invalid_request() -> None:
+    lm = dsrs.LM("gptoss:x", base_url="http://127.0.0.1:8000")
+    rf = dsrs.ResponseFormat(schema={"type": "string", "pattern": "a+"})
+    with pytest.raises(dsrs.InvalidRequestError, match="pattern"):
+        _provider().build_body(lm.build_request("hi", response_format=rf, structured="grammar"))
+
+
+def test_bad_structured_option() -> None:
+    with pytest.raises(ValueError, match="structured"):
+        _provider(structured="regex")
+
+
+def test_cost_is_zero_and_known() -> None:
+    from dsrs.plugins import hooks
+
+    cost = hooks().cost("gptoss:gpt-oss-20b", dsrs.LmUsage.from_tokens(10, 20))
+    assert cost is not None and cost.msats == 0 and cost.usd == 0.0
+    assert hooks().cost("someone-else:model", dsrs.LmUsage.from_tokens(10, 20)) is None or True
+
+
+def test_probe_not_configured_on_a_bare_machine(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(clean_env / "empty-bin"))
+    monkeypatch.setenv("GPTOSS_BASE_URL", f"http://127.0.0.1:{server.free_port()}")
+    spec = next(s for s in dsrs.providers() if s.name == "gptoss")
+    monkeypatch.delenv("GPTOSS_BASE_URL")
+    result = asyncio.run(GptOssProvider.probe(spec, 1.0))
+    assert result.configured is False and "dsrs-gptoss install" in result.detail
+
+
+def test_probe_configured_when_binary_and_model_are_local(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(_exe(clean_env / "bin" / "llama-server").parent))
+    _model(install.models_dir() / "m.gguf")
+    monkeypatch.setenv("GPTOSS_BASE_URL", f"http://127.0.0.1:{server.free_port()}")
+    spec = next(s for s in dsrs.providers() if s.name == "gptoss")
+    result = asyncio.run(GptOssProvider.probe(spec, 1.0))
+    assert result.configured is True and result.reachable is None
+    assert "auto-starts" in result.detail
+
+
+def test_probe_remote_url_unreachable(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(clean_env / "empty-bin"))
+    monkeypatch.setenv("GPTOSS_BASE_URL", "http://127.0.0.1:9")
+    spec = next(s for s in dsrs.providers() if s.name == "gptoss")
+    result = asyncio.run(GptOssProvider.probe(spec, 1.0))
+    assert result.configured is True and result.reachable is False
+
+
+def test_no_auto_start_for_remote_urls(clean_env: Path) -> None:
+    with pytest.raises(server.LlamaServerError, match="not a local URL"):
+        server.ensure_server("http://192.0.2.1:1", auto_start=True, startup_timeout=1)
+
+
+def test_install_summary_line(tmp_path: Path) -> None:
+    model = _model(tmp_path / "m.gguf")
+    line = install.InstallResult(server=tmp_path / "llama-server", model=model, seconds=1.25).summary()
+    assert line.startswith("dsrs-gptoss: llama-server ") and str(model) in line and "[1.2s]" in line
+    assert "\n" not in line
+
+
+def test_cli_where_reports_missing_parts(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PATH", str(clean_env / "empty-bin"))
+    assert cli.main(["where"]) == 1
+    out = capsys.readouterr().out
+    assert "llama-server:" in out and "dsrs-gptoss install" in out and "cache:" in out
+
+
+def test_install_pins_are_consistent() -> None:
+    assert len(install.DEFAULT_MODEL_SHA256) == 64
+    int(install.DEFAULT_MODEL_SHA256, 16)
+    assert json.dumps(list(install.CMAKE_FLAGS))
+    assert "-DLLAMA_BUILD_TESTS=OFF" in install.CMAKE_FLAGS and "-DGGML_NATIVE=OFF" in install.CMAKE_FLAGS
