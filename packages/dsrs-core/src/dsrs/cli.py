@@ -166,10 +166,46 @@ def cmd_usage(args: argparse.Namespace) -> int:
     return run_usage(args)
 
 
+# --- dsrs cache --------------------------------------------------------------------------------
+
+
+def add_cache(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=("stats", "clear"), help="show entry counts and location, or delete every entry")
+    p.add_argument("--json", action="store_true", help="machine-readable output (stats)")
+
+
+def _print_cache_stats(stats: dict[str, Any], indent: str = "") -> None:
+    for key, value in stats.items():
+        if isinstance(value, dict):
+            print(f"{indent}{key}:")
+            _print_cache_stats(value, indent + "  ")
+        elif key == "bytes" and isinstance(value, int):
+            print(f"{indent}{key}: {value} ({value / 1024:.1f} KiB)")
+        else:
+            print(f"{indent}{key}: {value}")
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    from dsrs.cache import get_cache
+
+    cache = get_cache()
+    if args.action == "clear":
+        asyncio.run(cache.aclear())
+        print("cache cleared")
+        return 0
+    stats = asyncio.run(cache.astats())
+    if args.json:
+        _print_json(stats)
+    else:
+        _print_cache_stats(stats)
+    return 0
+
+
 COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int], str]] = {
     "providers": (add_providers, cmd_providers, "list installed providers: configured? reachable?"),
     "ask": (add_ask, cmd_ask, "ask a model one question and print the answer, tokens and cost"),
     "usage": (add_usage, cmd_usage, "tokens, cost and calls per day/provider/lane from the shared Redis ledger"),
+    "cache": (add_cache, cmd_cache, "response cache: 'stats' (entries, size, location) or 'clear'"),
 }
 
 

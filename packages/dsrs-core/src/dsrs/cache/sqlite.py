@@ -229,21 +229,18 @@ class SQLiteCache(CacheBackend):
 
     def stats(self) -> dict[str, Any]:
         path = self.path
-        size = sum(os.stat(f"{path}{suffix}").st_size for suffix in ("", "-wal") if os.path.exists(f"{path}{suffix}"))
-        stats: dict[str, Any] = {
-            "backend": "sqlite",
-            "path": str(path),
-            "bytes": size,
-            "hits": self.hits,
-            "misses": self.misses,
-        }
+        stats: dict[str, Any] = {"backend": "sqlite", "path": str(path)}
         if self._broken is not None:
             stats["broken"] = self._broken
-            return stats
-        try:
-            stats["entries"] = int(self._connect().execute("SELECT COUNT(*) FROM responses").fetchone()[0])
-        except (sqlite3.Error, OSError) as exc:
-            stats["error"] = f"{type(exc).__name__}: {exc}"
+        else:
+            try:
+                stats["entries"] = int(self._connect().execute("SELECT COUNT(*) FROM responses").fetchone()[0])
+            except (sqlite3.Error, OSError) as exc:
+                stats["error"] = f"{type(exc).__name__}: {exc}"
+        stats["bytes"] = sum(
+            os.stat(f"{path}{suffix}").st_size for suffix in ("", "-wal") if os.path.exists(f"{path}{suffix}")
+        )
+        stats["hits"], stats["misses"] = self.hits, self.misses
         return stats
 
     # --- CacheBackend ------------------------------------------------------------------------
