@@ -190,7 +190,7 @@ def test_function_calling_round_trip_returns_the_signature(key: str) -> None:
             dsrs.Message("assistant", None, tool_calls=first.tool_calls),
             dsrs.Message("tool", '{"temp_c": 21}', tool_call_id=call.id),
         ]
-        second = lm.call(history, tools=[tool])
+        second = lm.with_temperature(0.5).call(history, tools=[tool])  # a with_* copy: a new provider instance
     assert second.text == 'tool said: {"temp_c": 21}'
     assert calls[1]["contents"][1] == {
         "role": "model",
@@ -307,3 +307,12 @@ def test_probe_unreachable(monkeypatch: pytest.MonkeyPatch, key: str) -> None:
     monkeypatch.setenv("GEMINI_BASE_URL", "http://127.0.0.1:9")
     result = probe()
     assert result.configured and result.reachable is False
+
+
+def test_signature_store_is_bounded() -> None:
+    from dsrs_google.provider import SignatureStore
+
+    store = SignatureStore(limit=2)
+    store.remember({"a": "1", "b": "2"})
+    store.remember({"c": "3"})
+    assert len(store) == 2 and store.lookup(["a", "b", "c"]) == {"b": "2", "c": "3"}

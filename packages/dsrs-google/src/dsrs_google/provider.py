@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import ClassVar
 
 from dsrs.errors import AuthenticationError
@@ -15,12 +16,45 @@ from dsrs.types import LMRequest, LMResponse, StreamChunk
 from dsrs.wire import HttpProvider, SSEDecoder, env_first
 from dsrs_google import wire
 
-__all__ = ["API_KEY_ENV", "BASE_URL_ENV", "GeminiProvider", "resolve_base_url"]
+__all__ = ["API_KEY_ENV", "BASE_URL_ENV", "SIGNATURES", "GeminiProvider", "SignatureStore", "resolve_base_url"]
 
 #: Where the key comes from: ``GOOGLE_API_KEY`` (the seed's name) first, then ``GEMINI_API_KEY``.
 API_KEY_ENV = ("GOOGLE_API_KEY", "GEMINI_API_KEY")
 BASE_URL_ENV = ("GEMINI_BASE_URL",)
 _MAX_SIGNATURES = 4096
+
+
+class SignatureStore:
+    """Thought signatures of the function calls Gemini returned, by tool-call id (bounded, thread-safe).
+
+    Thinking models sign their function calls and want the signature back with the call in the
+    next turn; :class:`~dsrs.ToolCall` has no field for it, so the process remembers it here. It
+    is process-wide because every ``with_*`` copy of an LM gets a new provider instance, and the
+    next turn is often sent through such a copy.
+    """
+
+    def __init__(self, limit: int = _MAX_SIGNATURES) -> None:
+        self._limit = limit
+        self._items: OrderedDict[str, str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def remember(self, signatures: Mapping[str, str]) -> None:
+        with self._lock:
+            for call_id, signature in signatures.items():
+                self._items[call_id] = signature
+                self._items.move_to_end(call_id)
+            while len(self._items) > self._limit:
+                self._items.popitem(last=False)
+
+    def lookup(self, call_ids: Iterable[str]) -> dict[str, str]:
+        with self._lock:
+            return {i: self._items[i] for i in call_ids if i in self._items}
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+SIGNATURES = SignatureStore()
 
 
 def resolve_base_url(base_url: str | None = None) -> str:
@@ -46,9 +80,6 @@ class GeminiProvider(HttpProvider):
             spec, ProviderConfig(base_url=base, api_key=key, timeout=config.timeout, options=config.options)
         )
         self.base_url = base
-        # Thinking models sign their function calls and want the signature back with the call
-        # in the next turn; ToolCall has no field for it, so it is remembered here by call id.
-        self._signatures: OrderedDict[str, str] = OrderedDict()
 
     def __repr__(self) -> str:
         return f"GeminiProvider(base_url={self.base_url!r})"
@@ -68,21 +99,15 @@ class GeminiProvider(HttpProvider):
 
     def encode(self, request: LMRequest, *, stream: bool = False) -> HttpRequest:
         headers = self._headers(request, stream=stream)
-        body = wire.encode_body(request, signatures=self._signatures)
+        call_ids = [tc.id for m in request.messages for tc in m.tool_calls]
+        body = wire.encode_body(request, signatures=SIGNATURES.lookup(call_ids) if call_ids else None)
         url = wire.generate_url(self.base_url, request.model, stream=stream)
         return HttpRequest("POST", url, headers, json.dumps(body, ensure_ascii=False).encode(), self.timeout)
-
-    def _remember(self, signatures: Mapping[str, str]) -> None:
-        for call_id, signature in signatures.items():
-            self._signatures[call_id] = signature
-            self._signatures.move_to_end(call_id)
-        while len(self._signatures) > _MAX_SIGNATURES:
-            self._signatures.popitem(last=False)
 
     async def acomplete(self, request: LMRequest) -> LMResponse:
         resp = await self.send(self.encode(request), request)
         decoded = wire.decode_response(resp.status, resp.content, model=request.model)
-        self._remember(decoded.signatures)
+        SIGNATURES.remember(decoded.signatures)
         return decoded.response
 
     async def astream(self, request: LMRequest) -> AsyncIterator[StreamChunk]:
@@ -102,7 +127,7 @@ class GeminiProvider(HttpProvider):
             except TransportError as exc:
                 raise self.failure(request, exception=exc) from None
         response = decoder.finish()
-        self._remember(decoder.signatures)
+        SIGNATURES.remember(decoder.signatures)
         yield StreamChunk(response=response)
 
     @classmethod
