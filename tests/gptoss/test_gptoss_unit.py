@@ -7,6 +7,7 @@ import json
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -93,7 +94,7 @@ def test_is_local() -> None:
     assert not server.is_local("https://llama.example.com")
 
 
-def _provider(**options: object) -> GptOssProvider:
+def _provider(**options: Any) -> GptOssProvider:
     lm = dsrs.LM("gptoss:gpt-oss-20b", base_url="http://127.0.0.1:8000", **options)
     p = lm.provider()
     assert isinstance(p, GptOssProvider)

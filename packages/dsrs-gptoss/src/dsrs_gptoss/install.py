@@ -188,7 +188,7 @@ def _build_tools(work: Path, report: Reporter) -> tuple[str, str | None]:
     ninja = shutil.which("ninja")
     if cmake and ninja:
         return cmake, ninja
-    tools = cache_home() / "tools"
+    tools = cache_home() / "build-tools"
     wanted = [name for name, have in (("cmake", cmake), ("ninja", ninja)) if not have]
     found = {name: _tool_in(tools, name) for name in wanted}
     missing = [name for name, path in found.items() if path is None]

@@ -221,10 +221,12 @@ class GptOssProvider(OpenAICompatibleProvider):
 
         base = (os.environ.get("GPTOSS_BASE_URL") or server.DEFAULT_BASE_URL).rstrip("/")
         local_parts: str | None = None
+        local_model: str | None = None
         try:
             binary = server.find_binary()
             model = server.find_model(spec.default_model or "")
             local_parts = f"{binary.name} + {model.name}"
+            local_model = model.name.removesuffix(".gguf")
         except server.LlamaServerError as exc:
             missing = exc.message
         else:
@@ -238,6 +240,7 @@ class GptOssProvider(OpenAICompatibleProvider):
         if not configured:
             return ProbeResult(False, None, None, f"set GPTOSS_BASE_URL or run `{server.INSTALL_HINT}` ({missing})")
         if local_parts is not None and server.is_local(base):
-            return ProbeResult(True, None, None, f"not running at {base}; auto-starts on first call ({local_parts})")
+            detail = f"not running at {base}; auto-starts on first call ({local_parts})"
+            return ProbeResult(True, None, None, detail, local_model)
         reason = f"HTTP {status}" if status is not None else body
         return ProbeResult(True, False, latency if status is not None else None, f"unreachable at {base}: {reason}")

@@ -1,0 +1,193 @@
+"""Benchmark the gptoss lane against the same llama-server reached directly.
+
+    python benchmarks/bench_gptoss.py [--runs 7] [--tokens 128] [--write]
+
+* tokens/s through ``dsrs.LM("gptoss:...")`` vs a plain ``http.client`` POST of the identical body
+  (same server, same model, ``ignore_eos`` so every run generates exactly ``--tokens`` tokens);
+  runs interleaved, medians compared; the target is a ratio >= 0.95;
+* time to first token, streamed, through dsrs vs a direct SSE read: the overhead in ms;
+* cold auto-start: from "nothing listens" to the first answer, with SmolLM2 and the tiny model.
+
+llama-server and SmolLM2 come from ``dsrs-gptoss install`` (cached). ``--write`` replaces the
+"## dsrs-gptoss (llama-server)" section of docs/benchmarks.md with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import http.client
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import dsrs
+from dsrs_gptoss import install, testing
+from dsrs_gptoss import server as srv
+from dsrs_gptoss.provider import GptOssProvider
+
+ROOT = Path(__file__).resolve().parents[1]
+SECTION = "## dsrs-gptoss (llama-server)"
+PROMPT = "Write a short story about a lighthouse keeper."
+
+
+def _post(base_url: str, body: dict[str, Any], conn: http.client.HTTPConnection) -> tuple[dict[str, Any], float]:
+    data = json.dumps(body).encode()
+    t0 = time.perf_counter()
+    conn.request("POST", "/v1/chat/completions", body=data, headers={"content-type": "application/json"})
+    resp = conn.getresponse()
+    payload = json.loads(resp.read())
+    return payload, time.perf_counter() - t0
+
+
+def _direct_ttft(base_url: str, body: dict[str, Any]) -> float:
+    """Seconds to the first SSE event carrying content, reading the raw stream."""
+    parts = urlsplit(base_url)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=120)
+    data = json.dumps({**body, "stream": True}).encode()
+    t0 = time.perf_counter()
+    conn.request("POST", "/v1/chat/completions", body=data, headers={"content-type": "application/json"})
+    resp = conn.getresponse()
+    first = None
+    while True:
+        line = resp.fp.readline()
+        if not line:
+            break
+        if first is None and line.startswith(b"data: ") and b'"content"' in line:
+            chunk = json.loads(line[6:])
+            delta = (chunk.get("choices") or [{}])[0].get("delta") or {}
+            if delta.get("content"):
+                first = time.perf_counter() - t0
+        if line.strip() == b"data: [DONE]":
+            break
+    conn.close()
+    assert first is not None, "no content in stream"
+    return first
+
+
+async def _dsrs_ttft(lm: dsrs.LM) -> float:
+    t0 = time.perf_counter()
+    first = None
+    async for delta in lm.astream(PROMPT):
+        if first is None and delta:
+            first = time.perf_counter() - t0
+    assert first is not None
+    return first
+
+
+def bench_throughput(base_url: str, runs: int, tokens: int) -> dict[str, float]:
+    lm = dsrs.LM("gptoss:smollm2", base_url=base_url, max_tokens=tokens, temperature=0.0, seed=1, ignore_eos=True)
+    provider = lm.provider()
+    assert isinstance(provider, GptOssProvider)
+    body = provider.build_body(lm.build_request(PROMPT))
+    parts = urlsplit(base_url)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=300)
+    lm.call(PROMPT)  # warm-up both paths
+    _post(base_url, body, conn)
+    dsrs_tps: list[float] = []
+    direct_tps: list[float] = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        r = lm.call(PROMPT)
+        dsrs_tps.append(r.usage.completion_tokens / (time.perf_counter() - t0))
+        payload, wall = _post(base_url, body, conn)
+        direct_tps.append(payload["usage"]["completion_tokens"] / wall)
+        assert r.usage.completion_tokens == payload["usage"]["completion_tokens"] == tokens
+    conn.close()
+    ttft_dsrs: list[float] = []
+    ttft_direct: list[float] = []
+    stream_lm = lm.with_max_tokens(8)
+    stream_body = provider.build_body(stream_lm.build_request(PROMPT))
+    for _ in range(runs):
+        ttft_dsrs.append(asyncio.run(_dsrs_ttft(stream_lm)))
+        ttft_direct.append(_direct_ttft(base_url, stream_body))
+    d, h = statistics.median(dsrs_tps), statistics.median(direct_tps)
+    return {
+        "dsrs_tps": d,
+        "direct_tps": h,
+        "ratio": d / h,
+        "ttft_dsrs_ms": statistics.median(ttft_dsrs) * 1000,
+        "ttft_direct_ms": statistics.median(ttft_direct) * 1000,
+        "ttft_overhead_ms": (statistics.median(ttft_dsrs) - statistics.median(ttft_direct)) * 1000,
+    }
+
+
+def bench_cold_start(model: Path, binary: Path) -> dict[str, float]:
+    base = f"http://127.0.0.1:{srv.free_port()}"
+    os.environ["LLAMA_SERVER_BIN"] = str(binary)
+    os.environ["LLAMA_MODEL_PATH"] = str(model)
+    lm = dsrs.LM("gptoss:bench", base_url=base, max_tokens=1, temperature=0.0)
+    t0 = time.perf_counter()
+    lm.call("hi")
+    total = time.perf_counter() - t0
+    provider = lm.provider()
+    assert isinstance(provider, GptOssProvider) and provider.handle is not None and provider.handle.server is not None
+    health = provider.handle.server.started_seconds or 0.0
+    srv.stop_started_servers()
+    return {"first_answer_s": total, "healthy_s": health}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--tokens", type=int, default=128)
+    parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
+    args = parser.parse_args()
+
+    binary = install.install_server()
+    smol = install.install_model()
+    tiny = testing.tiny_gguf()
+    with srv.LlamaServer(smol, binary=binary, ctx_size=2048) as server:
+        tp = bench_throughput(server.base_url, args.runs, args.tokens)
+    cold_smol = bench_cold_start(smol, binary)
+    cold_tiny = bench_cold_start(tiny, binary)
+
+    import importlib.util
+
+    transport = "aiohttp" if importlib.util.find_spec("aiohttp") else "httpx"
+    command = f"python benchmarks/bench_gptoss.py --runs {args.runs} --tokens {args.tokens}"
+    lines = [
+        SECTION,
+        "",
+        f"`{command}` on {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"llama.cpp from llama-cpp-python {install.LLAMA_CPP_PYTHON_VERSION}, model SmolLM2-135M-Instruct Q4_1, "
+        f"dsrs transport {transport}. Medians of {args.runs} interleaved runs, {args.tokens} generated tokens each.",
+        "",
+        "| measure | dsrs | direct HTTP | ratio / overhead |",
+        "| --- | --- | --- | --- |",
+        f"| tokens/s (client wall time) | {tp['dsrs_tps']:.1f} | {tp['direct_tps']:.1f} | {tp['ratio']:.3f} (target >= 0.95) |",
+        f"| time to first token, streamed | {tp['ttft_dsrs_ms']:.1f} ms | {tp['ttft_direct_ms']:.1f} ms "
+        f"| {tp['ttft_overhead_ms']:+.1f} ms |",
+        "",
+        "| cold auto-start (nothing listening -> first answer) | healthy after | first answer after |",
+        "| --- | --- | --- |",
+        f"| SmolLM2-135M (98 MB) | {cold_smol['healthy_s']:.2f} s | {cold_smol['first_answer_s']:.2f} s |",
+        f"| tiny random GGUF (test model) | {cold_tiny['healthy_s']:.2f} s | {cold_tiny['first_answer_s']:.2f} s |",
+        "",
+    ]
+    report = "\n".join(lines)
+    print(report)
+    if args.write:
+        _write_section(ROOT / "docs" / "benchmarks.md", report)
+    return 0 if tp["ratio"] >= 0.95 else 1
+
+
+def _write_section(path: Path, section: str) -> None:
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    start = text.find(SECTION)
+    if start < 0:
+        text = text.rstrip("\n") + "\n\n" + section
+    else:
+        end = text.find("\n## ", start + len(SECTION))
+        text = text[:start] + section + ("\n" + text[end + 1 :] if end >= 0 else "")
+    path.write_text(text.rstrip("\n") + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

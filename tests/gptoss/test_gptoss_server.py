@@ -1,0 +1,176 @@
+"""llama-server lifecycle against the real binary: auto-start, reuse, port conflict, missing parts,
+crash during start, health timeout, stop on exit."""
+
+from __future__ import annotations
+
+import http.server
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import dsrs
+from dsrs_gptoss import server as srv
+from dsrs_gptoss.provider import GptOssProvider
+from dsrs_gptoss.server import LlamaServer
+
+pytestmark = pytest.mark.integration
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie still answers kill(0); read its state.
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture
+def local_env(clean_env: Path, monkeypatch: pytest.MonkeyPatch, llama_bin: Path, tiny_model: Path) -> str:
+    """GPTOSS_BASE_URL on a free local port with nothing there; binary and tiny model via env vars."""
+    base = f"http://127.0.0.1:{srv.free_port()}"
+    monkeypatch.setenv("GPTOSS_BASE_URL", base)
+    monkeypatch.setenv("LLAMA_SERVER_BIN", str(llama_bin))
+    monkeypatch.setenv("LLAMA_MODEL_PATH", str(tiny_model))
+    return base
+
+
+def test_auto_start_on_first_call_then_reuse(local_env: str) -> None:
+    lm = dsrs.LM("gptoss:tiny", max_tokens=8, seed=1)
+    r = lm.call("hello")
+    assert r.provider == "gptoss" and r.usage.completion_tokens > 0
+    provider = lm.provider()
+    assert isinstance(provider, GptOssProvider)
+    assert provider.handle is not None and provider.handle.started
+    started = provider.handle.server
+    assert started is not None and started.base_url == local_env and started.is_running()
+    assert r.usage.detail["model_file"] == started.model_path.name
+    # A second LM in the same process reuses the same process.
+    lm2 = dsrs.LM("gptoss:tiny", max_tokens=4)
+    lm2.call("again")
+    p2 = lm2.provider()
+    assert isinstance(p2, GptOssProvider) and p2.handle is not None
+    assert p2.handle.server is started
+    # Its output went to the log file, not to a pipe.
+    assert started.log_path.is_file() and started.log_path.stat().st_size > 0
+
+
+def test_reuses_a_server_that_is_already_running(tiny_server: LlamaServer, clean_env: Path) -> None:
+    handle = srv.ensure_server(tiny_server.base_url)
+    assert not handle.started and handle.base_url == tiny_server.base_url
+    lm = dsrs.LM("gptoss:tiny", base_url=tiny_server.base_url, max_tokens=4, auto_start=False)
+    assert lm.call("hi").usage.completion_tokens > 0
+
+
+class _NotLlama(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(404)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def occupied_port() -> Iterator[int]:
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _NotLlama)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield httpd.server_address[1]
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_port_taken_by_something_else_gets_a_free_port(
+    local_env: str, occupied_port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wanted = f"http://127.0.0.1:{occupied_port}"
+    monkeypatch.setenv("GPTOSS_BASE_URL", wanted)
+    lm = dsrs.LM("gptoss:tiny", max_tokens=4)
+    r = lm.call("hi")
+    provider = lm.provider()
+    assert isinstance(provider, GptOssProvider) and provider.handle is not None
+    assert provider.handle.started and provider.handle.base_url != wanted
+    assert r.usage.detail["base_url"] == provider.handle.base_url
+
+
+def test_missing_binary_is_a_clear_error(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(clean_env / "empty-bin"))
+    monkeypatch.setenv("GPTOSS_BASE_URL", f"http://127.0.0.1:{srv.free_port()}")
+    with pytest.raises(srv.BinaryNotFoundError) as info:
+        dsrs.LM("gptoss:gpt-oss-20b", max_tokens=4).call("hi")
+    assert isinstance(info.value, dsrs.ProviderUnavailableError)
+    assert "dsrs-gptoss install" in str(info.value) and info.value.provider == "gptoss"
+
+
+def test_missing_model_lists_paths_searched(clean_env: Path, monkeypatch: pytest.MonkeyPatch, llama_bin: Path) -> None:
+    monkeypatch.setenv("LLAMA_SERVER_BIN", str(llama_bin))
+    monkeypatch.setenv("GPTOSS_BASE_URL", f"http://127.0.0.1:{srv.free_port()}")
+    with pytest.raises(srv.ModelNotFoundError) as info:
+        dsrs.LM("gptoss:gpt-oss-20b", max_tokens=4).call("hi")
+    assert "models/gpt-oss" in str(info.value) and ".openagents/models" in str(info.value)
+
+
+def test_crash_during_start_reports_exit_code_and_log(
+    local_env: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(b"GGUF" + os.urandom(4096))
+    monkeypatch.setenv("LLAMA_MODEL_PATH", str(broken))
+    with pytest.raises(srv.ServerStartError) as info:
+        dsrs.LM("gptoss:broken", max_tokens=4).call("hi")
+    message = str(info.value)
+    assert "exited with code" in message and str(broken) in message
+    assert info.value.log_tail.strip()
+
+
+def test_health_timeout_stops_the_process_and_shows_the_log(llama_bin: Path, tiny_model: Path, tmp_path: Path) -> None:
+    server = LlamaServer(tiny_model, binary=llama_bin, startup_timeout=0.01, log_path=tmp_path / "s.log")
+    with pytest.raises(srv.ServerStartError, match="did not answer /health within"):
+        server.start()
+    assert not server.is_running()
+    assert (tmp_path / "s.log").exists()
+
+
+def test_context_manager_stops_the_server(llama_bin: Path, tiny_model: Path) -> None:
+    with LlamaServer(tiny_model, binary=llama_bin) as server:
+        pid, port = server.pid, server.port
+        assert pid is not None and _alive(pid) and _port_open(port)
+        assert server.started_seconds is not None and server.started_seconds < 30
+    assert not _alive(pid)
+    deadline = time.monotonic() + 5
+    while _port_open(port) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _port_open(port)
+
+
+def test_auto_started_server_is_stopped_when_the_process_exits(local_env: str) -> None:
+    code = (
+        "import dsrs\n"
+        "lm = dsrs.LM('gptoss:tiny', max_tokens=4)\n"
+        "lm.call('hi')\n"
+        "h = lm.provider().handle\n"
+        "print(h.server.pid, h.server.port, flush=True)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    pid, port = (int(x) for x in out.stdout.split())
+    deadline = time.monotonic() + 10
+    while (_alive(pid) or _port_open(port)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(pid) and not _port_open(port)
