@@ -28,7 +28,6 @@ from dsrs.errors import (
     ResponseParseError,
     UnknownModelError,
 )
-from dsrs.lm import LM, LMStream
 from dsrs.provider import TIERS, ProbeResult, Provider, ProviderConfig, ProviderSpec, Tier
 from dsrs.registry import providers
 from dsrs.types import LMRequest, LMResponse, Message, ResponseFormat, StreamChunk, Tool, ToolCall
@@ -36,8 +35,11 @@ from dsrs.usage import Cost, LmUsage, UsageRecord, msats_per_usd, set_msats_per_
 
 __version__ = "0.1.0"
 
-# Names served lazily, so ``import dsrs`` stays cheap: name -> module.
+# Names served lazily, so ``import dsrs`` stays cheap: name -> module. ``LM`` is a pydantic
+# model; building pydantic's machinery costs ~100 ms, which ``dsrs providers`` never needs.
 _LAZY: dict[str, str] = {
+    "LM": "dsrs.lm",
+    "LMStream": "dsrs.lm",
     # signatures, predictors, adapters, settings
     "Signature": "dsrs.signatures",
     "InputField": "dsrs.signatures",
@@ -65,6 +67,7 @@ _LAZY: dict[str, str] = {
 if TYPE_CHECKING:
     from dsrs.adapters import Adapter, AdapterParseError, ChatAdapter, JSONAdapter
     from dsrs.lanemux import CooldownPolicy, FailoverPolicy, LaneMux, RetryPolicy, UnknownLaneError
+    from dsrs.lm import LM, LMStream
     from dsrs.predict import Predict, Prediction
     from dsrs.settings import NotConfiguredError, configure, configure_with_adapter, context
     from dsrs.signatures import InputField, OutputField, Signature, SignatureError, make_signature
