@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, field
 from dsrs import _portal
 from dsrs.errors import LMError
 from dsrs.failures import classify_failure
+from dsrs.plugins._manager import get_host
 from dsrs.plugins.types import ProviderFailure
 from dsrs.provider import Provider, ProviderConfig
 from dsrs.registry import ResolvedModel, get_registry
@@ -29,7 +30,7 @@ from dsrs.types import (
     Tool,
     normalize_messages,
 )
-from dsrs.usage import LmUsage, UsageRecord
+from dsrs.usage import Cost, LmUsage, UsageRecord
 
 __all__ = ["LM", "LMStream"]
 
@@ -165,9 +166,12 @@ class LM(BaseModel):
     @property
     def resolved(self) -> ResolvedModel:
         """The provider spec and provider-native model name this LM resolves to."""
-        if self._resolved is None:
-            self._resolved = get_registry().resolve(self.model, base_url=self.base_url)
-        return self._resolved
+        # Private attributes read through ``__pydantic_private__``: pydantic's ``__getattr__`` costs
+        # about a microsecond per read, and this sits on every call.
+        resolved: ResolvedModel | None = self.__pydantic_private__["_resolved"]  # type: ignore[index]
+        if resolved is None:
+            resolved = self._resolved = get_registry().resolve(self.model, base_url=self.base_url)
+        return resolved
 
     @property
     def provider_name(self) -> str:
@@ -179,6 +183,9 @@ class LM(BaseModel):
 
     def provider(self) -> Provider:
         """The provider instance serving this LM (created on first use, then reused)."""
+        provider: Provider | None = self.__pydantic_private__["_provider"]  # type: ignore[index]
+        if provider is not None:
+            return provider
         if self._provider is None:
             resolved = self.resolved
             cls = resolved.spec.load()
@@ -298,31 +305,29 @@ def _unexpected(provider: Provider, request: LMRequest, exc: Exception) -> LMErr
 
 def _finish(lm: LM, request: LMRequest, response: LMResponse, elapsed: float) -> LMResponse:
     """Fill provider/model, price the call through ``dsrs_cost``, and report it to the sinks."""
-    usage = response.usage
+    usage = original = response.usage
     if usage.cost_msats is None and usage.cost_usd is None:
-        from dsrs.plugins import hooks
-
-        usage = usage.with_cost(hooks().cost(f"{request.provider}:{request.model}", usage))
+        cost = get_host().hooks.cost(f"{request.provider}:{request.model}", usage)
+        if cost is not None:  # ``None`` keeps the cost unknown, as it already is: no copy
+            usage = usage.with_cost(cost)
     elif usage.cost_msats is None or usage.cost_usd is None:
-        from dsrs.usage import Cost
-
         usage = usage.with_cost(Cost(usage.cost_usd, usage.cost_msats))
     if usage.calls == 0:
         usage = replace(usage, calls=1)
-    response = replace(
-        response,
-        usage=usage,
-        provider=request.provider,
-        model=response.model or request.model,
-    )
+    # Copy only when something changed (dataclasses.replace costs a few microseconds).
+    if usage is not original or response.provider != request.provider or not response.model:
+        response = replace(
+            response,
+            usage=usage,
+            provider=request.provider,
+            model=response.model or request.model,
+        )
     _record(lm, request, response, elapsed)
     return response
 
 
 def _record(lm: LM, request: LMRequest, response: LMResponse, elapsed: float) -> None:
-    from dsrs.plugins import hooks
-
-    h = hooks()
+    h = get_host().hooks
     if h.has_usage_sinks:
         h.usage_recorded(
             UsageRecord(

@@ -59,6 +59,30 @@ class Hooks:
     def __init__(self, pm: pluggy.PluginManager) -> None:
         self._pm = pm
         self._hook = pm.hook
+        # pluggy's call loop as the manager was created; tracing/monitoring replaces it, and then
+        # :meth:`_first_result` defers to pluggy so monitors see every call.
+        self._plain_exec = getattr(pm, "_inner_hookexec", None)
+
+    def _first_result(self, caller: Any, kwargs: dict[str, Any]) -> Any:
+        """``caller(**kwargs)`` for a ``firstresult`` hook, cheaply on the per-call path.
+
+        Same order and semantics as pluggy's loop (last registered first, tryfirst/trylast
+        respected, first non-``None`` wins); any wrapper implementation, keyword-only hook
+        argument or active tracing goes through pluggy itself. No implementation: no call at all.
+        """
+        impls = caller.get_hookimpls()
+        if not impls:
+            return None
+        if self._plain_exec is None or getattr(self._pm, "_inner_hookexec", None) is not self._plain_exec:
+            return caller(**kwargs)
+        for impl in impls:
+            if impl.hookwrapper or impl.wrapper or getattr(impl, "kwargnames", ()):
+                return caller(**kwargs)
+        for impl in reversed(impls):
+            result = impl.function(*[kwargs[a] for a in impl.argnames])
+            if result is not None:
+                return result
+        return None
 
     def register_providers(
         self, make_register: Callable[[str], Callable[[Any], None]]
@@ -79,7 +103,7 @@ class Hooks:
 
     def cost(self, model: str, usage: LmUsage) -> Cost | None:
         try:
-            result: Cost | None = self._hook.dsrs_cost(model=model, usage=usage)
+            result: Cost | None = self._first_result(self._hook.dsrs_cost, {"model": model, "usage": usage})
         except Exception as exc:
             warnings.warn(f"dsrs: a dsrs_cost hook failed for {model!r}: {exc!r}", DsrsPluginWarning, stacklevel=2)
             return None
@@ -90,9 +114,7 @@ class Hooks:
             try:
                 impl.function(**{a: record for a in impl.argnames})
             except Exception as exc:
-                warnings.warn(
-                    f"dsrs: usage sink {impl.plugin_name!r} failed: {exc!r}", DsrsPluginWarning, stacklevel=2
-                )
+                warnings.warn(f"dsrs: usage sink {impl.plugin_name!r} failed: {exc!r}", DsrsPluginWarning, stacklevel=2)
 
     @property
     def has_usage_sinks(self) -> bool:
