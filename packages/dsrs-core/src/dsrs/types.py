@@ -154,6 +154,21 @@ def _canonical(value: Any) -> Any:
     return value
 
 
+try:  # orjson (the ``fast`` extra) sorts and encodes ~10x faster; a cache hit pays this on every call
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - depends on the environment
+    _orjson = None  # type: ignore[assignment]
+
+
+def _sorted_json(data: Any) -> bytes:
+    if _orjson is not None:
+        try:
+            return _orjson.dumps(data, option=_orjson.OPT_SORT_KEYS | _orjson.OPT_NON_STR_KEYS, default=str)
+        except TypeError:  # e.g. an integer too large for orjson: fall back
+            pass
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode("utf-8")
+
+
 @dataclass(frozen=True, slots=True)
 class LMRequest:
     """The final request for one call. ``model`` is the provider's own model name."""
@@ -189,9 +204,8 @@ class LMRequest:
         }
 
     def cache_key(self) -> str:
-        """SHA-256 of the canonical request (sorted keys, compact JSON)."""
-        blob = json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+        """SHA-256 of the canonical request (sorted keys, compact UTF-8 JSON)."""
+        return hashlib.sha256(_sorted_json(self.canonical())).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
