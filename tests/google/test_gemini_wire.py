@@ -388,3 +388,19 @@ def test_stream_safety_stop() -> None:
     dec.feed(json.dumps(EVENTS[0]))
     with pytest.raises(dsrs.ContentFilterError):
         dec.feed(json.dumps({"candidates": [{"content": {"parts": [], "role": "model"}, "finishReason": "SAFETY"}]}))
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("thinking_budget", "high"),
+        ("thinking_budget", True),
+        ("include_thoughts", "yes"),
+        ("top_p", "0.9"),
+        ("generation_config", ["x"]),
+        ("safety_settings", "BLOCK_NONE"),
+    ],
+)
+def test_badly_typed_options_are_clear_errors(option: str, value: object) -> None:
+    with pytest.raises(dsrs.InvalidRequestError, match=f"option {option}="):
+        wire.encode_body(req(options={option: value}))

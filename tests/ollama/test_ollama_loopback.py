@@ -203,3 +203,9 @@ def test_bad_ollama_host_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> No
         dsrs.LM("ollama/llama2").call("x")
     result = probe()
     assert result.configured is False and "OLLAMA_HOST" in result.detail
+
+
+def test_unserializable_option_is_a_clear_error(ollama_server: LoopbackServer) -> None:
+    with pytest.raises(dsrs.InvalidRequestError, match="JSON-serializable"):
+        dsrs.LM("ollama:llama2", base_url=ollama_server.url, top_k=object()).call("x")
+    assert ollama_server.requests == []

@@ -9,7 +9,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import ClassVar
 
-from dsrs.errors import AuthenticationError
+from dsrs.errors import AuthenticationError, InvalidRequestError
 from dsrs.provider import ProbeResult, ProviderConfig, ProviderSpec
 from dsrs.transport import HttpRequest, TransportError, get_transport
 from dsrs.types import LMRequest, LMResponse, StreamChunk
@@ -102,7 +102,13 @@ class GeminiProvider(HttpProvider):
         call_ids = [tc.id for m in request.messages for tc in m.tool_calls]
         body = wire.encode_body(request, signatures=SIGNATURES.lookup(call_ids) if call_ids else None)
         url = wire.generate_url(self.base_url, request.model, stream=stream)
-        return HttpRequest("POST", url, headers, json.dumps(body, ensure_ascii=False).encode(), self.timeout)
+        try:
+            content = json.dumps(body, ensure_ascii=False).encode()
+        except (TypeError, ValueError) as exc:
+            raise InvalidRequestError(
+                f"the request is not JSON-serializable: {exc}", provider=self.name, model=request.model
+            ) from None
+        return HttpRequest("POST", url, headers, content, self.timeout)
 
     async def acomplete(self, request: LMRequest) -> LMResponse:
         resp = await self.send(self.encode(request), request)

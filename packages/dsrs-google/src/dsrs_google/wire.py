@@ -181,14 +181,26 @@ def encode_contents(
     return contents, ({"parts": system} if system else None)
 
 
-def _thinking(options: Mapping[str, Any]) -> dict[str, Any]:
-    config: dict[str, Any] = dict(options.get("thinking_config") or {})
-    if options.get("thinking_budget") is not None:
-        config["thinkingBudget"] = int(options["thinking_budget"])
-    if options.get("thinking_level") is not None:
-        config["thinkingLevel"] = str(options["thinking_level"])
-    if options.get("include_thoughts") is not None:
-        config["includeThoughts"] = bool(options["include_thoughts"])
+def _option(options: Mapping[str, Any], name: str, kind: type | tuple[type, ...], model: str) -> Any:
+    """An option's value, checked: bad types are an InvalidRequestError, not a traceback later."""
+    value = options.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind in (int, (int, float))):
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        want = " or ".join(k.__name__ for k in kinds)
+        raise _bad(f"option {name}={value!r} must be a {want}", model)
+    return value
+
+
+def _thinking(options: Mapping[str, Any], model: str) -> dict[str, Any]:
+    config: dict[str, Any] = dict(_option(options, "thinking_config", Mapping, model) or {})
+    if (budget := _option(options, "thinking_budget", int, model)) is not None:
+        config["thinkingBudget"] = budget
+    if (level := _option(options, "thinking_level", str, model)) is not None:
+        config["thinkingLevel"] = level
+    if (include := _option(options, "include_thoughts", bool, model)) is not None:
+        config["includeThoughts"] = include
     return config
 
 
@@ -247,14 +259,14 @@ def encode_body(request: LMRequest, *, signatures: Mapping[str, str] | None = No
             declarations.append(decl)
         body["tools"] = [{"functionDeclarations": declarations}]
     tool_config = _tool_choice(request.tool_choice, model) if request.tools else None
-    if options.get("tool_config") is not None:
-        tool_config = dict(options["tool_config"])
+    if (raw_tool_config := _option(options, "tool_config", Mapping, model)) is not None:
+        tool_config = dict(raw_tool_config)
     if tool_config is not None:
         body["toolConfig"] = tool_config
-    if options.get("safety_settings") is not None:
-        body["safetySettings"] = list(options["safety_settings"])
-    if options.get("cached_content") is not None:
-        body["cachedContent"] = str(options["cached_content"])
+    if (safety := _option(options, "safety_settings", (list, tuple), model)) is not None:
+        body["safetySettings"] = list(safety)
+    if (cached := _option(options, "cached_content", str, model)) is not None:
+        body["cachedContent"] = cached
     config: dict[str, Any] = {}
     if request.temperature is not None:
         config["temperature"] = request.temperature
@@ -265,9 +277,9 @@ def encode_body(request: LMRequest, *, signatures: Mapping[str, str] | None = No
     if request.stop:
         config["stopSequences"] = list(request.stop)
     for key, camel in _CAMEL.items():
-        if options.get(key) is not None:
-            config[camel] = options[key]
-    thinking = _thinking(options)
+        if (value := _option(options, key, (int, float), model)) is not None:
+            config[camel] = value
+    thinking = _thinking(options, model)
     if thinking:
         config["thinkingConfig"] = thinking
     rf = request.response_format
@@ -278,8 +290,8 @@ def encode_body(request: LMRequest, *, signatures: Mapping[str, str] | None = No
                 config["responseJsonSchema"] = schemas.to_json_schema(rf.schema)
             else:
                 config["responseSchema"] = schemas.to_openapi_schema(rf.schema)
-    if options.get("generation_config") is not None:
-        config.update(dict(options["generation_config"]))
+    if (extra := _option(options, "generation_config", Mapping, model)) is not None:
+        config.update(dict(extra))
     if config:
         body["generationConfig"] = config
     return body

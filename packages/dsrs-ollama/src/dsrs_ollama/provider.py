@@ -8,7 +8,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import ClassVar
 
-from dsrs.errors import LMError
+from dsrs.errors import InvalidRequestError, LMError
 from dsrs.provider import ProbeResult, ProviderConfig, ProviderSpec
 from dsrs.transport import HttpRequest, TransportError, get_transport
 from dsrs.types import LMRequest, LMResponse, StreamChunk
@@ -47,7 +47,13 @@ class OllamaProvider(HttpProvider):
 
     def encode(self, request: LMRequest, *, stream: bool = False) -> HttpRequest:
         body = wire.encode_body(request, stream=stream)
-        return HttpRequest("POST", self.chat_url, self._headers, json.dumps(body).encode(), self.timeout)
+        try:
+            content = json.dumps(body).encode()
+        except (TypeError, ValueError) as exc:
+            raise InvalidRequestError(
+                f"the request is not JSON-serializable: {exc}", provider=self.name, model=request.model
+            ) from None
+        return HttpRequest("POST", self.chat_url, self._headers, content, self.timeout)
 
     async def acomplete(self, request: LMRequest) -> LMResponse:
         resp = await self.send(self.encode(request), request)
