@@ -302,6 +302,14 @@ async def test_the_ledger_counts_calls_per_day_provider_lane(state: RedisState) 
     by_lane = {(r.day, r.lane): r.counts["calls"] for r in state.ledger.summary(by=("day", "lane"))}
     assert by_lane[("2024-10-04", "swarm")] == 1
     assert sum(by_lane.values()) == 4
+    # Calls through a LaneMux are counted on the lane that answered.
+    mux = state.attach(dsrs.LaneMux().add_lane("first", dsrs.LM("fake:echo", fail="unavailable")))
+    mux.add_lane("second", dsrs.LM("fake:echo"))
+    await mux.acall("five six")
+    assert state.ledger.flush()
+    lanes = {r.lane: r.counts for r in state.ledger.summary(by=("lane",))}
+    assert lanes["second"]["calls"] == 1 and lanes["second"]["cost_msats"] == 2 + 4
+    assert "first" not in lanes  # its failed attempts cost nothing and are not calls
 
 
 def test_dsrs_usage_cli(

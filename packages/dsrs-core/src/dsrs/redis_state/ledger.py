@@ -106,6 +106,7 @@ class UsageLedger:
         self._stop = False
         self._failing_since: float | None = None
         self._plugin_name: str | None = None
+        self._atexit = False
         _ledgers.add(self)
 
     # --- recording -----------------------------------------------------------------------------
@@ -171,7 +172,9 @@ class UsageLedger:
             self._stop = False
             self._thread = threading.Thread(target=self._run, name="dsrs-redis-ledger", daemon=True)
             self._thread.start()
-        atexit.register(self.close)
+            if not self._atexit:
+                atexit.register(self.close)
+                self._atexit = True
 
     def _run(self) -> None:
         while not self._stop:

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from dsrs.cache import CacheBackend, LayeredCache, MemoryCache, get_cache, set_cache
+from dsrs import cache as _cache_module
+from dsrs.cache import CacheBackend, LayeredCache, MemoryCache, set_cache
 from dsrs.redis_state._link import RedisLink, RedisSettings
 from dsrs.redis_state.budget import RedisBudgetStore
 from dsrs.redis_state.cache import RedisCache
@@ -76,7 +77,8 @@ class RedisState:
     def install(self) -> RedisState:
         """Make this process use the shared cache and count its calls in the ledger."""
         if not self._installed:
-            self._previous_cache = get_cache()
+            # Not get_cache(): that would build (and create the file of) the default cache.
+            self._previous_cache = _cache_module._cache
             set_cache(self.cache)
             self.ledger.install()
             self._installed = True
