@@ -24,24 +24,26 @@ class SSEDecoder:
         self._id: str | None = None
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
-        self._buf += chunk
+        buf = self._buf + chunk if self._buf else chunk
         out: list[SSEEvent] = []
+        pos = 0  # an offset, not a re-slice per line: a large chunk stays linear to decode
         while True:
-            idx = self._find_eol()
+            idx = self._find_eol(buf, pos)
             if idx is None:
+                self._buf = buf[pos:]
                 return out
             end, skip = idx
-            line = self._buf[:end].decode("utf-8", "replace")
-            self._buf = self._buf[end + skip :]
+            line = buf[pos:end].decode("utf-8", "replace")
+            pos = end + skip
             ev = self._line(line)
             if ev is not None:
                 out.append(ev)
 
-    def _find_eol(self) -> tuple[int, int] | None:
-        buf = self._buf
-        n = buf.find(b"\n")
-        r = buf.find(b"\r")
-        if r != -1 and (n == -1 or r < n):
+    @staticmethod
+    def _find_eol(buf: bytes, pos: int) -> tuple[int, int] | None:
+        n = buf.find(b"\n", pos)
+        r = buf.find(b"\r", pos, n if n != -1 else len(buf))
+        if r != -1:
             if r + 1 == len(buf):
                 return None  # a CR at the end may be the first half of CRLF
             return (r, 2) if buf[r + 1 : r + 2] == b"\n" else (r, 1)
