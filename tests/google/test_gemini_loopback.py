@@ -290,7 +290,8 @@ def test_probe_reachable(gemini_server: LoopbackServer, key: str, monkeypatch: p
     monkeypatch.setenv("GEMINI_API_KEY", key)
     monkeypatch.setenv("GEMINI_BASE_URL", gemini_server.url)
     result = probe()
-    assert result.configured and result.reachable and result.model == "gemini-2.5-flash"
+    assert result.configured and result.reachable
+    assert result.model is None  # the lane uses the spec's default chat model, not the list's first entry
     req = gemini_server.requests[-1]
     assert req.method == "GET" and req.path == "/v1beta/models?pageSize=1" and req.headers["x-goog-api-key"] == key
 
@@ -316,3 +317,14 @@ def test_signature_store_is_bounded() -> None:
     store.remember({"a": "1", "b": "2"})
     store.remember({"c": "3"})
     assert len(store) == 2 and store.lookup(["a", "b", "c"]) == {"b": "2", "c": "3"}
+
+
+def test_auto_detect_builds_a_gemini_lane(
+    gemini_server: LoopbackServer, key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GOOGLE_API_KEY", key)
+    monkeypatch.setenv("GEMINI_BASE_URL", gemini_server.url)
+    mux = asyncio.run(dsrs.LaneMux.auto_detect(include=["google"], timeout=2.0))
+    (lane,) = mux.lanes
+    assert lane.tier == "balanced" and lane.lm.model == "google:gemini-2.5-flash"
+    assert lane.lm.call("hello lane").text == "hello lane"

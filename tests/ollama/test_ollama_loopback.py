@@ -168,7 +168,7 @@ def probe() -> dsrs.ProbeResult:
 def test_probe_reachable_lists_first_model(ollama_server: LoopbackServer, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OLLAMA_HOST", ollama_server.url)
     result = probe()
-    assert result.configured and result.reachable and result.model == "llama2:latest"
+    assert result.configured and result.reachable and result.model == "llama3.2:latest"  # the default, pulled
     assert ollama_server.requests[-1].method == "GET" and ollama_server.requests[-1].path == "/api/tags"
 
 
@@ -209,3 +209,23 @@ def test_unserializable_option_is_a_clear_error(ollama_server: LoopbackServer) -
     with pytest.raises(dsrs.InvalidRequestError, match="JSON-serializable"):
         dsrs.LM("ollama:llama2", base_url=ollama_server.url, top_k=object()).call("x")
     assert ollama_server.requests == []
+
+
+def test_probe_picks_a_chat_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dsrs_ollama.testing import ollama_wire_server
+
+    with ollama_wire_server(models=("nomic-embed-text:latest", "qwen3:8b")) as srv:
+        monkeypatch.setenv("OLLAMA_HOST", srv.url)
+        assert probe().model == "qwen3:8b"
+    with ollama_wire_server(models=("nomic-embed-text:latest",)) as srv:
+        monkeypatch.setenv("OLLAMA_HOST", srv.url)
+        result = probe()
+    assert result.reachable is False and "embedding" in result.detail
+
+
+def test_auto_detect_builds_an_ollama_lane(ollama_server: LoopbackServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OLLAMA_HOST", ollama_server.url)
+    mux = asyncio.run(dsrs.LaneMux.auto_detect(include=["ollama"], timeout=2.0))
+    (lane,) = mux.lanes
+    assert lane.lm.model == "ollama:llama3.2:latest"
+    assert lane.lm.call("hello lane").text == "hello lane"

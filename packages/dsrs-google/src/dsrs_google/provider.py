@@ -155,12 +155,12 @@ class GeminiProvider(HttpProvider):
             err = wire.error_object(resp.content) or {}
             status = err.get("status") or f"HTTP {resp.status}"
             return ProbeResult(True, False, latency, f"key rejected or API unavailable ({status})")
-        model = None
         try:
             data = json.loads(resp.content)
-            first = (data.get("models") or [None])[0]
-            if isinstance(first, dict) and isinstance(first.get("name"), str):
-                model = first["name"].removeprefix("models/")
-        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+            if not isinstance(data, dict) or not isinstance(data.get("models", []), list):
+                raise ValueError("no models list")
+        except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
             return ProbeResult(True, False, latency, "GET models did not answer like the Gemini API")
-        return ProbeResult(True, True, latency, "ok", model)
+        # No model is reported: the list starts with whatever Google sorts first (embedding models
+        # included), so a lane built from auto_detect uses the spec's default chat model.
+        return ProbeResult(True, True, latency, "ok")

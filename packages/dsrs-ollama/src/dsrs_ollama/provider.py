@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import AsyncIterator
-from typing import ClassVar
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, ClassVar
 
 from dsrs.errors import InvalidRequestError, LMError
 from dsrs.provider import ProbeResult, ProviderConfig, ProviderSpec
@@ -15,7 +15,7 @@ from dsrs.types import LMRequest, LMResponse, StreamChunk
 from dsrs.wire import HttpProvider, NDJSONDecoder
 from dsrs_ollama import wire
 
-__all__ = ["OllamaProvider", "resolve_host"]
+__all__ = ["OllamaProvider", "chat_model", "resolve_host"]
 
 
 def resolve_host(base_url: str | None = None) -> str:
@@ -94,9 +94,32 @@ class OllamaProvider(HttpProvider):
             return ProbeResult(True, False, latency, f"HTTP {resp.status} from {host}/api/tags")
         try:
             data = json.loads(resp.content)
-            models = [m["name"] for m in data.get("models") or [] if isinstance(m, dict) and m.get("name")]
+            models = [m for m in data.get("models") or [] if isinstance(m, dict) and m.get("name")]
         except (json.JSONDecodeError, UnicodeDecodeError, AttributeError, TypeError):
             return ProbeResult(True, False, latency, f"{host}/api/tags did not answer like Ollama")
         if not models:
             return ProbeResult(True, False, latency, f"Ollama at {host} has no models; run `ollama pull llama3.2`")
-        return ProbeResult(True, True, latency, f"ok, {len(models)} model(s) at {host}", models[0])
+        model = chat_model(models, spec.default_model)
+        if model is None:
+            return ProbeResult(True, False, latency, f"Ollama at {host} has only embedding models; pull a chat model")
+        return ProbeResult(True, True, latency, f"ok, {len(models)} model(s) at {host}", model)
+
+
+def _is_embedding(entry: Mapping[str, Any]) -> bool:
+    raw = entry.get("details")
+    details: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
+    families = [str(details.get("family") or ""), *(str(f) for f in details.get("families") or ())]
+    return "embed" in str(entry["name"]).lower() or any("bert" in f.lower() for f in families)
+
+
+def chat_model(models: list[dict[str, Any]], preferred: str | None) -> str | None:
+    """The model a lane should use: ``preferred`` when pulled, else the first non-embedding model."""
+    names = [str(m["name"]) for m in models]
+    if preferred is not None:
+        for candidate in (preferred, f"{preferred}:latest"):
+            if candidate in names:
+                return candidate
+    for entry in models:
+        if not _is_embedding(entry):
+            return str(entry["name"])
+    return None
