@@ -49,6 +49,7 @@ class DvmStats:
     errors: int = 0
     ignored: int = 0
     earned_msats: int = 0
+    publish_failures: list[str] = field(default_factory=list)
     job_ids: list[str] = field(default_factory=list)
 
 
@@ -158,8 +159,17 @@ class DvmService:
 
     async def _publish(self, event: Event) -> bool:
         assert self._pool is not None
-        acks = await self._pool.publish(event, 5.0)
-        return any(ok for ok, _ in acks.values())
+        for attempt in range(4):
+            acks = await self._pool.publish(event, 5.0)
+            if any(ok for ok, _ in acks.values()):
+                return True
+            if attempt == 3 or not all(m.startswith("rate-limited") for _, m in acks.values()):
+                break
+            await asyncio.sleep(0.25 * 2**attempt)  # the relay asked us to slow down
+        reasons = "; ".join(f"{u}: {m}" for u, (_, m) in acks.items())
+        self.stats.publish_failures.append(reasons)
+        log.warning("DVM: no relay accepted kind %s event: %s", event["kind"], reasons)
+        return False
 
     async def feedback(
         self, request: Event, status: str, extra: str = "", *, amount: tuple[int, str] | None = None, content: str = ""

@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import secrets
+import socket
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -33,6 +34,9 @@ AUTH_KIND = 22242
 EventSink = Callable[[str, str, Event], None]
 
 
+_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)
+
+
 class RelayConnectError(ConnectionError):
     """A relay could not be reached or dropped the connection."""
 
@@ -50,6 +54,7 @@ class RelayConnection:
         self._on_event = on_event
         self._close_timeout = close_timeout
         self._ws: ClientConnection | None = None
+        self._sock: Any = None
         self._reader: asyncio.Task[None] | None = None
         self._pending_ok: dict[str, asyncio.Future[tuple[bool, str]]] = {}
         self._eose: dict[str, asyncio.Event] = {}
@@ -88,7 +93,17 @@ class RelayConnection:
             )
         except (OSError, asyncio.TimeoutError, InvalidHandshake, InvalidURI, ValueError) as exc:
             raise RelayConnectError(f"cannot connect to relay {self.url}: {type(exc).__name__}: {exc}") from None
+        self._sock = self._ws.transport.get_extra_info("socket")
+        self._quickack()
         self._reader = asyncio.get_running_loop().create_task(self._read_loop(), name=f"relay-reader {self.url}")
+
+    def _quickack(self) -> None:
+        # Relays that leave Nagle on hold a small frame until the previous one is ACKed, and Linux
+        # delays ACKs by up to 40 ms: re-arming TCP_QUICKACK after each frame keeps the exchange
+        # of small messages at loopback speed (measured: 44 ms → 0.3 ms for the first event).
+        if _QUICKACK is not None and self._sock is not None:
+            with contextlib.suppress(OSError, AttributeError):
+                self._sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
 
     async def _send(self, message: Sequence[Any]) -> None:
         if self._ws is None or self._lost.is_set():
@@ -103,6 +118,7 @@ class RelayConnection:
         assert self._ws is not None
         try:
             async for raw in self._ws:
+                self._quickack()
                 try:
                     msg = json.loads(raw)
                 except ValueError:

@@ -281,9 +281,12 @@ def free_port() -> int:
 class LoopbackRelay:
     """nostr-sdk's in-process ``LocalRelay`` on 127.0.0.1 (``with LoopbackRelay() as relay: relay.url``)."""
 
-    def __init__(self, *, port: int | None = None, nip42: bool = False) -> None:
+    def __init__(
+        self, *, port: int | None = None, nip42: bool = False, max_reqs: int = 1_000, notes_per_minute: int = 100_000
+    ) -> None:
         self.port = port or free_port()
         self.nip42 = nip42
+        self.rate_limit = (max_reqs, notes_per_minute)
         self.url = f"ws://127.0.0.1:{self.port}"
         self._relay: Any = None
 
@@ -292,7 +295,13 @@ class LoopbackRelay:
             import nostr_sdk  # type: ignore[import-untyped,unused-ignore]
         except ImportError as exc:  # pragma: no cover
             raise RuntimeError("LoopbackRelay needs nostr-sdk: pip install 'dsrs-pylon[test]'") from exc
-        builder = nostr_sdk.LocalRelayBuilder().addr("127.0.0.1").port(self.port)
+        max_reqs, notes = self.rate_limit
+        builder = (
+            nostr_sdk.LocalRelayBuilder()
+            .addr("127.0.0.1")
+            .port(self.port)
+            .rate_limit(nostr_sdk.RateLimit(max_reqs=max_reqs, notes_per_minute=notes))
+        )
         if self.nip42:
             builder = builder.nip42(nostr_sdk.LocalRelayBuilderNip42(mode=nostr_sdk.LocalRelayBuilderNip42Mode.BOTH))
         relay = builder.build()
