@@ -249,7 +249,9 @@ def encode_body(request: LMRequest, *, signatures: Mapping[str, str] | None = No
     if request.tools:
         declarations = []
         for t in request.tools:
-            decl: dict[str, Any] = {"name": t.name, "description": t.description}
+            decl: dict[str, Any] = {"name": t.name}
+            if t.description:
+                decl["description"] = t.description
             params = dict(t.parameters)
             if not _no_parameters(params):
                 if mode == "json_schema":
