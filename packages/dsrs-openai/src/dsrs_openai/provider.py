@@ -104,10 +104,11 @@ class OpenAIProvider(OpenAIChatProvider):
             return await self.responses_api().acomplete(request)
         return await super().acomplete(request)
 
-    async def astream(self, request: LMRequest) -> AsyncIterator[StreamChunk]:
-        source = self.responses_api().astream(request) if self._use_responses(request) else super().astream(request)
-        async for chunk in source:
-            yield chunk
+    def astream(self, request: LMRequest) -> AsyncIterator[StreamChunk]:
+        # returns the chosen stream itself: no extra generator layer on the per-chunk path
+        if self._use_responses(request):
+            return self.responses_api().astream(request)
+        return super().astream(request)
 
 
 class OpenAIResponsesProvider(OpenAIProvider):
