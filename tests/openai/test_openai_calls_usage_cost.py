@@ -247,3 +247,43 @@ def test_keys_never_in_repr_cache_key_or_errors(server: Any) -> None:
     with pytest.raises(dsrs.errors.AuthenticationError) as info:
         lm.call("x")
     assert SECRET not in str(info.value) and SECRET not in (info.value.body or "")
+
+
+def test_groq_stream_usage_from_x_groq(server: Any) -> None:
+    # Groq's last chunk carries usage under x_groq (https://console.groq.com/docs/api-reference)
+    base = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "model": "llama-3.1-8b-instant"}
+    events = [
+        "data: "
+        + json.dumps(
+            {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": "Hi"}, "finish_reason": None}]}
+        )
+        + "\n\n",
+        "data: "
+        + json.dumps(
+            {
+                **base,
+                "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+                "x_groq": {
+                    "id": "req_01",
+                    "usage": {
+                        "queue_time": 0.01,
+                        "prompt_tokens": 12,
+                        "prompt_time": 0.001,
+                        "completion_tokens": 1,
+                        "completion_time": 0.001,
+                        "total_tokens": 13,
+                        "total_time": 0.002,
+                    },
+                },
+            }
+        )
+        + "\n\n",
+        "data: [DONE]\n\n",
+    ]
+    server.push(Reply(200, headers={"content-type": "text/event-stream"}, chunks=events))
+    s = dsrs.LM("groq:llama-3.1-8b-instant", base_url=server.url, api_key=SECRET).stream("hi")
+    assert list(s) == ["Hi"]
+    assert s.response is not None
+    u = s.response.usage
+    assert (u.prompt_tokens, u.completion_tokens, u.total_tokens) == (12, 1, 13)
+    assert u.cost_usd == pytest.approx((12 * 0.05 + 1 * 0.08) / 1e6)

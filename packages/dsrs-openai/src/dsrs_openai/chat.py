@@ -80,6 +80,8 @@ class OpenAIChatProvider(OpenAICompatibleProvider):
     """
 
     known_options: ClassVar[frozenset[str]] = frozenset()
+    #: A vendor object carrying usage on a stream's last chunk when ``usage`` is absent (``"x_groq"``).
+    stream_usage_key: ClassVar[str | None] = None
     #: Options consumed by the provider itself (headers, routing), never sent in the body.
     client_options: ClassVar[frozenset[str]] = CLIENT_OPTIONS
     #: The key is only required when talking to this host (a custom base_url may need none).
@@ -182,6 +184,8 @@ class OpenAIChatProvider(OpenAICompatibleProvider):
         decoder = openai_chat.ChatStreamDecoder(provider=self.name, model=request.model)
         sse = SSEDecoder()
         sse_seen = False
+        side_usage: Mapping[str, Any] | None = None
+        side_key = f'"{self.stream_usage_key}"' if self.stream_usage_key else None
         async with self.open_stream(self.encode(request, stream=True), request) as resp:
             try:
                 whole: list[bytes] | None = [] if "json" in resp.headers.get("content-type", "") else None
@@ -197,6 +201,8 @@ class OpenAIChatProvider(OpenAICompatibleProvider):
                             chunk = decoder.feed(event.data)
                         except LMError as exc:
                             raise self._stream_event_error(request, event.data, exc) from None
+                        if side_key is not None and side_key in event.data:
+                            side_usage = _side_usage(event.data, side_key[1:-1]) or side_usage
                         if chunk is not None:
                             yield chunk
                 if whole is not None:
@@ -209,7 +215,22 @@ class OpenAIChatProvider(OpenAICompatibleProvider):
                         yield chunk
             except TransportError as exc:
                 raise self.failure(request, exception=exc) from None
-        yield StreamChunk(response=self.fix_usage(decoder.finish()))
+        final = decoder.finish()
+        if final.raw_usage is None and side_usage is not None:
+            final = dataclasses.replace(final, raw_usage=side_usage, usage=openai_chat.parse_usage(side_usage))
+        yield StreamChunk(response=self.fix_usage(final))
+
+
+def _side_usage(data: str, key: str) -> Mapping[str, Any] | None:
+    import json
+
+    try:
+        obj = json.loads(data)
+    except ValueError:
+        return None
+    side = obj.get(key) if isinstance(obj, dict) else None
+    usage = side.get("usage") if isinstance(side, dict) else None
+    return usage if isinstance(usage, dict) and usage else None
 
 
 def without_none_options(request: LMRequest) -> LMRequest:

@@ -56,6 +56,7 @@ class GroqProvider(_Vendor):
         {"reasoning_effort", "reasoning_format", "include_reasoning", "service_tier", "search_settings"}
     )
     wire_options = WireOptions(max_tokens_field="max_completion_tokens")
+    stream_usage_key = "x_groq"
 
     def adjust_body(self, body: dict[str, Any], request: LMRequest, *, stream: bool) -> None:
         # Groq rejects messages[].name ("property 'name' is unsupported").
