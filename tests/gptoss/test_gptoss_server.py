@@ -140,12 +140,16 @@ def test_crash_during_start_reports_exit_code_and_log(
     assert info.value.log_tail.strip()
 
 
-def test_health_timeout_stops_the_process_and_shows_the_log(llama_bin: Path, tiny_model: Path, tmp_path: Path) -> None:
-    server = LlamaServer(tiny_model, binary=llama_bin, startup_timeout=0.01, log_path=tmp_path / "s.log")
-    with pytest.raises(srv.ServerStartError, match="did not answer /health within"):
+def test_health_timeout_stops_the_process_and_shows_the_log(tiny_model: Path, tmp_path: Path) -> None:
+    """A server that never becomes healthy (a stand-in that hangs while "loading") is killed."""
+    hung = tmp_path / "hung-llama-server"
+    hung.write_text("#!/bin/sh\necho 'loading model tensors...'\nexec sleep 60\n")
+    hung.chmod(0o755)
+    server = LlamaServer(tiny_model, binary=hung, startup_timeout=1.0, log_path=tmp_path / "s.log")
+    with pytest.raises(srv.ServerStartError, match="did not answer /health within 1s") as info:
         server.start()
+    assert "loading model tensors" in str(info.value) and "loading model tensors" in info.value.log_tail
     assert not server.is_running()
-    assert (tmp_path / "s.log").exists()
 
 
 def test_context_manager_stops_the_server(llama_bin: Path, tiny_model: Path) -> None:
