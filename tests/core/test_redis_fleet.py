@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -182,7 +183,7 @@ def test_8_processes_x_100_concurrent_calls_never_overspend(
     results = [_result(p) for p in procs]
     state = RedisState(redis_server.url, namespace=ns)
     try:
-        snap = {s.scope: s for s in _run(state.budgets.snapshot())}
+        snap = {s.scope: s for s in _run(state, state.budgets.snapshot())}
         total = state.ledger.total()
     finally:
         state.close()
@@ -207,25 +208,25 @@ def test_a_killed_worker_releases_its_reservation_within_the_ttl(
     state = RedisState(redis_server.url, namespace=ns)
     try:
         deadline = time.monotonic() + 60
-        while _run(state.budgets.status("mux:global")).reserved != 1000:
+        while _run(state, state.budgets.status("mux:global")).reserved != 1000:
             assert proc.poll() is None and time.monotonic() < deadline, "the worker never reserved"
             time.sleep(0.02)
         time.sleep(2.5 * ttl)  # alive: the worker keeps renewing its hold past the TTL
-        assert _run(state.budgets.status("mux:global")).reserved == 1000
+        assert _run(state, state.budgets.status("mux:global")).reserved == 1000
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
         killed = time.monotonic()
         released = None
         while time.monotonic() - killed < ttl + 2:
-            if _run(state.budgets.status("mux:global")).reserved == 0:
+            if _run(state, state.budgets.status("mux:global")).reserved == 0:
                 released = time.monotonic() - killed
                 break
             time.sleep(0.02)
         assert released is not None, "the hold was never released"
         assert released <= ttl + 0.2
-        r = _run(state.budgets.reserve({"mux:global": 1000}, 1000))  # the whole budget is free again
-        _run(state.budgets.settle(r, 0))
-        assert _run(state.budgets.status("mux:global")).spent == 0  # the killed call spent nothing
+        r = _run(state, state.budgets.reserve({"mux:global": 1000}, 1000))  # the whole budget is free again
+        _run(state, state.budgets.settle(r, 0))
+        assert _run(state, state.budgets.status("mux:global")).spent == 0  # the killed call spent nothing
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -258,7 +259,13 @@ def test_cache_hits_across_processes(redis_server: RedisServer, worker_script: P
     assert total.counts["calls"] == 4 and total.counts["cache_hits"] == 3
 
 
-def _run(coro: Any) -> Any:
-    import asyncio
+def _run(state: RedisState, coro: Any) -> Any:
+    """Run one async call of ``state`` in a loop of its own, closing that loop's connections."""
 
-    return asyncio.run(coro)
+    async def go() -> Any:
+        try:
+            return await coro
+        finally:
+            await state.link.aclose()
+
+    return asyncio.run(go())

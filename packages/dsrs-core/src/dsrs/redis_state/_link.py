@@ -109,8 +109,11 @@ class RedisSettings:
     cache_max_value_bytes: int = 1 << 20
     #: Usage-ledger day buckets expire after this many days.
     ledger_retention_days: int = 400
-    socket_timeout: float = 1.0
-    connect_timeout: float = 1.0
+    socket_timeout: float = 2.0
+    connect_timeout: float = 2.0
+    #: Connections per event loop; more concurrent commands wait for one (Redis runs them one by
+    #: one anyway), so 100 concurrent calls do not open 100 sockets at once.
+    max_connections: int = 16
     #: While Redis is down, try it again at most this often (seconds).
     retry_interval: float = 1.0
     #: Where the URL came from, for error messages ("DSRS_REDIS_URL" or "RedisState(url=...)").
@@ -123,6 +126,8 @@ class RedisSettings:
             )
         if not self.namespace or any(c in self.namespace for c in " \t\r\n"):
             raise ValueError(f"namespace must be a non-empty word without spaces, got {self.namespace!r}")
+        if self.max_connections < 1:
+            raise ValueError(f"max_connections must be >= 1, got {self.max_connections!r}")
         if self.reservation_ttl <= 0:
             raise ValueError(f"reservation_ttl must be positive, got {self.reservation_ttl!r}")
         if self.cache_max_entries <= 0:
@@ -182,7 +187,13 @@ class RedisLink:
         loop = asyncio.get_running_loop()
         client = self._clients.get(loop)
         if client is None:
-            client = aredis.Redis.from_url(self.settings.url, **self._kwargs(for_async=True))
+            pool = aredis.BlockingConnectionPool.from_url(
+                self.settings.url,
+                max_connections=self.settings.max_connections,
+                timeout=self.settings.connect_timeout + self.settings.socket_timeout,
+                **self._kwargs(for_async=True),
+            )
+            client = aredis.Redis(connection_pool=pool)
             self._clients[loop] = client
         return client
 
@@ -213,6 +224,7 @@ class RedisLink:
         client = self._clients.pop(loop, None)
         if client is not None:
             await client.aclose()
+            await client.connection_pool.disconnect()
 
     def close(self) -> None:
         with self._lock:
