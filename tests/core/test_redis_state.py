@@ -337,3 +337,31 @@ def test_dsrs_usage_cli(
     monkeypatch.setenv("DSRS_REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
     assert main(["usage"]) == 2
     assert "DSRS_REDIS_URL" in capsys.readouterr().err
+
+
+async def test_a_task_reuses_a_fresh_miss_instead_of_asking_again(
+    state: RedisState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dsrs.redis_state import cache as redis_cache_module
+
+    calls = []
+    real_run = redis_cache_module._GET.run
+
+    async def counting_run(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        return await real_run(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(redis_cache_module._GET, "run", counting_run)
+    cache = state.redis_cache
+    assert await cache.aget("k") is None
+    assert await cache.aget("k") is None  # LaneMux's check, then the LM's: one round trip
+    assert len(calls) == 1
+    await cache.aset("k", dsrs.LMResponse(text="v"))
+    hit = await cache.aget("k")
+    assert hit is not None and hit.text == "v" and len(calls) == 2
+    await asyncio.sleep(0.06)
+    assert await cache.aget("other") is None
+    assert await cache.aget("other") is None
+    await asyncio.sleep(0.06)  # a miss is reused only briefly
+    assert await cache.aget("other") is None
+    assert len(calls) == 4

@@ -5,13 +5,19 @@ stored as ``{namespace}:cache:<key>`` with a TTL. The namespace holds at most
 ``cache_max_entries`` responses: a sorted set ranks entries by last use and storing a new one
 evicts the least recently used beyond the bound, in the same atomic script.
 
+A task that asks for the same key again right after Redis answered "miss" (a LaneMux checks the
+cache before reserving budget, then the LM checks it again) gets the miss without a second round
+trip; a miss is always a safe answer.
+
 An optional ``local`` backend (e.g. the in-process LRU) sits in front: hits there skip Redis, every
 response is stored there too, and it is what serves while Redis is lost.
 """
 
 from __future__ import annotations
 
+import contextvars
 import logging
+import time
 from typing import Any
 
 from dsrs import _json
@@ -25,6 +31,9 @@ __all__ = ["RedisCache"]
 log = logging.getLogger("dsrs.redis_state")
 _GET = Script(CACHE_GET)
 _SET = Script(CACHE_SET)
+#: How long a task may reuse Redis's "miss" for the same key without asking again.
+_MISS_REUSE_S = 0.05
+_last_miss: contextvars.ContextVar[tuple[str, float] | None] = contextvars.ContextVar("dsrs_redis_miss", default=None)
 
 
 class RedisCache(CacheBackend):
@@ -44,6 +53,10 @@ class RedisCache(CacheBackend):
             if hit is not None:
                 self.hits += 1
                 return hit
+        last = _last_miss.get()
+        if last is not None and last[0] == key and time.monotonic() - last[1] < _MISS_REUSE_S:
+            self.misses += 1
+            return None
         if not self.link.should_try():
             self.misses += 1
             return None
@@ -56,6 +69,7 @@ class RedisCache(CacheBackend):
         self.link.mark_up()
         if raw is None:
             self.misses += 1
+            _last_miss.set((key, time.monotonic()))
             return None
         try:
             response = LMResponse.from_dict(_json.loads(raw))
@@ -73,6 +87,9 @@ class RedisCache(CacheBackend):
         return response
 
     async def aset(self, key: str, response: LMResponse) -> None:
+        last = _last_miss.get()
+        if last is not None and last[0] == key:
+            _last_miss.set(None)
         if self.local is not None:
             await self.local.aset(key, response)
         if not self.link.should_try():
