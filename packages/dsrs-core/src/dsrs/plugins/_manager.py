@@ -18,6 +18,7 @@ from dsrs.plugins.types import PaymentContext, PaymentProof, ProviderFailure
 from dsrs.usage import Cost, LmUsage, UsageRecord
 
 ENTRY_POINT_GROUP = "dsrs"
+_COST_ARGS = ("model", "usage")
 CORE_DISTRIBUTION = "dsrs-core"
 
 
@@ -62,24 +63,42 @@ class Hooks:
         # pluggy's call loop as the manager was created; tracing/monitoring replaces it, and then
         # :meth:`_first_result` defers to pluggy so monitors see every call.
         self._plain_exec = getattr(pm, "_inner_hookexec", None)
+        # hook name -> (the implementations the plan was made for, the plan or None = use pluggy)
+        self._plans: dict[str, tuple[list[Any], tuple[tuple[Any, tuple[int, ...] | None], ...] | None]] = {}
 
-    def _first_result(self, caller: Any, kwargs: dict[str, Any]) -> Any:
-        """``caller(**kwargs)`` for a ``firstresult`` hook, cheaply on the per-call path.
+    def _plan(self, caller: Any, impls: list[Any], names: tuple[str, ...]) -> Any:
+        cached = self._plans.get(caller.name)
+        if cached is not None and cached[0] == impls:  # same implementations, same order
+            return cached[1]
+        plan: tuple[tuple[Any, tuple[int, ...] | None], ...] | None = None
+        simple = not any(
+            i.hookwrapper or i.wrapper or getattr(i, "kwargnames", ()) or not set(i.argnames) <= set(names)
+            for i in impls
+        )
+        if simple:
+            plan = tuple(
+                (i.function, None if tuple(i.argnames) == names else tuple(names.index(a) for a in i.argnames))
+                for i in reversed(impls)
+            )
+        self._plans[caller.name] = (impls, plan)
+        return plan
+
+    def _first_result(self, caller: Any, names: tuple[str, ...], values: tuple[Any, ...]) -> Any:
+        """``caller(**dict(zip(names, values)))`` for a ``firstresult`` hook, cheaply per call.
 
         Same order and semantics as pluggy's loop (last registered first, tryfirst/trylast
-        respected, first non-``None`` wins); any wrapper implementation, keyword-only hook
-        argument or active tracing goes through pluggy itself. No implementation: no call at all.
+        respected, first non-``None`` wins), from a plan cached until the implementations change;
+        any wrapper implementation, keyword-only hook argument or active tracing goes through
+        pluggy itself. No implementation: no call at all.
         """
         impls = caller.get_hookimpls()
         if not impls:
             return None
-        if self._plain_exec is None or getattr(self._pm, "_inner_hookexec", None) is not self._plain_exec:
-            return caller(**kwargs)
-        for impl in impls:
-            if impl.hookwrapper or impl.wrapper or getattr(impl, "kwargnames", ()):
-                return caller(**kwargs)
-        for impl in reversed(impls):
-            result = impl.function(*[kwargs[a] for a in impl.argnames])
+        plan = self._plan(caller, impls, names)
+        if plan is None or getattr(self._pm, "_inner_hookexec", None) is not self._plain_exec:
+            return caller(**dict(zip(names, values, strict=True)))
+        for function, positions in plan:
+            result = function(*values) if positions is None else function(*[values[i] for i in positions])
             if result is not None:
                 return result
         return None
@@ -103,7 +122,7 @@ class Hooks:
 
     def cost(self, model: str, usage: LmUsage) -> Cost | None:
         try:
-            result: Cost | None = self._first_result(self._hook.dsrs_cost, {"model": model, "usage": usage})
+            result: Cost | None = self._first_result(self._hook.dsrs_cost, _COST_ARGS, (model, usage))
         except Exception as exc:
             warnings.warn(f"dsrs: a dsrs_cost hook failed for {model!r}: {exc!r}", DsrsPluginWarning, stacklevel=2)
             return None

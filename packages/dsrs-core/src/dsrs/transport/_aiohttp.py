@@ -6,10 +6,11 @@ Imported only when aiohttp is installed and a transport is first needed.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager
 
 import aiohttp
+from multidict import CIMultiDictProxy
 
 from dsrs.transport.base import (
     ConnectError,
@@ -42,11 +43,40 @@ def _translate(exc: BaseException) -> TransportError:
 _ERRORS = (aiohttp.ClientError, asyncio.TimeoutError)
 
 
+class _LowerHeaders(Mapping[str, str]):
+    """aiohttp's case-insensitive response headers seen as a lower-case-keyed mapping.
+
+    Built in O(1) per response (a dict comprehension over every header costs microseconds on
+    each call, and the headers are read only on failures). Like the dict it replaces, a header sent
+    twice reads as its last value.
+    """
+
+    __slots__ = ("_h",)
+
+    def __init__(self, headers: CIMultiDictProxy[str]) -> None:
+        self._h = headers
+
+    def __getitem__(self, key: str) -> str:
+        return self._h.getall(key)[-1]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._h
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dict.fromkeys(k.lower() for k in self._h))
+
+    def __len__(self) -> int:
+        return len(set(k.lower() for k in self._h))
+
+    def __repr__(self) -> str:
+        return repr(dict(self.items()))
+
+
 class _AiohttpStream(StreamingResponse):
     def __init__(self, resp: aiohttp.ClientResponse) -> None:
         self._resp = resp
         self.status = resp.status
-        self.headers = {k.lower(): v for k, v in resp.headers.items()}
+        self.headers = _LowerHeaders(resp.headers)
 
     async def aiter_bytes(self) -> AsyncIterator[bytes]:
         try:
@@ -67,19 +97,28 @@ class AiohttpTransport(Transport):
 
     def __init__(self) -> None:
         self._session: aiohttp.ClientSession | None = None
+        self._timeouts: dict[float | None, aiohttp.ClientTimeout] = {}
 
     def _get_session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
+        session = self._session
+        if session is None or session.closed:
             connector = aiohttp.TCPConnector(limit=512, ttl_dns_cache=300)
-            self._session = aiohttp.ClientSession(
+            session = self._session = aiohttp.ClientSession(
                 connector=connector,
                 auto_decompress=True,
                 skip_auto_headers=("User-Agent",),
             )
-        return self._session
+        return session
 
     def _timeout(self, t: float | None) -> aiohttp.ClientTimeout:
-        return aiohttp.ClientTimeout(total=None, sock_connect=t or _DEFAULT_TIMEOUT, sock_read=t or _DEFAULT_TIMEOUT)
+        # One ClientTimeout per distinct value, not one per call (they are immutable).
+        timeout = self._timeouts.get(t)
+        if timeout is None:
+            seconds = t or _DEFAULT_TIMEOUT
+            timeout = aiohttp.ClientTimeout(total=None, sock_connect=seconds, sock_read=seconds)
+            if len(self._timeouts) < 64:
+                self._timeouts[t] = timeout
+        return timeout
 
     async def send(self, request: HttpRequest) -> HttpResponse:
         session = self._get_session()
@@ -92,7 +131,7 @@ class AiohttpTransport(Transport):
                 timeout=self._timeout(request.timeout),
             ) as resp:
                 body = await resp.read()
-                return HttpResponse(resp.status, {k.lower(): v for k, v in resp.headers.items()}, body)
+                return HttpResponse(resp.status, _LowerHeaders(resp.headers), body)
         except _ERRORS as exc:
             raise _translate(exc) from None
 

@@ -132,17 +132,22 @@ def parse_usage(raw: Mapping[str, Any] | None) -> LmUsage:
     """Usage from an OpenAI-style ``usage`` object (cached and reasoning token details included)."""
     if not raw:
         return LmUsage.from_tokens(0, 0)
-    prompt = int(raw.get("prompt_tokens") or 0)
-    completion = int(raw.get("completion_tokens") or 0)
-    total = raw.get("total_tokens")
-    pdet = raw.get("prompt_tokens_details") or {}
-    cdet = raw.get("completion_tokens_details") or {}
-    return LmUsage.from_tokens(
-        prompt,
-        completion,
-        total_tokens=int(total) if total is not None else None,
-        cached_tokens=int(pdet.get("cached_tokens") or 0) if isinstance(pdet, Mapping) else 0,
-        reasoning_tokens=int(cdet.get("reasoning_tokens") or 0) if isinstance(cdet, Mapping) else 0,
+    # On every call: one constructor, no ``or {}`` placeholders, ABC checks only when details exist.
+    get = raw.get
+    prompt = int(get("prompt_tokens") or 0)
+    completion = int(get("completion_tokens") or 0)
+    total = get("total_tokens")
+    pdet = get("prompt_tokens_details")
+    cdet = get("completion_tokens_details")
+    return LmUsage(
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        total_tokens=prompt + completion if total is None else int(total),
+        cached_tokens=int(pdet.get("cached_tokens") or 0) if pdet and isinstance(pdet, Mapping) else 0,
+        reasoning_tokens=int(cdet.get("reasoning_tokens") or 0) if cdet and isinstance(cdet, Mapping) else 0,
+        cost_msats=None,
+        cost_usd=None,
+        calls=1,
     )
 
 
@@ -159,7 +164,9 @@ def _tool_calls(raw: Any) -> tuple[ToolCall, ...]:
     return tuple(out)
 
 
-def _parse_error(message: str, *, provider: str, model: str | None, body: bytes, status: int) -> errors.ResponseParseError:
+def _parse_error(
+    message: str, *, provider: str, model: str | None, body: bytes, status: int
+) -> errors.ResponseParseError:
     return errors.ResponseParseError(message, provider=provider, model=model, status=status, body=body)
 
 
@@ -171,12 +178,24 @@ def decode_response(
         data = _json.loads(body)
     except _json.JSONDecodeError:
         kind = "HTML" if body.lstrip()[:1] == b"<" else "non-JSON"
-        raise _parse_error(f"{kind} body where a chat completion was expected", provider=provider, model=model, body=body, status=status) from None
+        raise _parse_error(
+            f"{kind} body where a chat completion was expected",
+            provider=provider,
+            model=model,
+            body=body,
+            status=status,
+        ) from None
     if not isinstance(data, dict):
-        raise _parse_error("chat completion body is not a JSON object", provider=provider, model=model, body=body, status=status)
+        raise _parse_error(
+            "chat completion body is not a JSON object", provider=provider, model=model, body=body, status=status
+        )
     if "error" in data and "choices" not in data:
         err = classify(ProviderFailure(provider, model, status, headers, body))
-        raise err if err is not None else _parse_error("error object in a 2xx body", provider=provider, model=model, body=body, status=status)
+        raise (
+            err
+            if err is not None
+            else _parse_error("error object in a 2xx body", provider=provider, model=model, body=body, status=status)
+        )
     choices = data.get("choices")
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
         raise _parse_error("chat completion has no choices", provider=provider, model=model, body=body, status=status)
@@ -269,9 +288,13 @@ class ChatStreamDecoder:
 
     def finish(self) -> LMResponse:
         if self._finish == "content_filter":
-            raise errors.ContentFilterError("the provider's content filter stopped the answer", provider=self.provider, model=self.model)
+            raise errors.ContentFilterError(
+                "the provider's content filter stopped the answer", provider=self.provider, model=self.model
+            )
         if not self.done and self._finish is None:
-            raise errors.ResponseParseError("stream ended before the answer was complete", provider=self.provider, model=self.model)
+            raise errors.ResponseParseError(
+                "stream ended before the answer was complete", provider=self.provider, model=self.model
+            )
         usage = parse_usage(self._usage)
         if self._timings is not None:
             usage = LmUsage.from_tokens(
@@ -373,7 +396,13 @@ def classify(failure: ProviderFailure) -> errors.LMError | None:
     if failure.status is None:
         return errors.ProviderUnavailableError(message or "error in stream", **kw)
     sub = ProviderFailure(
-        failure.provider, failure.model, failure.status, failure.headers, failure.body,
-        code=code or None, message=message, secrets=failure.secrets,
+        failure.provider,
+        failure.model,
+        failure.status,
+        failure.headers,
+        failure.body,
+        code=code or None,
+        message=message,
+        secrets=failure.secrets,
     )
     return classify_by_status(sub)
