@@ -14,8 +14,14 @@ set -euo pipefail
 RUN_DIR="${DSRS_REDIS_RUN_DIR:-${TMPDIR:-/tmp}/dsrs-redis}"
 
 usage() {
-  sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2
+  awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0" >&2
   exit 2
+}
+
+# True while process $1 runs (a zombie left by a parent that does not reap counts as gone).
+alive() {
+  kill -0 "$1" 2>/dev/null || return 1
+  ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null
 }
 
 find_server() {
@@ -100,10 +106,10 @@ stop_server() {
     local pid
     pid=$(cat "$pidfile" 2>/dev/null || true)
     for _ in $(seq 1 100); do
-      if [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; then break; fi
+      if [ -z "$pid" ] || ! alive "$pid"; then break; fi
       sleep 0.05
     done
-    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then kill -9 "$pid" 2>/dev/null || true; fi
+    if [ -n "$pid" ] && alive "$pid"; then kill -9 "$pid" 2>/dev/null || true; fi
     rm -f "$pidfile"
   fi
 }
