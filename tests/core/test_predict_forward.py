@@ -194,3 +194,21 @@ def test_predict_through_a_mux_from_threads() -> None:
     assert {p.score for p in preds} == {4}
     assert mux.usage.calls == 40
     assert time.perf_counter() - t0 < 30
+
+
+def test_json_adapter_through_a_mux_sends_response_format_only_where_supported() -> None:
+    def handler(req: RecordedRequest) -> Reply:
+        return completion(json.dumps({"answer": "ok", "score": 1}))
+
+    with LoopbackServer(handler) as srv:
+        mux = (
+            dsrs.LaneMux()
+            .add_lane("fake", dsrs.LM("fake:echo", fail="quota"))
+            .add_lane("server", dsrs.LM("m", base_url=srv.url))
+        )
+        pred = dsrs.Predict(QA, lm=mux, adapter=dsrs.JSONAdapter()).forward(question="q")
+        body = srv.requests[-1].json()
+    assert (pred.answer, pred.lane) == ("ok", "server")
+    assert body["response_format"]["type"] == "json_schema"
+    assert mux.lane("fake").supports_response_format is False
+    assert mux.lane("server").supports_response_format is True

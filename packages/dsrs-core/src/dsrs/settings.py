@@ -17,7 +17,7 @@ Sync twins (``Predict.forward``) carry the caller's settings onto dsrs's backgro
 from __future__ import annotations
 
 import contextvars
-from collections.abc import AsyncIterator, Coroutine, Iterator
+from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
@@ -131,9 +131,3 @@ def run_sync_with_settings(coro: Coroutine[Any, Any, T]) -> T:
     from dsrs import _portal
 
     return _portal.run_sync(_with_settings(current(), coro))
-
-
-async def _iter_with_settings(settings: Settings, agen: AsyncIterator[T]) -> AsyncIterator[T]:
-    _current.set(settings)
-    async for item in agen:
-        yield item

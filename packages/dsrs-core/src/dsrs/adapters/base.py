@@ -42,9 +42,9 @@ class AdapterParseError(ResponseParseError):
     ) -> None:
         self.field = field
         self.missing = tuple(missing)
-        self.text = text
         self.adapter = adapter
         super().__init__(message, body=text)
+        self.text = self.body  # redacted and truncated, like every error body
 
 
 @dataclass(frozen=True, slots=True)
