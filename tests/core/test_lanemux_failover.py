@@ -328,3 +328,32 @@ def test_mux_works_with_configure_and_lm_protocol() -> None:
     mux = LaneMux().add_lane("f", "fake:echo")
     assert isinstance(mux, LanguageModel)
     assert mux("direct").lane == "f"
+
+
+async def test_wait_for_cooldown_rides_out_a_short_rate_limit() -> None:
+    lm = dsrs.LM("fake:echo", fail="rate_limit", fail_times=1, retry_after=0.2)
+    patient = LaneMux(failover=FailoverPolicy(wait_for_cooldown=1.0)).add_lane("only", lm)
+    t0 = time.perf_counter()
+    r = await patient.acall("hello")
+    assert (r.text, r.lane) == ("hello", "only")
+    assert time.perf_counter() - t0 >= 0.2
+    # Without it (the default), the same failure is reported at once.
+    impatient = LaneMux().add_lane("only", dsrs.LM("fake:echo", fail="rate_limit", fail_times=1, retry_after=0.2))
+    with pytest.raises(dsrs.AllLanesFailedError, match="only"):
+        await impatient.acall("hello")
+    # A cooldown longer than the wait is not waited for.
+    long = LaneMux(failover=FailoverPolicy(wait_for_cooldown=0.1)).add_lane(
+        "only", dsrs.LM("fake:echo", fail="rate_limit", fail_times=1, retry_after=5)
+    )
+    t0 = time.perf_counter()
+    with pytest.raises(dsrs.AllLanesFailedError):
+        await long.acall("hello")
+    assert time.perf_counter() - t0 < 1
+
+
+async def test_stream_waits_for_cooldown_too() -> None:
+    lm = dsrs.LM("fake:echo", fail="rate_limit", fail_times=1, retry_after=0.1)
+    mux = LaneMux(failover=FailoverPolicy(wait_for_cooldown=1.0)).add_lane("only", lm)
+    stream = mux.astream("a b c")
+    assert "".join([p async for p in stream]) == "a b c"
+    assert stream.lane == "only"

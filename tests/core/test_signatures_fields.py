@@ -97,3 +97,18 @@ def test_coercion_is_pydantic_lax_mode() -> None:
     assert Extract.output_fields["count"].coerce("42") == 42
     with pytest.raises(pydantic.ValidationError):
         Extract.output_fields["count"].coerce("forty-two")
+
+
+def test_types_local_to_a_function_resolve() -> None:
+    class Local(pydantic.BaseModel):
+        x: int
+
+    class UsesLocal(dsrs.Signature):
+        q: str = dsrs.InputField()
+        out: Local = dsrs.OutputField()
+        maybe: str | None = dsrs.OutputField()
+
+    assert UsesLocal.output_fields["out"].annotation is Local
+    parsed = dsrs.ChatAdapter().parse(UsesLocal, '[[ ## out ## ]]\n{"x": 3}\n[[ ## maybe ## ]]\nplain words')
+    assert parsed == {"out": Local(x=3), "maybe": "plain words"}
+    assert dsrs.ChatAdapter().parse(UsesLocal, '[[ ## out ## ]]\n{"x": 3}\n[[ ## maybe ## ]]\nnull')["maybe"] is None

@@ -136,12 +136,15 @@ class FailoverPolicy:
     """Moving to the next lane. ``enabled=False`` keeps each call on its first available lane.
 
     ``no_failover`` are the error classes raised at once (another lane would refuse the same
-    request); ``max_lanes`` caps how many lanes one call may try.
+    request); ``max_lanes`` caps how many lanes one call may try. ``wait_for_cooldown`` (seconds,
+    default 0 = never): when every lane is cooling down and one is back within this time, the call
+    sleeps until then and tries again instead of failing (useful for a single rate-limited lane).
     """
 
     enabled: bool = True
     no_failover: tuple[type[errors.LMError], ...] = (errors.InvalidRequestError, errors.ContentFilterError)
     max_lanes: int | None = None
+    wait_for_cooldown: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -484,61 +487,85 @@ class LaneMux:
         selector: str | None,
         parse: Callable[[LMResponse], T] | None,
     ) -> tuple[LMResponse, T | None, LmUsage]:
-        failures: dict[str, errors.LMError | str] = {}
         spent = LmUsage()
-        for lane in self._candidates(selector):
-            health = await self.state.health(lane.name)
-            if not health.available:
-                failures[lane.name] = health.describe()
-                continue
-            try:
-                request = build_request(lane.lm, messages, self._lane_kwargs(lane, kwargs))
-            except errors.LMError as exc:  # e.g. the lane's provider is not installed
-                await self._after_failure(lane, exc, 1)
-                failures[lane.name] = exc
-                continue
-            attempt = 1
-            while True:
-                try:
-                    reservation = await self._reserve(lane, request)
-                except errors.BudgetExceededError as exc:
-                    failures[lane.name] = exc
-                    break
-                try:
-                    response = await lane.lm.acomplete(request)
-                except errors.LMError as exc:
-                    await self._settle(reservation, None)
-                    delay = await self._after_failure(lane, exc, attempt)
-                    if delay is None:
-                        failures[lane.name] = exc
-                        break
-                    await asyncio.sleep(delay)
-                    attempt += 1
+        waited = 0.0
+        while True:
+            failures: dict[str, errors.LMError | str] = {}
+            for lane in self._candidates(selector):
+                health = await self.state.health(lane.name)
+                if not health.available:
+                    failures[lane.name] = health.describe()
                     continue
-                except BaseException:
-                    await self._settle(reservation, None)
-                    raise
-                await self._settle(reservation, response)
-                self._add_usage(lane.name, response.usage)
-                spent = spent + response.usage
-                await self.state.record_success(lane.name)
-                response = replace(response, lane=lane.name)
-                if parse is None:
-                    return response, None, spent
                 try:
-                    return response, parse(response), spent
-                except errors.LMError as exc:
-                    exc.provider = exc.provider or response.provider
-                    exc.model = exc.model or response.model
-                    delay = await self._after_failure(lane, exc, attempt)
-                    if delay is None:
+                    request = build_request(lane.lm, messages, self._lane_kwargs(lane, kwargs))
+                except errors.LMError as exc:  # e.g. the lane's provider is not installed
+                    await self._after_failure(lane, exc, 1)
+                    failures[lane.name] = exc
+                    continue
+                attempt = 1
+                while True:
+                    try:
+                        reservation = await self._reserve(lane, request)
+                    except errors.BudgetExceededError as exc:
                         failures[lane.name] = exc
                         break
-                    await asyncio.sleep(delay)
-                    attempt += 1
-            if not self.failover.enabled:
-                break
-        raise self._all_failed(failures)
+                    try:
+                        response = await lane.lm.acomplete(request)
+                    except errors.LMError as exc:
+                        await self._settle(reservation, None)
+                        delay = await self._after_failure(lane, exc, attempt)
+                        if delay is None:
+                            failures[lane.name] = exc
+                            break
+                        await asyncio.sleep(delay)
+                        attempt += 1
+                        continue
+                    except BaseException:
+                        await self._settle(reservation, None)
+                        raise
+                    await self._settle(reservation, response)
+                    self._add_usage(lane.name, response.usage)
+                    spent = spent + response.usage
+                    await self.state.record_success(lane.name)
+                    response = replace(response, lane=lane.name)
+                    if parse is None:
+                        return response, None, spent
+                    try:
+                        return response, parse(response), spent
+                    except errors.LMError as exc:
+                        exc.provider = exc.provider or response.provider
+                        exc.model = exc.model or response.model
+                        delay = await self._after_failure(lane, exc, attempt)
+                        if delay is None:
+                            failures[lane.name] = exc
+                            break
+                        await asyncio.sleep(delay)
+                        attempt += 1
+                if not self.failover.enabled:
+                    break
+            wait = await self._cooldown_wait(selector, waited)
+            if wait is None:
+                raise self._all_failed(failures)
+            await asyncio.sleep(wait)
+            waited += wait
+
+    async def _cooldown_wait(self, selector: str | None, waited: float) -> float | None:
+        """When every candidate lane is resting and one comes back within what is left of
+        ``FailoverPolicy.wait_for_cooldown``, how long to sleep before trying again."""
+        budget = self.failover.wait_for_cooldown - waited
+        if budget <= 0:
+            return None
+        now = time.time()
+        soonest: float | None = None
+        for lane in self._candidates(selector):
+            h = await self.state.health(lane.name)
+            if h.available or h.until is None:
+                return None  # a lane failed for another reason, or rests until reset: waiting won't help
+            left = max(0.0, h.until - now)
+            soonest = left if soonest is None else min(soonest, left)
+        if soonest is None or soonest > budget:
+            return None
+        return soonest + 0.001
 
     async def acall(self, messages: MessagesInput, *, lane: str | None = None, **kwargs: Any) -> LMResponse:
         """Answer on the best available lane (or on ``lane``: a lane name or a tier)."""
@@ -704,56 +731,62 @@ class MuxStream:
 
     async def __aiter__(self) -> AsyncIterator[str]:
         mux = self._mux
-        failures: dict[str, errors.LMError | str] = {}
-        for lane in mux._candidates(self._selector):
-            health = await mux.state.health(lane.name)
-            if not health.available:
-                failures[lane.name] = health.describe()
-                continue
-            try:
-                request = build_request(lane.lm, self._messages, mux._lane_kwargs(lane, self._kwargs))
-            except errors.LMError as exc:
-                await mux._after_failure(lane, exc, 1)
-                failures[lane.name] = exc
-                continue
-            attempt = 1
-            while True:
+        waited = 0.0
+        while True:
+            failures: dict[str, errors.LMError | str] = {}
+            for lane in mux._candidates(self._selector):
+                health = await mux.state.health(lane.name)
+                if not health.available:
+                    failures[lane.name] = health.describe()
+                    continue
                 try:
-                    reservation = await mux._reserve(lane, request)
-                except errors.BudgetExceededError as exc:
-                    failures[lane.name] = exc
-                    break
-                stream = LMStream(lane.lm, request)
-                started = False
-                try:
-                    async for piece in stream:
-                        started = True
-                        yield piece
+                    request = build_request(lane.lm, self._messages, mux._lane_kwargs(lane, self._kwargs))
                 except errors.LMError as exc:
-                    await mux._settle(reservation, None)
-                    if started:
-                        raise
-                    delay = await mux._after_failure(lane, exc, attempt)
-                    if delay is None:
+                    await mux._after_failure(lane, exc, 1)
+                    failures[lane.name] = exc
+                    continue
+                attempt = 1
+                while True:
+                    try:
+                        reservation = await mux._reserve(lane, request)
+                    except errors.BudgetExceededError as exc:
                         failures[lane.name] = exc
                         break
-                    await asyncio.sleep(delay)
-                    attempt += 1
-                    continue
-                except BaseException:
-                    await mux._settle(reservation, None)
-                    raise
-                final = stream.response
-                assert final is not None
-                await mux._settle(reservation, final)
-                mux._add_usage(lane.name, final.usage)
-                await mux.state.record_success(lane.name)
-                self.reasoning = stream.reasoning
-                self.response = replace(final, lane=lane.name)
-                return
-            if not mux.failover.enabled:
-                break
-        raise mux._all_failed(failures)
+                    stream = LMStream(lane.lm, request)
+                    started = False
+                    try:
+                        async for piece in stream:
+                            started = True
+                            yield piece
+                    except errors.LMError as exc:
+                        await mux._settle(reservation, None)
+                        if started:
+                            raise
+                        delay = await mux._after_failure(lane, exc, attempt)
+                        if delay is None:
+                            failures[lane.name] = exc
+                            break
+                        await asyncio.sleep(delay)
+                        attempt += 1
+                        continue
+                    except BaseException:
+                        await mux._settle(reservation, None)
+                        raise
+                    final = stream.response
+                    assert final is not None
+                    await mux._settle(reservation, final)
+                    mux._add_usage(lane.name, final.usage)
+                    await mux.state.record_success(lane.name)
+                    self.reasoning = stream.reasoning
+                    self.response = replace(final, lane=lane.name)
+                    return
+                if not mux.failover.enabled:
+                    break
+            wait = await mux._cooldown_wait(self._selector, waited)
+            if wait is None:
+                raise mux._all_failed(failures)
+            await asyncio.sleep(wait)
+            waited += wait
 
     def __iter__(self) -> Iterator[str]:
         return _portal.iterate_sync(self.__aiter__())

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import inspect
 import re
+import sys
 import typing
 from dataclasses import dataclass
 from functools import cached_property
@@ -126,6 +127,16 @@ class Signature:
         super().__init_subclass__(**kwargs)
         try:
             hints = typing.get_type_hints(cls, include_extras=True)
+        except NameError:
+            # String annotations naming classes local to the function that defines the signature:
+            # resolve them in that function's frame (the caller of the class statement).
+            frame = sys._getframe(1)
+            try:
+                hints = typing.get_type_hints(cls, localns=dict(frame.f_locals), include_extras=True)
+            except Exception as exc:
+                raise SignatureError(f"cannot read the annotations of signature {cls.__name__}: {exc}") from exc
+            finally:
+                del frame
         except Exception as exc:
             raise SignatureError(f"cannot read the annotations of signature {cls.__name__}: {exc}") from exc
         inputs: dict[str, FieldSpec] = {}

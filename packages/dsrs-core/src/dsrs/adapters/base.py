@@ -129,15 +129,21 @@ def coerce_text(spec: FieldSpec, text: str) -> Any:
         return spec.coerce(value)
     try:
         return spec.adapter.validate_json(value)
-    except ValidationError:
-        pass
+    except ValidationError as exc:
+        first_error = exc
     try:
         loaded = ast.literal_eval(value)  # a Python-literal list/dict, as small models often write
     except (ValueError, SyntaxError, MemoryError, RecursionError):
         loaded = None
     if loaded is not None:
-        return spec.coerce(loaded)
-    return spec.adapter.validate_json(value)
+        try:
+            return spec.coerce(loaded)
+        except ValidationError:
+            pass
+    try:
+        return spec.coerce(value)  # e.g. ``str | None`` given plain text
+    except ValidationError:
+        raise first_error from None
 
 
 def describe_error(exc: Exception) -> str:
