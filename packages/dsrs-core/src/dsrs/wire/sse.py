@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 __all__ = ["NDJSONDecoder", "SSEDecoder", "SSEEvent"]
@@ -24,20 +25,26 @@ class SSEDecoder:
         self._id: str | None = None
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
+        return list(self.iter_feed(chunk))
+
+    def iter_feed(self, chunk: bytes) -> Iterator[SSEEvent]:
+        """Like :meth:`feed`, but yields each event as soon as it is parsed (the first delta of a
+        large chunk reaches the caller before the rest of the chunk is decoded). Exhaust it."""
         buf = self._buf + chunk if self._buf else chunk
-        out: list[SSEEvent] = []
         pos = 0  # an offset, not a re-slice per line: a large chunk stays linear to decode
-        while True:
-            idx = self._find_eol(buf, pos)
-            if idx is None:
-                self._buf = buf[pos:]
-                return out
-            end, skip = idx
-            line = buf[pos:end].decode("utf-8", "replace")
-            pos = end + skip
-            ev = self._line(line)
-            if ev is not None:
-                out.append(ev)
+        try:
+            while True:
+                idx = self._find_eol(buf, pos)
+                if idx is None:
+                    return
+                end, skip = idx
+                line = buf[pos:end].decode("utf-8", "replace")
+                pos = end + skip
+                ev = self._line(line)
+                if ev is not None:
+                    yield ev
+        finally:
+            self._buf = buf[pos:]
 
     @staticmethod
     def _find_eol(buf: bytes, pos: int) -> tuple[int, int] | None:
