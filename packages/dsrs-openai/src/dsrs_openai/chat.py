@@ -196,7 +196,7 @@ class OpenAIChatProvider(OpenAICompatibleProvider):
                         whole.append(raw)
                         continue
                     sse_seen = True
-                    for event in sse.feed(raw):
+                    for event in sse.iter_feed(raw):
                         try:
                             chunk = decoder.feed(event.data)
                         except LMError as exc:

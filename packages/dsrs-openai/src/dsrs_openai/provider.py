@@ -167,7 +167,7 @@ class OpenAIResponsesProvider(OpenAIProvider):
                     yield StreamChunk(text=response.text, reasoning=response.reasoning or "", response=response)
                     return
                 async for raw in resp.aiter_bytes():
-                    for event in sse.feed(raw):
+                    for event in sse.iter_feed(raw):
                         chunk = decoder.feed(event.data)
                         if chunk is not None:
                             yield chunk
