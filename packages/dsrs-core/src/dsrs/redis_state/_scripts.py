@@ -50,7 +50,8 @@ end
 
 #: ARGV: id, amount, ttl_ms, then one limit per scope ('' = no limit, only tracked).
 #: Returns {1, 0, 0} when reserved in every scope, else {0, i, remaining} for the first scope i
-#: that cannot cover ``amount`` (nothing is reserved anywhere then).
+#: that cannot cover ``amount`` (nothing is reserved anywhere then). Expired holds are purged
+#: when they would make the difference (so the common path stays a handful of commands).
 BUDGET_RESERVE = (
     _NOW
     + _PURGE
@@ -59,16 +60,19 @@ local id, amount, ttl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local n = #KEYS / 2
 for i = 1, n do
   local b, z = KEYS[2 * i - 1], KEYS[2 * i]
-  purge(b, z)
   local limit = ARGV[3 + i]
   if limit ~= nil and limit ~= '' then
+    local v = redis.call('HMGET', b, 'spent', 'reserved', 'limit')
+    if v[3] ~= limit then redis.call('HSET', b, 'limit', limit) end
+    local spent, reserved = tonumber(v[1] or '0'), tonumber(v[2] or '0')
     limit = tonumber(limit)
-    redis.call('HSET', b, 'limit', limit)
-    local spent = tonumber(redis.call('HGET', b, 'spent') or '0')
-    local reserved = tonumber(redis.call('HGET', b, 'reserved') or '0')
     if spent + reserved + amount > limit then
-      redis.call('HINCRBY', b, 'refused', 1)
-      return {0, i, limit - spent - reserved}
+      purge(b, z)
+      reserved = tonumber(redis.call('HGET', b, 'reserved') or '0')
+      if spent + reserved + amount > limit then
+        redis.call('HINCRBY', b, 'refused', 1)
+        return {0, i, limit - spent - reserved}
+      end
     end
   end
 end
