@@ -20,7 +20,7 @@ from dsrs_pylon import PylonLM, discover_providers
 from dsrs_pylon.dvm import DvmService
 from dsrs_pylon.event import Event, sign_event, tag_values
 from dsrs_pylon.keys import Keys
-from dsrs_pylon.swarm import FEEDBACK_KIND, RESULT_KIND
+from dsrs_pylon.swarm import FEEDBACK_KIND, JOB_KIND, RESULT_KIND
 from dsrs_pylon.testing import Ledger, LedgerAccount, LedgerWalletPlugin, LoopbackRelay, NwcWalletService
 
 from .conftest import RelayProxy
@@ -279,8 +279,11 @@ async def test_relay_down_is_provider_unavailable() -> None:
 async def test_relay_dies_mid_job() -> None:
     with LoopbackRelay() as relay:
         lm = swarm(relay.url)
-        task = asyncio.create_task(lm.acall("x"))
-        await asyncio.sleep(0.3)
+        async with websockets.connect(relay.url) as watcher:
+            await watcher.send(json.dumps(["REQ", "w", {"kinds": [JOB_KIND]}]))
+            await watcher.recv()  # EOSE
+            task = asyncio.create_task(lm.acall("x"))
+            await watcher.recv()  # the job is published: the client is now waiting for providers
         relay.stop()
         with pytest.raises(dsrs.ProviderUnavailableError, match="lost the connection"):
             await task

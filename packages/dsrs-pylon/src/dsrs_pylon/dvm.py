@@ -50,6 +50,8 @@ class DvmStats:
     ignored: int = 0
     earned_msats: int = 0
     publish_failures: list[str] = field(default_factory=list)
+    #: Seconds from receiving each request to publishing its result (the DVM's own processing time).
+    processing_s: dict[str, float] = field(default_factory=dict)
     job_ids: list[str] = field(default_factory=list)
 
 
@@ -206,12 +208,13 @@ class DvmService:
         return not targets or self.keys.public_key in targets
 
     async def _handle(self, request: Event) -> None:
+        t0 = time.perf_counter()
         if not self._accept(request):
             self.stats.ignored += 1
             return
         self.stats.requests += 1
         try:
-            await self._serve(request)
+            await self._serve(request, t0)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # never let one job kill the service
@@ -220,7 +223,7 @@ class DvmService:
             with contextlib.suppress(Exception):
                 await self.feedback(request, "error", f"internal error: {type(exc).__name__}")
 
-    async def _serve(self, request: Event) -> None:
+    async def _serve(self, request: Event, t0: float) -> None:
         if first_tag(request, "encrypted") is not None:
             self.stats.errors += 1
             await self.feedback(request, "error", "encrypted requests are not supported")
@@ -272,7 +275,9 @@ class DvmService:
         ]
         if amount_tag is not None:
             tags.append(["amount", str(amount_tag[0]), amount_tag[1]])
-        await self._publish(sign_event(self.keys, RESULT_KIND, tags, response.text))
-        await self.feedback(request, "success")
+        result = sign_event(self.keys, RESULT_KIND, tags, response.text)
+        self.stats.processing_s[request["id"]] = time.perf_counter() - t0
+        await self._publish(result)
         self.stats.completed += 1
         self.stats.job_ids.append(request["id"])
+        await self.feedback(request, "success")

@@ -6,7 +6,7 @@ Model strings: ``pylon:swarm[:model]``, ``pylon:local[:model]``, ``pylon:hybrid[
 ==================  ==========================================================================
 ``relays``          relay URLs (list or comma-separated); default ``PYLON_RELAY_URL``
 ``budget``          a shared :class:`~dsrs_pylon.Budget` (``budget_msats=`` makes one per LM)
-``bid_msats``       most to offer per job (default: what is left of the budget; 0 without one)
+``bid_msats``       most to offer per job (default 1,000 msats, capped by what is left of the budget)
 ``targets``         provider pubkeys (hex or npub) to direct the job to (``p`` tags)
 ``discover``        target the providers announced through NIP-89 (kind 31990, ``k`` = 5050)
 ``identity``        a :class:`~dsrs_pylon.Keys`; else ``PYLON_NSEC``/``PYLON_MNEMONIC``/key file/ephemeral

@@ -81,7 +81,7 @@ class PylonLM(LM):
         return self.with_options(budget=Budget(msats))
 
     def with_bid_msats(self, msats: int | None) -> PylonLM:
-        """Offer at most ``msats`` per job (default: what is left of the budget)."""
+        """Offer at most ``msats`` per job (default 1,000, never more than what is left of the budget)."""
         return self.with_options(bid_msats=msats)
 
     def with_timeout(self, timeout: float | timedelta | None) -> PylonLM:  # type: ignore[override]

@@ -42,6 +42,7 @@ from dsrs_pylon.keys import Keys
 from dsrs_pylon.relay import RelayPool, new_subscription_id
 
 __all__ = [
+    "DEFAULT_BID_MSATS",
     "FEEDBACK_KIND",
     "HANDLER_KIND",
     "JOB_KIND",
@@ -59,6 +60,8 @@ JOB_KIND = 5050
 RESULT_KIND = JOB_KIND + 1000
 FEEDBACK_KIND = 7000
 HANDLER_KIND = 31990
+#: Most offered per job when a budget is set and no bid is given (the seed quotes ~10-100 msats/call).
+DEFAULT_BID_MSATS = 1_000
 
 
 @dataclass(frozen=True)
@@ -362,9 +365,11 @@ async def run_job(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + settings.timeout
     budget = settings.budget
-    bid = settings.bid_msats if settings.bid_msats is not None else (budget.remaining_msats if budget else 0)
-    if budget is not None:
-        bid = max(0, min(bid, budget.remaining_msats))
+    if budget is None:
+        bid = settings.bid_msats or 0  # without a budget nothing is ever paid
+    else:
+        wanted = settings.bid_msats if settings.bid_msats is not None else DEFAULT_BID_MSATS
+        bid = max(0, min(wanted, budget.remaining_msats))
     tags = build_job_tags(
         messages,
         model=model,
