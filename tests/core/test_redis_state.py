@@ -265,6 +265,7 @@ async def test_cache_ttl_and_size_bound(redis_server: RedisServer, namespace: st
         cache = s.cache
         for i in range(5):
             await cache.aset(f"k{i}", dsrs.LMResponse(text=f"r{i}"))
+            await s.redis_cache.drain()  # writes run in the background; keep their order here
         assert await cache.aget("k0") is None and await cache.aget("k1") is None  # evicted
         assert (await s.redis_cache.astats())["entries"] == 3
         hit = await cache.aget("k4")
@@ -272,6 +273,7 @@ async def test_cache_ttl_and_size_bound(redis_server: RedisServer, namespace: st
         await asyncio.sleep(0.4)
         assert await cache.aget("k4") is None  # expired
         await cache.aset("k9", dsrs.LMResponse(text="r9"))
+        assert (await cache.aget("k9")) is not None  # this process sees its write at once
         assert (await s.redis_cache.astats())["entries"] == 1  # expired ones were dropped
         await s.link.client().set(f"{namespace}:cache:bad", b"{not json")
         assert await cache.aget("bad") is None  # corrupt entry: a miss
@@ -357,6 +359,7 @@ async def test_a_task_reuses_a_fresh_miss_instead_of_asking_again(
     assert await cache.aget("k") is None  # LaneMux's check, then the LM's: one round trip
     assert len(calls) == 1
     await cache.aset("k", dsrs.LMResponse(text="v"))
+    await cache.drain()
     hit = await cache.aget("k")
     assert hit is not None and hit.text == "v" and len(calls) == 2
     await asyncio.sleep(0.06)

@@ -5,6 +5,10 @@ stored as ``{namespace}:cache:<key>`` with a TTL. The namespace holds at most
 ``cache_max_entries`` responses: a sorted set ranks entries by last use and storing a new one
 evicts the least recently used beyond the bound, in the same atomic script.
 
+Storing does not keep the caller waiting: the write to Redis runs as a background task (its
+response is served to this process meanwhile; :meth:`RedisCache.drain` waits for the writes, and
+``RedisState.aclose`` calls it). A lost write is only a missing entry.
+
 A task that asks for the same key again right after Redis answered "miss" (a LaneMux checks the
 cache before reserving budget, then the LM checks it again) gets the miss without a second round
 trip; a miss is always a safe answer.
@@ -15,6 +19,7 @@ response is stored there too, and it is what serves while Redis is lost.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import logging
 import time
@@ -46,6 +51,8 @@ class RedisCache(CacheBackend):
         self.lru_key = link.key("cache-lru")
         self.hits = 0
         self.misses = 0
+        self._writing: dict[str, LMResponse] = {}
+        self._writes: set[asyncio.Task[None]] = set()
 
     async def aget(self, key: str) -> LMResponse | None:
         if self.local is not None:
@@ -53,6 +60,10 @@ class RedisCache(CacheBackend):
             if hit is not None:
                 self.hits += 1
                 return hit
+        writing = self._writing.get(key)
+        if writing is not None:
+            self.hits += 1
+            return writing
         last = _last_miss.get()
         if last is not None and last[0] == key and time.monotonic() - last[1] < _MISS_REUSE_S:
             self.misses += 1
@@ -104,18 +115,32 @@ class RedisCache(CacheBackend):
             log.info("response of %d bytes not cached in Redis (limit %d)", len(blob), settings.cache_max_value_bytes)
             return
         ttl = "" if settings.cache_ttl is None else max(1, int(settings.cache_ttl * 1000))
+        args = [key, blob, ttl, settings.cache_max_entries, self.prefix]
+        self._writing[key] = response
+        task = asyncio.get_running_loop().create_task(self._write(key, response, args))
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+
+    async def _write(self, key: str, response: LMResponse, args: list[Any]) -> None:
         try:
-            await _SET.run(
-                self.link.client(),
-                [self.prefix + key, self.lru_key],
-                [key, blob, ttl, settings.cache_max_entries, self.prefix],
-            )
+            await _SET.run(self.link.client(), [self.prefix + key, self.lru_key], args)
         except REDIS_ERRORS as exc:
             self.link.mark_down("cache set", exc)
         else:
             self.link.mark_up()
+        finally:
+            if self._writing.get(key) is response:
+                del self._writing[key]
+
+    async def drain(self) -> None:
+        """Wait until this loop's pending writes have reached Redis (or failed)."""
+        loop = asyncio.get_running_loop()
+        pending = [t for t in self._writes if t.get_loop() is loop]
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
 
     async def aclear(self) -> None:
+        await self.drain()
         if self.local is not None:
             await self.local.aclear()
         client = self.link.client()
@@ -131,6 +156,7 @@ class RedisCache(CacheBackend):
 
     async def astats(self) -> dict[str, Any]:
         """Entries in this namespace and this process's hit/miss counts."""
+        await self.drain()
         entries = await self.link.client().zcard(self.lru_key)
         return {
             "backend": "redis",

@@ -93,7 +93,8 @@ class RedisState:
         self.ledger.flush()
 
     async def aclose(self) -> None:
-        """Push the ledger and close this loop's connections."""
+        """Finish pending cache writes, push the ledger and close this loop's connections."""
+        await self.redis_cache.drain()
         self.uninstall()
         self.ledger.close()
         await self.link.aclose()
