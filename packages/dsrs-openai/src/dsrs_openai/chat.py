@@ -71,6 +71,19 @@ def usage_from_raw(raw: Mapping[str, Any] | None, parsed: LmUsage) -> LmUsage:
     return usage
 
 
+def _has_vendor_usage(raw: Mapping[str, Any]) -> bool:
+    """Does this usage object hold anything the shared codec does not read (see :func:`usage_from_raw`)?"""
+    if "prompt_cache_hit_tokens" in raw or "cost" in raw:
+        return True
+    cdet = raw.get("completion_tokens_details")
+    reasoning = _int(cdet.get("reasoning_tokens")) if isinstance(cdet, Mapping) else 0
+    return (
+        bool(reasoning)
+        and _int(raw.get("total_tokens"))
+        == _int(raw.get("prompt_tokens")) + _int(raw.get("completion_tokens")) + reasoning
+    )
+
+
 class OpenAIChatProvider(OpenAICompatibleProvider):
     """A Chat Completions provider with a declared option set and per-model quirks.
 
@@ -89,6 +102,7 @@ class OpenAIChatProvider(OpenAICompatibleProvider):
 
     def __init__(self, spec: ProviderSpec, config: ProviderConfig) -> None:
         super().__init__(spec, config)
+        self._wire_options = dataclasses.replace(self.wire_options, passthrough_options=self.known_options)
         host = urlsplit(self.base_url).hostname or ""
         self._key_required = self.requires_api_key and (
             self.key_required_for_host is None or host == self.key_required_for_host or config.base_url is None
@@ -109,7 +123,7 @@ class OpenAIChatProvider(OpenAICompatibleProvider):
             )
 
     def options_for(self, request: LMRequest) -> WireOptions:
-        return dataclasses.replace(self.wire_options, passthrough_options=self.known_options)
+        return self._wire_options
 
     def adjust_body(self, body: dict[str, Any], request: LMRequest, *, stream: bool) -> None:
         """Vendor-specific changes to the encoded body (in place)."""
@@ -144,9 +158,10 @@ class OpenAIChatProvider(OpenAICompatibleProvider):
     # --- response ---------------------------------------------------------------------------
 
     def fix_usage(self, response: LMResponse) -> LMResponse:
-        if response.raw_usage is None:
-            return response
-        return dataclasses.replace(response, usage=usage_from_raw(response.raw_usage, response.usage))
+        raw = response.raw_usage
+        if raw is None or not _has_vendor_usage(raw):
+            return response  # the shared codec already read the OpenAI shape
+        return dataclasses.replace(response, usage=usage_from_raw(raw, response.usage))
 
     def decode(self, resp: HttpResponse, request: LMRequest) -> LMResponse:
         try:

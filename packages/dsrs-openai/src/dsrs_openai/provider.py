@@ -65,6 +65,9 @@ class OpenAIProvider(OpenAIChatProvider):
     def __init__(self, spec: ProviderSpec, config: ProviderConfig) -> None:
         super().__init__(spec, config)
         self._responses: OpenAIResponsesProvider | None = None
+        self._reasoning_wire = dataclasses.replace(
+            self._wire_options, max_tokens_field="max_completion_tokens", send_temperature=False
+        )
 
     def build_headers(self) -> dict[str, str]:
         headers = super().build_headers()
@@ -78,11 +81,7 @@ class OpenAIProvider(OpenAIChatProvider):
         return headers
 
     def options_for(self, request: LMRequest) -> WireOptions:
-        if is_reasoning_model(request.model):
-            return WireOptions(
-                max_tokens_field="max_completion_tokens", send_temperature=False, passthrough_options=self.known_options
-            )
-        return WireOptions(passthrough_options=self.known_options)
+        return self._reasoning_wire if is_reasoning_model(request.model) else self._wire_options
 
     def adjust_body(self, body: dict[str, Any], request: LMRequest, *, stream: bool) -> None:
         if not accepts_system_role(request.model):
