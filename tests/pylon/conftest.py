@@ -124,8 +124,10 @@ class RelayProxy:
                         msg = json.loads(raw)
                         if self.transform is not None:
                             msg = self.transform(msg)
-                        if msg is not None:
-                            await client.send(json.dumps(msg))
+                        # A transform may drop a frame (None) or expand it into several (a list of frames).
+                        frames = [] if msg is None else msg if msg and isinstance(msg[0], list) else [msg]
+                        for frame in frames:
+                            await client.send(json.dumps(frame))
 
                 tasks = [asyncio.create_task(up()), asyncio.create_task(down())]
                 await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)

@@ -118,3 +118,19 @@ def test_probe_reports_relays(relay: LoopbackRelay, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("PYLON_RELAY_URL", "ws://127.0.0.1:9")
     result = asyncio.run(cls.probe(spec, 1.0))
     assert result.configured and result.reachable is False
+
+
+def test_pylon_lm_is_a_lanemux_lane(relay_dvm: tuple[LoopbackRelay, DvmService]) -> None:
+    if not hasattr(dsrs, "LaneMux"):
+        pytest.skip("dsrs.LaneMux has not landed yet")
+    relay, dvm = relay_dvm
+    mux = (
+        dsrs.LaneMux()
+        .add_lane("fast", dsrs.LM("fake:echo", fail="auth"))
+        .add_lane("cheap", PylonLM.new_swarm(relay.url).with_timeout(10))
+        .add_lane("local", PylonLM.new_local().with_backend("fake").with_model("echo"))
+    )
+    r = mux.call("through the mux")
+    assert r.text == "from the swarm" and r.lane == "cheap"
+    assert r.usage.detail["provider_pubkey"] == dvm.public_key
+    assert mux.call("forced local", lane="local").text == "forced local"

@@ -434,3 +434,37 @@ def test_wallet_plugin_registered_through_entry_point() -> None:
     assert get_host().hooks.has_wallet
     register_plugin  # noqa: B018 - imported for other tests
     unregister_plugin  # noqa: B018
+
+
+async def test_relay_closing_the_subscription_ends_the_wait(relay: LoopbackRelay) -> None:
+    proxy: RelayProxy
+
+    def close_after_ok(msg: list[Any]) -> list[Any]:
+        if msg[0] == "OK":
+            sub = proxy.sent("REQ")[-1][1]
+            return [msg, ["CLOSED", sub, "error: shutting down idle subscription"]]
+        return msg
+
+    async with RelayProxy(relay.url, close_after_ok) as proxy:
+        t0 = time.perf_counter()
+        with pytest.raises(dsrs.ProviderUnavailableError, match="closed the job's subscription"):
+            await swarm(proxy.url).acall("x")
+        assert time.perf_counter() - t0 < 2
+
+
+@pytest.mark.parametrize(
+    ("reason", "error"),
+    [
+        ("rate-limited: slow down", dsrs.RateLimitError),
+        ("blocked: you are banned", dsrs.InvalidRequestError),
+        ("error: could not connect to the database", dsrs.ProviderUnavailableError),
+    ],
+)
+async def test_relay_refusals_are_typed(relay: LoopbackRelay, reason: str, error: type[dsrs.LMError]) -> None:
+    def refuse(msg: list[Any]) -> list[Any]:
+        return ["OK", msg[1], False, reason] if msg[0] == "OK" else msg
+
+    async with RelayProxy(relay.url, refuse) as proxy:
+        with pytest.raises(error, match="no relay accepted the job request") as info:
+            await swarm(proxy.url).acall("x")
+    assert reason in str(info.value)

@@ -65,6 +65,7 @@ class RelayConnection:
         self.authenticated = False
         self.notices: list[str] = []
         self._lost = asyncio.Event()
+        self.changed = asyncio.Event()  # set when the connection is lost or a subscription is closed
 
     @property
     def connected(self) -> bool:
@@ -73,6 +74,10 @@ class RelayConnection:
     async def wait_lost(self) -> None:
         """Return once the connection is gone (closed by either side)."""
         await self._lost.wait()
+
+    def serves(self, sub_id: str) -> bool:
+        """Is ``sub_id`` still live here (connected, and not CLOSED by the relay)?"""
+        return not self._lost.is_set() and sub_id not in self.closed_subscriptions
 
     @property
     def open_subscriptions(self) -> list[str]:
@@ -131,6 +136,7 @@ class RelayConnection:
             log.exception("relay %s: reader failed", self.url)
         finally:
             self._lost.set()
+            self.changed.set()
             for fut in self._pending_ok.values():
                 if not fut.done():
                     fut.set_exception(RelayConnectError(f"relay {self.url} closed the connection"))
@@ -158,6 +164,7 @@ class RelayConnection:
                 return
             self._subs.pop(sub, None)
             self.closed_subscriptions[sub] = reason
+            self.changed.set()
             ev = self._eose.get(sub)
             if ev is not None:
                 ev.set()
@@ -198,6 +205,7 @@ class RelayConnection:
         else:
             self._subs.pop(sub, None)
             self.closed_subscriptions[sub] = "auth-required: authentication failed"
+            self.changed.set()
             ev = self._eose.get(sub)
             if ev is not None:
                 ev.set()

@@ -416,7 +416,7 @@ async def run_job(
         if not job.outcome.relays_accepted:
             raise _publish_failure(settings, acks, pool.failures)
         phase_deadline = loop.time() + settings.feedback_timeout
-        lost = loop.create_task(_all_lost(pool))
+        lost = loop.create_task(_all_gone(pool, sub_id))
         pending: LMError | None = None
         try:
             while True:
@@ -436,8 +436,13 @@ async def run_job(
                 if getter not in done:
                     getter.cancel()
                     if lost in done:
+                        closed = lost.result()
                         raise ProviderUnavailableError(
-                            "lost the connection to every relay while waiting for the result"
+                            (
+                                f"every relay closed the job's subscription ({closed})"
+                                if closed
+                                else "lost the connection to every relay while waiting for the result"
+                            )
                             + (f" (after paying {job.outcome.paid_msats} msats)" if job.outcome.paid_msats else ""),
                             provider=settings.provider_name,
                             model=settings.model_label,
@@ -465,8 +470,21 @@ def _timeout(settings: SwarmSettings, job: _Job, pending: LMError | None, overal
     return LMTimeoutError(what, provider=settings.provider_name, model=settings.model_label, code="swarm_timeout")
 
 
-async def _all_lost(pool: RelayPool) -> None:
-    await asyncio.gather(*(c.wait_lost() for c in pool.connections))
+async def _all_gone(pool: RelayPool, sub_id: str) -> str:
+    """Return (with the reasons) once no relay can deliver the job's events any more."""
+    while any(c.serves(sub_id) for c in pool.connections):
+        for c in pool.connections:
+            c.changed.clear()
+        waits = [asyncio.ensure_future(c.changed.wait()) for c in pool.connections if c.serves(sub_id)]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
+    closed = [
+        f"{c.url}: {c.closed_subscriptions[sub_id]}" for c in pool.connections if sub_id in c.closed_subscriptions
+    ]
+    return "; ".join(closed)
 
 
 @dataclass(frozen=True)
