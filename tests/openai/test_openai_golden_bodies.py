@@ -344,3 +344,10 @@ def test_request_json_is_compact_utf8() -> None:
     http = provider.encode(LMRequest("openai", "gpt-4o", (Message("user", "héllo"),)))
     assert json.loads(http.content) == {"model": "gpt-4o", "messages": [{"role": "user", "content": "héllo"}]}
     assert "héllo".encode() in http.content
+
+
+def test_no_key_needed_off_api_openai_com(server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", server.url + "/v1")
+    r = dsrs.LM("gpt-4o-mini").call("local proxy")
+    assert r.text == "local proxy"
+    assert "authorization" not in server.requests[-1].headers

@@ -97,7 +97,7 @@ class OpenAIChatProvider(OpenAICompatibleProvider):
     stream_usage_key: ClassVar[str | None] = None
     #: Options consumed by the provider itself (headers, routing), never sent in the body.
     client_options: ClassVar[frozenset[str]] = CLIENT_OPTIONS
-    #: The key is only required when talking to this host (a custom base_url may need none).
+    #: The key is only required when talking to this host (a local or proxy base_url may need none).
     key_required_for_host: ClassVar[str | None] = None
 
     def __init__(self, spec: ProviderSpec, config: ProviderConfig) -> None:
@@ -105,7 +105,7 @@ class OpenAIChatProvider(OpenAICompatibleProvider):
         self._wire_options = dataclasses.replace(self.wire_options, passthrough_options=self.known_options)
         host = urlsplit(self.base_url).hostname or ""
         self._key_required = self.requires_api_key and (
-            self.key_required_for_host is None or host == self.key_required_for_host or config.base_url is None
+            self.key_required_for_host is None or host == self.key_required_for_host
         )
 
     # --- request ----------------------------------------------------------------------------
