@@ -13,6 +13,7 @@ import pytest
 import websockets
 
 import dsrs
+from dsrs.plugins import PaymentContext, PaymentProof, hookimpl, register_plugin, unregister_plugin
 from dsrs_pylon import Budget, PylonLM, bolt11
 from dsrs_pylon.dvm import DvmService
 from dsrs_pylon.event import Event, sign_event
@@ -145,3 +146,30 @@ async def test_dvm_ignores_stale_duplicate_and_foreign_requests(relay: LoopbackR
     for ev in (bad_sig, stale, fresh):
         await free_dvm._handle(ev)
     assert free_dvm.stats.ignored == ignored + 3 and free_dvm.stats.completed == 1
+
+
+class FailingWallet:
+    def __init__(self, code: str) -> None:
+        self.code = code
+        self.calls = 0
+
+    @hookimpl
+    def dsrs_pay_invoice(self, bolt11: str, amount_msats: int, context: PaymentContext) -> PaymentProof | None:
+        self.calls += 1
+        raise dsrs.PaymentError(f"wallet says {self.code}", code=self.code)
+
+
+@pytest.mark.parametrize(("code", "spent"), [("PAYMENT_FAILED", 0), ("INSUFFICIENT_BALANCE", 0), ("timeout", 21)])
+async def test_failed_payment_releases_unknown_outcome_counts(
+    relay: LoopbackRelay, paid_dvm: DvmService, code: str, spent: int
+) -> None:
+    wallet = FailingWallet(code)
+    name = register_plugin(wallet, "failing-wallet")
+    try:
+        lm = _swarm(relay.url).with_targets(paid_dvm.public_key).with_budget_msats(100)
+        with pytest.raises(dsrs.PaymentError, match=f"wallet says {code}"):
+            await lm.acall("x")
+    finally:
+        unregister_plugin(name)
+    assert wallet.calls == 1
+    assert lm.budget is not None and lm.budget.spent_msats == spent and lm.budget.reserved_msats == 0

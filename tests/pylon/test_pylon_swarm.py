@@ -15,7 +15,6 @@ import pytest
 import websockets
 
 import dsrs
-from dsrs.plugins import register_plugin, unregister_plugin
 from dsrs_pylon import PylonLM, discover_providers
 from dsrs_pylon.dvm import DvmService
 from dsrs_pylon.event import Event, sign_event, tag_values
@@ -426,14 +425,14 @@ def test_no_wallet_is_a_clear_payment_error(relay: LoopbackRelay, provider_accou
         assert lm.budget is not None and lm.budget.spent_msats == 0 and lm.budget.reserved_msats == 0
 
 
-def test_wallet_plugin_registered_through_entry_point() -> None:
-    from dsrs.plugins import get_host
+def test_wallet_plugin_registered_through_entry_point(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dsrs.plugins import PaymentContext, get_host
 
-    names = [p.name for p in get_host().plugins]
-    assert "pylon" in names
+    assert "pylon" in [p.name for p in get_host().plugins]
     assert get_host().hooks.has_wallet
-    register_plugin  # noqa: B018 - imported for other tests
-    unregister_plugin  # noqa: B018
+    # Without PYLON_NWC_URI the NWC wallet steps aside (returns None) for other wallet plugins.
+    monkeypatch.delenv("PYLON_NWC_URI", raising=False)
+    assert get_host().hooks.pay_invoice("lnbcrt1...", 1, PaymentContext(provider="pylon")) is None
 
 
 async def test_relay_closing_the_subscription_ends_the_wait(relay: LoopbackRelay) -> None:

@@ -65,6 +65,12 @@ class Budget:
         """Stable description for cache keys (the limit, not the running balance)."""
         return {"limit_msats": self.limit_msats}
 
+    def __copy__(self) -> Budget:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, object]) -> Budget:
+        return self  # one budget, shared by every copy of the LM that holds it
+
     def __repr__(self) -> str:
         return f"Budget(limit_msats={self.limit_msats}, spent_msats={self._spent}, reserved_msats={self._reserved})"
 

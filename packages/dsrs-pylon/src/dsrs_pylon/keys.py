@@ -180,6 +180,12 @@ class Keys:
     def __reduce__(self) -> tuple[object, ...]:
         raise TypeError("Keys are not picklable (they hold a secret)")
 
+    def __copy__(self) -> Keys:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, object]) -> Keys:
+        return self  # immutable
+
 
 def load_keys(value: str | Keys | None = None, *, key_file: str | os.PathLike[str] | None = None) -> Keys:
     """Resolve the identity: argument, ``PYLON_NSEC``, ``PYLON_MNEMONIC``, key file, else ephemeral."""

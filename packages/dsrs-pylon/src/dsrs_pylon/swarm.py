@@ -60,6 +60,8 @@ JOB_KIND = 5050
 RESULT_KIND = JOB_KIND + 1000
 FEEDBACK_KIND = 7000
 HANDLER_KIND = 31990
+#: PaymentError codes after which a payment may or may not have gone out (the budget keeps it spent).
+UNKNOWN_OUTCOME_CODES = frozenset({"timeout", "bad_response", "unknown"})
 #: Most offered per job when a budget is set and no bid is given (the seed quotes ~10-100 msats/call).
 DEFAULT_BID_MSATS = 1_000
 
@@ -300,7 +302,10 @@ class _Job:
                 PaymentError, f"the wallet did not answer within {self.s.payment_timeout:g}s; payment outcome unknown"
             ) from None
         except PaymentError as exc:
-            reservation.release()
+            if exc.code in UNKNOWN_OUTCOME_CODES:
+                reservation.commit()  # the wallet may have paid: count it, never overspend
+            else:
+                reservation.release()
             exc.provider = exc.provider or self.s.provider_name
             raise
         except Exception as exc:
