@@ -368,3 +368,16 @@ async def test_a_task_reuses_a_fresh_miss_instead_of_asking_again(
     await asyncio.sleep(0.06)  # a miss is reused only briefly
     assert await cache.aget("other") is None
     assert len(calls) == 4
+
+
+async def test_large_amounts_and_a_reset_with_holds_out(state: RedisState) -> None:
+    big = 10**15 + 7  # beyond what a Lua number prints exactly with %.14g
+    r = await state.budgets.reserve({"global": 3 * 10**15, "lane:x": None}, big)
+    snap = {s.scope: s for s in await state.budgets.snapshot()}
+    assert snap["global"].reserved == big and snap["lane:x"].reserved == big
+    assert snap["global"].holds == 1 and snap["lane:x"].holds == 1
+    await state.budgets.reset("global")  # a new period while a call is out
+    await state.budgets.settle(r, big - 1)
+    g, x = await state.budgets.status("global"), await state.budgets.status("lane:x")
+    assert (g.spent, g.reserved) == (big - 1, 0)  # never a negative hold
+    assert (x.spent, x.reserved) == (big - 1, 0)

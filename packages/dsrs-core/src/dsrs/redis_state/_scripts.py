@@ -29,22 +29,36 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 """
 
-# Budget scopes are given as KEYS pairs: (budget hash, reservation zset) per scope.
-# The hash holds limit, spent, reserved and one field "r:<id>" per live reservation (its amount);
-# the zset scores each reservation id with the server time (ms) at which it expires.
-_PURGE = """
-local function purge(b, z)
-  local expired = redis.call('ZRANGEBYSCORE', z, '-inf', now)
-  if #expired == 0 then return end
+# Budgets. KEYS are always: the holds hash, the holds expiry zset, then one hash per scope.
+# A scope hash holds limit, spent, reserved (and refused/expired counters). A hold is one field of
+# the holds hash, id -> "amount<TAB>scope key<TAB>scope key...", and one member of the zset scored
+# with the server time (ms) at which it expires. ``reserved`` never goes below 0 (a scope reset
+# while holds were out).
+_BUDGET_COMMON = """
+local holds, exp = KEYS[1], KEYS[2]
+local function unreserve(key, amt)
+  if redis.call('HINCRBY', key, 'reserved', -amt) < 0 then redis.call('HSET', key, 'reserved', 0) end
+end
+local function purge()
+  local expired = redis.call('ZRANGEBYSCORE', exp, '-inf', now)
+  if #expired == 0 then return false end
   for _, rid in ipairs(expired) do
-    local amt = redis.call('HGET', b, 'r:' .. rid)
-    if amt then
-      redis.call('HDEL', b, 'r:' .. rid)
-      redis.call('HINCRBY', b, 'reserved', -tonumber(amt))
-      redis.call('HINCRBY', b, 'expired', 1)
+    local rec = redis.call('HGET', holds, rid)
+    if rec then
+      local amt = nil
+      for part in string.gmatch(rec, '[^\\t]+') do
+        if amt == nil then
+          amt = tonumber(part)
+        else
+          unreserve(part, amt)
+          redis.call('HINCRBY', part, 'expired', 1)
+        end
+      end
+      redis.call('HDEL', holds, rid)
     end
   end
-  redis.call('ZREMRANGEBYSCORE', z, '-inf', now)
+  redis.call('ZREMRANGEBYSCORE', exp, '-inf', now)
+  return true
 end
 """
 
@@ -54,78 +68,79 @@ end
 #: when they would make the difference (so the common path stays a handful of commands).
 BUDGET_RESERVE = (
     _NOW
-    + _PURGE
+    + _BUDGET_COMMON
     + """
-local id, amount, ttl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-local n = #KEYS / 2
-for i = 1, n do
-  local b, z = KEYS[2 * i - 1], KEYS[2 * i]
-  local limit = ARGV[3 + i]
-  if limit ~= nil and limit ~= '' then
-    local v = redis.call('HMGET', b, 'spent', 'reserved', 'limit')
-    if v[3] ~= limit then redis.call('HSET', b, 'limit', limit) end
+local amount, ttl = tonumber(ARGV[2]), tonumber(ARGV[3])
+local purged = false
+for i = 3, #KEYS do
+  local limit = ARGV[i + 1]
+  if limit ~= '' then
+    local v = redis.call('HMGET', KEYS[i], 'spent', 'reserved', 'limit')
+    if v[3] ~= limit then redis.call('HSET', KEYS[i], 'limit', limit) end
     local spent, reserved = tonumber(v[1] or '0'), tonumber(v[2] or '0')
     limit = tonumber(limit)
+    if spent + reserved + amount > limit and not purged then
+      purged = true
+      if purge() then reserved = tonumber(redis.call('HGET', KEYS[i], 'reserved') or '0') end
+    end
     if spent + reserved + amount > limit then
-      purge(b, z)
-      reserved = tonumber(redis.call('HGET', b, 'reserved') or '0')
-      if spent + reserved + amount > limit then
-        redis.call('HINCRBY', b, 'refused', 1)
-        return {0, i, limit - spent - reserved}
-      end
+      redis.call('HINCRBY', KEYS[i], 'refused', 1)
+      return {0, i - 2, limit - spent - reserved}
     end
   end
 end
-for i = 1, n do
-  local b, z = KEYS[2 * i - 1], KEYS[2 * i]
-  redis.call('HSET', b, 'r:' .. id, amount)
-  redis.call('HINCRBY', b, 'reserved', amount)
-  redis.call('ZADD', z, now + ttl, id)
+local rec = ARGV[2]
+for i = 3, #KEYS do
+  redis.call('HINCRBY', KEYS[i], 'reserved', ARGV[2])
+  rec = rec .. '\\t' .. KEYS[i]
 end
+redis.call('HSET', holds, ARGV[1], rec)
+redis.call('ZADD', exp, now + ttl, ARGV[1])
 return {1, 0, 0}
 """
 )
 
-#: ARGV: id, spent msats ('' = release: nothing spent). Returns, per scope, 1 if the reservation
-#: was still held there, 0 if it had already expired (the spend is counted either way).
+#: ARGV: id, spent msats ('' = release: nothing spent). Returns 1 if the hold was still there,
+#: 0 if it had expired (the spend is counted either way).
 BUDGET_SETTLE = """
-local id, spent = ARGV[1], ARGV[2]
-local out = {}
-for i = 1, #KEYS / 2 do
-  local b, z = KEYS[2 * i - 1], KEYS[2 * i]
-  local amt = redis.call('HGET', b, 'r:' .. id)
-  if amt then
-    redis.call('HDEL', b, 'r:' .. id)
-    redis.call('HINCRBY', b, 'reserved', -tonumber(amt))
-    redis.call('ZREM', z, id)
-  end
-  if spent ~= '' then
-    redis.call('HINCRBY', b, 'spent', tonumber(spent))
-  end
-  out[i] = amt and 1 or 0
+local holds, exp = KEYS[1], KEYS[2]
+local rec = redis.call('HGET', holds, ARGV[1])
+local amt = 0
+if rec then
+  amt = tonumber(string.match(rec, '^[^\\t]+'))
+  redis.call('HDEL', holds, ARGV[1])
+  redis.call('ZREM', exp, ARGV[1])
 end
-return out
+for i = 3, #KEYS do
+  if rec and redis.call('HINCRBY', KEYS[i], 'reserved', -amt) < 0 then
+    redis.call('HSET', KEYS[i], 'reserved', 0)
+  end
+  if ARGV[2] ~= '' then redis.call('HINCRBY', KEYS[i], 'spent', ARGV[2]) end
+end
+return rec and 1 or 0
 """
 
-#: ARGV: id, ttl_ms. Pushes a live reservation's expiry to now + ttl; returns how many scopes held it.
+#: ARGV: id, ttl_ms. Pushes a live hold's expiry to now + ttl; returns 1 if it was still there.
 BUDGET_EXTEND = (
     _NOW
     + """
-local n = 0
-for i = 1, #KEYS / 2 do
-  n = n + redis.call('ZADD', KEYS[2 * i], 'XX', 'CH', now + tonumber(ARGV[2]), ARGV[1])
-end
-return n
+return redis.call('ZADD', KEYS[2], 'XX', 'CH', now + tonumber(ARGV[2]), ARGV[1])
 """
 )
 
-#: KEYS: one scope's (budget hash, reservation zset). Purges expired holds, returns the hash.
+#: KEYS: holds hash, holds zset, one scope hash. Purges expired holds; returns the scope hash
+#: (flat) and how many live holds draw on the scope.
 BUDGET_READ = (
     _NOW
-    + _PURGE
+    + _BUDGET_COMMON
     + """
-purge(KEYS[1], KEYS[2])
-return redis.call('HGETALL', KEYS[1])
+purge()
+local n = 0
+local needle = '\\t' .. KEYS[3] .. '\\t'
+for _, rec in ipairs(redis.call('HVALS', holds)) do
+  if string.find(rec .. '\\t', needle, 1, true) then n = n + 1 end
+end
+return {redis.call('HGETALL', KEYS[3]), n}
 """
 )
 

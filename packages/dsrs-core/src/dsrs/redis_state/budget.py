@@ -105,14 +105,14 @@ class RedisBudgetStore(BudgetStore):
         self._local = _LocalBudgets()
         self._renewals: set[asyncio.Task[None]] = set()
 
+    def _scope_key(self, scope: str) -> str:
+        # One hash tag for every budget key: a script's keys share a slot on a cluster.
+        return f"{{{self.link.settings.namespace}}}:budget:{scope}"
+
     def _keys(self, scopes: Iterable[str]) -> list[str]:
+        """A budget script's KEYS: the holds hash, the holds expiry zset, then each scope's hash."""
         ns = self.link.settings.namespace
-        keys: list[str] = []
-        for scope in scopes:
-            # One hash tag for every budget key: the script's keys share a slot on a cluster.
-            keys.append(f"{{{ns}}}:budget:{scope}")
-            keys.append(f"{{{ns}}}:budget:{scope}:holds")
-        return keys
+        return [f"{{{ns}}}:budget-holds", f"{{{ns}}}:budget-holds-exp", *(self._scope_key(s) for s in scopes)]
 
     # --- the call path -----------------------------------------------------------------------
 
@@ -226,7 +226,7 @@ class RedisBudgetStore(BudgetStore):
         try:
             pipe = client.pipeline(transaction=False)
             for scope, n in pending.items():
-                pipe.hincrby(self._keys([scope])[0], "spent", n)
+                pipe.hincrby(self._scope_key(scope), "spent", n)
             await pipe.execute()
         except BaseException:
             self._local.give_back(pending)
@@ -248,8 +248,8 @@ class RedisBudgetStore(BudgetStore):
             scopes = await self._all_scopes(client)
         out = []
         for scope in scopes:
-            flat = await _READ.run(client, self._keys([scope]), [])
-            out.append(_snapshot(scope, dict(zip(flat[::2], flat[1::2], strict=True))))
+            flat, holds = await _READ.run(client, self._keys([scope]), [])
+            out.append(_snapshot(scope, dict(zip(flat[::2], flat[1::2], strict=True)), int(holds)))
         return out
 
     async def _all_scopes(self, client: Any) -> list[str]:
@@ -257,14 +257,12 @@ class RedisBudgetStore(BudgetStore):
         found = set()
         async for key in client.scan_iter(match=prefix + "*", count=500):
             name = key.decode() if isinstance(key, bytes) else str(key)
-            scope = name[len(prefix) :]
-            if not scope.endswith(":holds"):
-                found.add(scope)
+            found.add(name[len(prefix) :])
         return sorted(found, key=lambda s: (not s.endswith("global"), s))
 
     async def reset(self, scope: str) -> None:
-        """Forget what ``scope`` spent and holds (a new billing period)."""
-        await self.link.client().delete(*self._keys([scope]))
+        """Forget what ``scope`` spent and holds (a new billing period; live holds release nothing)."""
+        await self.link.client().delete(self._scope_key(scope))
 
 
 @dataclass(frozen=True)
@@ -296,7 +294,7 @@ class BudgetSnapshot:
         }
 
 
-def _snapshot(scope: str, data: Mapping[Any, Any]) -> BudgetSnapshot:
+def _snapshot(scope: str, data: Mapping[Any, Any], holds: int) -> BudgetSnapshot:
     d = {(k.decode() if isinstance(k, bytes) else str(k)): v for k, v in data.items()}
 
     def num(name: str) -> int:
@@ -307,7 +305,7 @@ def _snapshot(scope: str, data: Mapping[Any, Any]) -> BudgetSnapshot:
         limit=int(d["limit"]) if "limit" in d else None,
         spent=num("spent"),
         reserved=num("reserved"),
-        holds=sum(1 for k in d if k.startswith("r:")),
+        holds=holds,
         expired=num("expired"),
         refused=num("refused"),
     )
