@@ -13,6 +13,7 @@ from dsrs_pylon import bolt11, nip04
 from dsrs_pylon.bech32 import Bech32Error, bech32_decode
 from dsrs_pylon.event import sign_event, verify_event
 from dsrs_pylon.keys import InvalidKeyError, Keys, load_keys, npub_to_hex
+from dsrs_pylon.testing import LoopbackRelay
 
 # NIP-06 test vectors (nostr-protocol/nips 06.md).
 NIP06 = [
@@ -202,3 +203,35 @@ def test_nip04_roundtrip_and_interop_with_nostr_sdk() -> None:
     assert nip04.decrypt(alice, bob.public_key, sdk_payload) == "from rust"
     with pytest.raises(nip04.Nip04Error):
         nip04.decrypt(Keys.generate(), alice.public_key, payload)
+
+
+def test_bip39_and_bip32_vectors() -> None:
+    from dsrs_pylon.keys import derive_bip32, mnemonic_to_seed
+
+    # BIP-39 vector 1 (passphrase "TREZOR") and BIP-32 test vector 1 (master key and m/0H).
+    words = "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about"
+    assert mnemonic_to_seed(words, "TREZOR").hex() == (
+        "c55257c360c07c72029aebc1b53c05ed0362ada38ead3e3e9efa3708e53495531f09a6987599d18264c1e1c92f2cf141630c7a3c4ab7c8"
+        "1b2f001698e7463b04"
+    )
+    seed = bytes.fromhex("000102030405060708090a0b0c0d0e0f")
+    assert derive_bip32(seed, "m").hex() == "e8f32e723decf4051aefac8e2c93c9c5b214313817cdb01a1494b917c8436b35"
+    assert derive_bip32(seed, "m/0'").hex() == "edb2e14f9ee77d26dd93b4ecede8d16ed408ce149b6cd80b0715a2d911a0afea"
+
+
+async def test_events_with_tricky_text_are_accepted_by_a_real_relay(relay: LoopbackRelay) -> None:
+    """The id preimage must match the relay's own serialisation (serde_json) byte for byte."""
+    import json
+
+    import websockets
+
+    nostr_sdk = pytest.importorskip("nostr_sdk")
+    keys = Keys.generate()
+    texts = ['q"b\\s/n\n r\r t\t b\b f\f', "\x00\x01\x1f\x7f", "é ✓ 😀 \u2028\u2029", "</script>&<>"]
+    async with websockets.connect(relay.url) as ws:
+        for text in texts:
+            event = sign_event(keys, 1, [["t", text]], text)
+            assert nostr_sdk.Event.from_json(json.dumps(event)).verify()
+            await ws.send(json.dumps(["EVENT", event]))
+            ok = json.loads(await ws.recv())
+            assert ok[:3] == ["OK", event["id"], True], ok
