@@ -95,7 +95,7 @@ class DvmService:
         self.stats = DvmStats()
         self._pool: RelayPool | None = None
         self._queue: asyncio.Queue[Event] = asyncio.Queue()
-        self._seen: set[str] = set()
+        self._seen: dict[str, float] = {}  # request id -> created_at, pruned past max_age
         self._tasks: set[asyncio.Task[None]] = set()
         self._runner: asyncio.Task[None] | None = None
         self._sub = new_subscription_id("dvm")
@@ -201,9 +201,12 @@ class DvmService:
             return False
         if not verify_event(request):
             return False
-        self._seen.add(request["id"])
-        if time.time() - request["created_at"] > self.max_age:
-            return False  # stale
+        now = time.time()
+        if not -600 <= now - request["created_at"] <= self.max_age:
+            return False  # stale, or dated in the future (and so never needs remembering)
+        if len(self._seen) >= 10_000:
+            self._seen = {k: t for k, t in self._seen.items() if now - t <= self.max_age}
+        self._seen[request["id"]] = request["created_at"]
         targets = [t[0] for t in tag_values(request, "p") if t]
         return not targets or self.keys.public_key in targets
 
