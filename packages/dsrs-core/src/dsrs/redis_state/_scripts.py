@@ -120,11 +120,17 @@ end
 return rec and 1 or 0
 """
 
-#: ARGV: id, ttl_ms. Pushes a live hold's expiry to now + ttl; returns 1 if it was still there.
+#: ARGV: ttl_ms, then hold ids. Pushes each live hold's expiry to now + ttl (expired or settled
+#: ones are not revived); returns how many were still there.
 BUDGET_EXTEND = (
     _NOW
     + """
-return redis.call('ZADD', KEYS[2], 'XX', 'CH', now + tonumber(ARGV[2]), ARGV[1])
+local expiry = now + tonumber(ARGV[1])
+local n = 0
+for i = 2, #ARGV do
+  n = n + redis.call('ZADD', KEYS[2], 'XX', 'CH', expiry, ARGV[i])
+end
+return n
 """
 )
 

@@ -17,8 +17,9 @@ import asyncio
 import logging
 import threading
 import uuid
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from dsrs.budget import BudgetStatus, BudgetStore, Reservation
@@ -50,7 +51,6 @@ class RedisReservation(Reservation):
 
     limits: tuple[tuple[str, int | None], ...] = ()
     local: bool = False
-    renewal: asyncio.TimerHandle | None = field(default=None, repr=False)
 
 
 class _LocalBudgets:
@@ -103,7 +103,13 @@ class RedisBudgetStore(BudgetStore):
     def __init__(self, link: RedisLink) -> None:
         self.link = link
         self._local = _LocalBudgets()
-        self._renewals: set[asyncio.Task[None]] = set()
+        # Live holds per event loop, renewed together by one task per loop (every TTL/3).
+        self._live: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, RedisReservation]] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._renewers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task[None]] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def _scope_key(self, scope: str) -> str:
         # One hash tag for every budget key: a script's keys share a slot on a cluster.
@@ -151,7 +157,7 @@ class RedisBudgetStore(BudgetStore):
                 if not ok:
                     scope, limit = pairs[index - 1]
                     raise _exceeded(scope, limit, r.amount_msats, remaining)
-                self._schedule_renewal(r)
+                self._track(r)
                 return r
         return self._reserve_locally(r)
 
@@ -178,9 +184,8 @@ class RedisBudgetStore(BudgetStore):
         spent = max(0, int(actual_msats))
         if not isinstance(reservation, RedisReservation):
             raise TypeError("this reservation was not made by a RedisBudgetStore")
-        if reservation.renewal is not None:
-            reservation.renewal.cancel()
-            reservation.renewal = None
+        for live in self._live.values():
+            live.pop(reservation.id, None)
         if not reservation.scopes:
             return
         if reservation.local:
@@ -197,27 +202,42 @@ class RedisBudgetStore(BudgetStore):
         # Redis lost between reserve and settle: the hold expires by itself; keep the spend for later.
         self._local.settle(reservation, spent)
 
-    def _schedule_renewal(self, r: RedisReservation) -> None:
+    def _track(self, r: RedisReservation) -> None:
         loop = asyncio.get_running_loop()
+        live = self._live.get(loop)
+        if live is None:
+            live = self._live[loop] = {}
+        live[r.id] = r
+        renewer = self._renewers.get(loop)
+        if renewer is None or renewer.done():
+            self._renewers[loop] = loop.create_task(self._renew_live(live), name="dsrs-redis-budget-renewal")
 
-        def fire() -> None:
-            if not r.settled:
-                task = loop.create_task(self._renew(r))
-                self._renewals.add(task)
-                task.add_done_callback(self._renewals.discard)
+    async def _renew_live(self, live: dict[int, RedisReservation]) -> None:
+        """Push the expiry of this loop's live holds every TTL/3, in one command; stop when none are left."""
+        ttl = self.link.settings.reservation_ttl
+        while live:
+            await asyncio.sleep(ttl / 3)
+            ids = [rid for rid, r in live.items() if not r.settled]
+            if not ids or not self.link.should_try():
+                continue
+            try:
+                await _EXTEND.run(self.link.client(), self._keys(()), [max(1, int(ttl * 1000)), *ids])
+            except REDIS_ERRORS as exc:
+                self.link.mark_down("budget renewal", exc)
+            else:
+                self.link.mark_up()
 
-        r.renewal = loop.call_later(self.link.settings.reservation_ttl / 3, fire)
-
-    async def _renew(self, r: RedisReservation) -> None:
-        if r.settled:
-            return
-        ttl_ms = max(1, int(self.link.settings.reservation_ttl * 1000))
-        try:
-            await _EXTEND.run(self.link.client(), self._keys(r.scopes), [r.id, ttl_ms])
-        except REDIS_ERRORS as exc:
-            self.link.mark_down("budget renewal", exc)
-        if not r.settled:
-            self._schedule_renewal(r)
+    async def aclose(self) -> None:
+        """Stop renewing this loop's holds (unsettled ones then expire after the TTL)."""
+        loop = asyncio.get_running_loop()
+        self._live.pop(loop, None)
+        renewer = self._renewers.pop(loop, None)
+        if renewer is not None and not renewer.done():
+            renewer.cancel()
+            try:
+                await renewer
+            except asyncio.CancelledError:
+                pass
 
     async def _push_unsynced(self, client: Any) -> None:
         pending = self._local.take_unsynced()

@@ -1,7 +1,11 @@
 """``RedisState``: the cache, lane health, budgets and usage ledger of many processes, in Redis.
 
 >>> state = RedisState("redis://127.0.0.1:6379/0", namespace="myapp")   # doctest: +SKIP
->>> dsrs.configure(mux, state=state)                                     # doctest: +SKIP
+>>> mux = state.attach(dsrs.LaneMux(budget_msats=50_000).add_lane(...))   # doctest: +SKIP
+>>> dsrs.configure(mux)                                                  # doctest: +SKIP
+
+``attach`` gives the mux the shared lane health and budgets and installs the shared cache and the
+usage ledger for the process (``install()`` alone does the latter, for plain ``LM`` calls).
 
 or ``RedisState.from_env()`` with ``DSRS_REDIS_URL`` (and ``DSRS_REDIS_NAMESPACE``,
 ``DSRS_REDIS_FAIL_OPEN``). Creating one checks that Redis answers and raises
@@ -95,6 +99,7 @@ class RedisState:
     async def aclose(self) -> None:
         """Finish pending cache writes, push the ledger and close this loop's connections."""
         await self.redis_cache.drain()
+        await self.budgets.aclose()
         self.uninstall()
         self.ledger.close()
         await self.link.aclose()
