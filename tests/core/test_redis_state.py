@@ -67,6 +67,18 @@ def test_unreachable_at_start_names_the_env_var(monkeypatch: pytest.MonkeyPatch)
     assert "s3cretpass" not in message and "***" in message
 
 
+def test_the_password_stays_out_of_reprs(redis_server: RedisServer) -> None:
+    from dsrs.redis_state import RedisSettings
+
+    settings = RedisSettings("redis://:hunter2secret@127.0.0.1:1/0")
+    assert "hunter2secret" not in repr(settings) and "***" in settings.safe_url
+    s = RedisState(redis_server.url, namespace="reprs", fail_open=False)
+    try:
+        assert repr(s) == f"RedisState({redis_server.url!r}, namespace='reprs', fail_open=False)"
+    finally:
+        s.close()
+
+
 def test_missing_url_names_the_env_var(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DSRS_REDIS_URL", raising=False)
     with pytest.raises(RedisUnavailableError, match="DSRS_REDIS_URL"):

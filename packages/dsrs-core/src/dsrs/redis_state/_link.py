@@ -96,7 +96,7 @@ class RedisSettings:
     Redis is lost; the default refuses them.
     """
 
-    url: str
+    url: str = field(repr=False)  # may hold a password: see ``safe_url``
     namespace: str = "dsrs"
     fail_open: bool = False
     #: A reservation not settled within this many seconds is released (a crashed worker's hold).
