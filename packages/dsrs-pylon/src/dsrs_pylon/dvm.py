@@ -280,7 +280,7 @@ class DvmService:
             tags.append(["amount", str(amount_tag[0]), amount_tag[1]])
         result = sign_event(self.keys, RESULT_KIND, tags, response.text)
         self.stats.processing_s[request["id"]] = time.perf_counter() - t0
-        await self._publish(result)
         self.stats.completed += 1
         self.stats.job_ids.append(request["id"])
+        await self._publish(result)
         await self.feedback(request, "success")
