@@ -139,7 +139,7 @@ async def test_result_only_from_the_provider_we_paid(
     task = asyncio.create_task(impostor.run())
     try:
         async with DvmService(
-            dsrs.LM("fake:echo", delay=0.3), [relay.url], price_msats=21, wallet=provider_account
+            dsrs.LM("fake:echo", delay=0.6), [relay.url], price_msats=21, wallet=provider_account
         ) as dvm:
             await asyncio.sleep(0.05)
             r = await swarm(relay.url).with_budget_msats(100).acall("real answer")
