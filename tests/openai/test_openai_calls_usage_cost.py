@@ -290,3 +290,113 @@ def test_groq_stream_usage_from_x_groq(server: Any) -> None:
     u = s.response.usage
     assert (u.prompt_tokens, u.completion_tokens, u.total_tokens) == (12, 1, 13)
     assert u.cost_usd == pytest.approx((12 * 0.05 + 1 * 0.08) / 1e6)
+
+
+# Structured-output refusals (https://platform.openai.com/docs/guides/structured-outputs#refusals):
+# message.content is null and message.refusal holds the explanation; streams send delta.refusal.
+REFUSAL = "I'm sorry, I cannot assist with that request."
+
+
+def test_chat_refusal_is_a_content_filter_error(server: Any) -> None:
+    body = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "model": "gpt-4o",
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": None, "refusal": REFUSAL}, "finish_reason": "stop"}
+        ],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20},
+    }
+    server.push(Reply(200, body, headers={"content-type": "application/json"}))
+    with pytest.raises(dsrs.errors.ContentFilterError, match="cannot assist"):
+        dsrs.LM("gpt-4o", base_url=server.url, api_key=SECRET).call(
+            "x", response_format=ResponseFormat(schema={"type": "object"})
+        )
+
+
+def test_streamed_refusal_is_a_content_filter_error(server: Any) -> None:
+    base = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "model": "gpt-4o"}
+    events = [
+        "data: "
+        + json.dumps(
+            {
+                **base,
+                "choices": [
+                    {"index": 0, "delta": {"role": "assistant", "content": None, "refusal": ""}, "finish_reason": None}
+                ],
+            }
+        )
+        + "\n\n",
+        "data: "
+        + json.dumps({**base, "choices": [{"index": 0, "delta": {"refusal": REFUSAL}, "finish_reason": None}]})
+        + "\n\n",
+        "data: " + json.dumps({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}) + "\n\n",
+        "data: [DONE]\n\n",
+    ]
+    server.push(Reply(200, headers={"content-type": "text/event-stream"}, chunks=events))
+    with pytest.raises(dsrs.errors.ContentFilterError, match="cannot assist"):
+        list(dsrs.LM("gpt-4o", base_url=server.url, api_key=SECRET).stream("x"))
+
+
+def test_responses_stream_reasoning_summary_deltas(server: Any) -> None:
+    def ev(obj: dict[str, Any]) -> str:
+        return f"event: {obj['type']}\ndata: {json.dumps(obj)}\n\n"
+
+    final = {
+        "id": "resp_1",
+        "object": "response",
+        "status": "completed",
+        "model": "o4-mini",
+        "output": [
+            {"type": "reasoning", "id": "rs_1", "summary": [{"type": "summary_text", "text": "Think. Done."}]},
+            {
+                "type": "message",
+                "id": "m1",
+                "role": "assistant",
+                "content": [{"type": "output_text", "text": "42", "annotations": []}],
+            },
+        ],
+        "usage": {
+            "input_tokens": 5,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": 30,
+            "output_tokens_details": {"reasoning_tokens": 28},
+            "total_tokens": 35,
+        },
+    }
+    events = [
+        ev(
+            {
+                "type": "response.reasoning_summary_text.delta",
+                "item_id": "rs_1",
+                "output_index": 0,
+                "summary_index": 0,
+                "delta": "Think.",
+            }
+        ),
+        ev(
+            {
+                "type": "response.reasoning_summary_text.delta",
+                "item_id": "rs_1",
+                "output_index": 0,
+                "summary_index": 0,
+                "delta": " Done.",
+            }
+        ),
+        ev(
+            {
+                "type": "response.output_text.delta",
+                "item_id": "m1",
+                "output_index": 1,
+                "content_index": 0,
+                "delta": "42",
+            }
+        ),
+        ev({"type": "response.completed", "response": final}),
+    ]
+    server.push(Reply(200, headers={"content-type": "text/event-stream"}, chunks=events))
+    s = dsrs.LM("openai-responses:o4-mini", base_url=server.url, api_key=SECRET).stream("6*7?")
+    assert list(s) == ["42"]
+    assert s.reasoning == "Think. Done."
+    assert s.response is not None and s.response.reasoning == "Think. Done."
+    assert (s.response.usage.completion_tokens, s.response.usage.reasoning_tokens) == (30, 28)

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-from dsrs.errors import AuthenticationError, InvalidRequestError, LMError, ResponseParseError
+from dsrs.errors import AuthenticationError, ContentFilterError, InvalidRequestError, LMError, ResponseParseError
 from dsrs.plugins.types import ProviderFailure
 from dsrs.provider import ProviderConfig, ProviderSpec
 from dsrs.transport import HttpRequest, HttpResponse, TransportError
@@ -165,7 +165,7 @@ class OpenAIChatProvider(OpenAICompatibleProvider):
 
     def decode(self, resp: HttpResponse, request: LMRequest) -> LMResponse:
         try:
-            return self.fix_usage(super().decode(resp, request))
+            response = self.fix_usage(super().decode(resp, request))
         except LMError as exc:
             # An error object inside a 2xx body (OpenRouter puts the real status in error.code).
             from dsrs_openai.classify import classify
@@ -184,6 +184,9 @@ class OpenAIChatProvider(OpenAICompatibleProvider):
             if err is not None and not isinstance(err, ResponseParseError):
                 raise err from None
             raise exc from None
+        if not response.text and not response.tool_calls and b'"refusal"' in resp.content:
+            _raise_refusal(_refusal_of(resp.content), request, self.name)
+        return response
 
     def _stream_event_error(self, request: LMRequest, data: str, exc: LMError) -> LMError:
         from dsrs_openai.classify import classify
@@ -201,6 +204,7 @@ class OpenAIChatProvider(OpenAICompatibleProvider):
         sse_seen = False
         side_usage: Mapping[str, Any] | None = None
         side_key = f'"{self.stream_usage_key}"' if self.stream_usage_key else None
+        refusal: list[str] = []
         async with self.open_stream(self.encode(request, stream=True), request) as resp:
             try:
                 whole: list[bytes] | None = [] if "json" in resp.headers.get("content-type", "") else None
@@ -218,6 +222,8 @@ class OpenAIChatProvider(OpenAICompatibleProvider):
                             raise self._stream_event_error(request, event.data, exc) from None
                         if side_key is not None and side_key in event.data:
                             side_usage = _side_usage(event.data, side_key[1:-1]) or side_usage
+                        if '"refusal"' in event.data:
+                            refusal.append(_refusal_delta(event.data))
                         if chunk is not None:
                             yield chunk
                 if whole is not None:
@@ -231,9 +237,39 @@ class OpenAIChatProvider(OpenAICompatibleProvider):
             except TransportError as exc:
                 raise self.failure(request, exception=exc) from None
         final = decoder.finish()
+        if not final.text and not final.tool_calls and "".join(refusal):
+            _raise_refusal("".join(refusal), request, self.name)
         if final.raw_usage is None and side_usage is not None:
             final = dataclasses.replace(final, raw_usage=side_usage, usage=openai_chat.parse_usage(side_usage))
         yield StreamChunk(response=self.fix_usage(final))
+
+
+def _refusal_of(body: bytes) -> str:
+    import json
+
+    try:
+        msg = json.loads(body)["choices"][0]["message"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        return ""
+    refusal = msg.get("refusal") if isinstance(msg, dict) else None
+    return refusal if isinstance(refusal, str) else ""
+
+
+def _refusal_delta(data: str) -> str:
+    import json
+
+    try:
+        choices = json.loads(data).get("choices") or []
+        piece = (choices[0].get("delta") or {}).get("refusal") if choices else None
+    except (ValueError, AttributeError, TypeError):
+        return ""
+    return piece if isinstance(piece, str) else ""
+
+
+def _raise_refusal(refusal: str, request: LMRequest, provider: str) -> None:
+    """A refusal instead of an answer (structured outputs): no answer to parse, so a typed error."""
+    if refusal:
+        raise ContentFilterError(f"the model refused: {refusal}", provider=provider, model=request.model)
 
 
 def _side_usage(data: str, key: str) -> Mapping[str, Any] | None:
