@@ -20,6 +20,13 @@ pytestmark = pytest.mark.integration
 FAST = {"retry_interval": 0.2, "connect_timeout": 0.3, "socket_timeout": 0.5}
 
 
+@pytest.fixture(autouse=True)
+def _no_redis_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The developer's own DSRS_REDIS_* settings must not change what these tests see."""
+    for name in ("DSRS_REDIS_URL", "DSRS_REDIS_NAMESPACE", "DSRS_REDIS_FAIL_OPEN"):
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture
 def server() -> Iterator[RedisServer]:
     """A server of this test's own, so stopping it disturbs nobody."""

@@ -25,6 +25,13 @@ from dsrs.usage import UsageRecord
 pytestmark = pytest.mark.integration
 
 
+@pytest.fixture(autouse=True)
+def _no_redis_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The developer's own DSRS_REDIS_* settings must not change what these tests see."""
+    for name in ("DSRS_REDIS_URL", "DSRS_REDIS_NAMESPACE", "DSRS_REDIS_FAIL_OPEN"):
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture(scope="module")
 def redis_server() -> Iterator[RedisServer]:
     try:
