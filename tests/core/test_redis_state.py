@@ -253,6 +253,25 @@ async def test_a_rate_limit_in_one_mux_keeps_another_off_the_lane(redis_server: 
         await w2.aclose()
 
 
+async def test_the_shared_cooldown_lasts_retry_after(redis_server: RedisServer, namespace: str) -> None:
+    w1 = RedisState(redis_server.url, namespace=namespace)
+    w2 = RedisState(redis_server.url, namespace=namespace)
+    try:
+        limited = dsrs.LM("fake:echo", fail="rate_limit", retry_after=0.6, fail_times=1)
+        mux1 = w1.attach(dsrs.LaneMux().add_lane("primary", limited).add_lane("backup", dsrs.LM("fake:ok")))
+        assert (await mux1.acall("hello")).lane == "backup"
+        mux2 = w2.attach(
+            dsrs.LaneMux().add_lane("primary", dsrs.LM("fake:echo")).add_lane("backup", dsrs.LM("fake:ok"))
+        )
+        assert (await mux2.acall("hello")).lane == "backup"
+        await asyncio.sleep(0.7)  # retry_after has passed: every worker may use the lane again
+        assert (await mux2.acall("hello")).lane == "primary"
+        assert (await mux1.acall("hello")).lane == "primary"
+    finally:
+        await w1.aclose()
+        await w2.aclose()
+
+
 # --- cache ------------------------------------------------------------------------------------------
 
 
