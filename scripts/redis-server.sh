@@ -8,7 +8,7 @@
 #
 # The server keeps nothing on disk (--save '' --appendonly no); its pid and log files live in
 # ${DSRS_REDIS_RUN_DIR:-${TMPDIR:-/tmp}/dsrs-redis}. Exit codes: 0 ok, 2 usage, 3 cannot install
-# (no apt-get or no root), 4 the server did not come up.
+# (no apt-get or no root), 4 the server did not come up, 5 apt-get failed.
 set -euo pipefail
 
 RUN_DIR="${DSRS_REDIS_RUN_DIR:-${TMPDIR:-/tmp}/dsrs-redis}"
@@ -59,8 +59,8 @@ install_server() {
   } || rc=$?
   if [ "$created_policy" = 1 ]; then $sudo rm -f "$policy"; fi
   if [ "$rc" != 0 ] || [ -z "$(find_server)" ]; then
-    echo "redis-server.sh: apt-get could not install redis-server" >&2
-    exit 3
+    echo "redis-server.sh: apt-get could not install redis-server (exit $rc)" >&2
+    exit 5
   fi
 }
 
