@@ -139,7 +139,7 @@ def test_stream_asks_for_usage() -> None:
 
 
 def test_unknown_option_is_a_clear_error_and_extra_body_is_verbatim() -> None:
-    with pytest.raises(InvalidRequestError, match="'num_ctx' is not openai parameter"):
+    with pytest.raises(InvalidRequestError, match="'num_ctx' is not a parameter of the openai API"):
         body(openai("gpt-4o", num_ctx=8192))
     sent = body(openai("gpt-4o", extra_body={"logit_bias": {"50256": -100}, "x_custom": 1}))
     assert sent["x_custom"] == 1 and sent["logit_bias"] == {"50256": -100}

@@ -21,7 +21,7 @@ from dsrs.types import LMRequest, LMResponse, StreamChunk
 from dsrs.usage import Cost, LmUsage
 from dsrs.wire import OpenAICompatibleProvider, SSEDecoder, WireOptions, openai_chat
 
-__all__ = ["CLIENT_OPTIONS", "OpenAIChatProvider", "usage_from_raw"]
+__all__ = ["CLIENT_OPTIONS", "OpenAIChatProvider", "dumps_body", "usage_from_raw", "without_none_options"]
 
 #: Options every provider here understands that configure the client and never reach the body.
 CLIENT_OPTIONS = frozenset({"extra_body", "extra_headers"})
@@ -115,8 +115,8 @@ class OpenAIChatProvider(OpenAICompatibleProvider):
         unknown = sorted(k for k in request.options if k not in allowed)
         if unknown:
             raise InvalidRequestError(
-                f"{', '.join(map(repr, unknown))} {'is' if len(unknown) == 1 else 'are'} not {self.name} "
-                f"parameter{'s' if len(unknown) > 1 else ''}; known: {', '.join(sorted(self.known_options)) or '(none)'}. "
+                f"{', '.join(map(repr, unknown))} {'is not a parameter' if len(unknown) == 1 else 'are not parameters'} "
+                f"of the {self.name} API; known: {', '.join(sorted(self.known_options)) or '(none)'}. "
                 "Pass extra_body={...} to send fields verbatim.",
                 provider=self.name,
                 model=request.model,
@@ -153,7 +153,7 @@ class OpenAIChatProvider(OpenAICompatibleProvider):
         headers = self.request_headers(request)
         if stream:
             headers = {**headers, "accept": "text/event-stream"}
-        return HttpRequest("POST", self.url, headers, _dumps(body), self.timeout)
+        return HttpRequest("POST", self.url, headers, dumps_body(body), self.timeout)
 
     # --- response ---------------------------------------------------------------------------
 
@@ -291,7 +291,7 @@ def without_none_options(request: LMRequest) -> LMRequest:
     return request
 
 
-def _dumps(body: Mapping[str, Any]) -> bytes:
+def dumps_body(body: Mapping[str, Any]) -> bytes:
     import json
 
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")

@@ -19,7 +19,7 @@ from dsrs.types import LMRequest, LMResponse, Message, StreamChunk
 from dsrs.wire import SSEDecoder, WireOptions, env_first
 from dsrs_openai import responses
 from dsrs_openai.catalog import OPENAI_BASE_URL
-from dsrs_openai.chat import OpenAIChatProvider, _dumps, without_none_options
+from dsrs_openai.chat import OpenAIChatProvider, dumps_body, without_none_options
 from dsrs_openai.models import accepts_system_role, is_reasoning_model, uses_responses_api
 
 __all__ = ["OPENAI_CHAT_OPTIONS", "OpenAIProvider", "OpenAIResponsesProvider"]
@@ -145,7 +145,7 @@ class OpenAIResponsesProvider(OpenAIProvider):
         headers = self.request_headers(request)
         if stream:
             headers = {**headers, "accept": "text/event-stream"}
-        return HttpRequest("POST", self.url, headers, _dumps(body), self.timeout)
+        return HttpRequest("POST", self.url, headers, dumps_body(body), self.timeout)
 
     async def acomplete(self, request: LMRequest) -> LMResponse:
         resp = await self.send(self.encode(request), request)
