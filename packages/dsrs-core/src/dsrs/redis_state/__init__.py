@@ -32,7 +32,7 @@ from dsrs.redis_state.budget import BudgetSnapshot, BudgetUnavailableError, Redi
 from dsrs.redis_state.cache import RedisCache
 from dsrs.redis_state.lanes import RedisLaneState, current_lane
 from dsrs.redis_state.ledger import METRICS, UsageLedger, UsageRow
-from dsrs.redis_state.state import RedisState
+from dsrs.redis_state.state import RedisState, SharedState
 
 __all__ = [
     "ENV_FAIL_OPEN",
@@ -50,6 +50,7 @@ __all__ = [
     "RedisState",
     "RedisStateWarning",
     "RedisUnavailableError",
+    "SharedState",
     "UsageLedger",
     "UsageRow",
     "current_lane",

@@ -14,7 +14,7 @@ or ``RedisState.from_env()`` with ``DSRS_REDIS_URL`` (and ``DSRS_REDIS_NAMESPACE
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from dsrs import cache as _cache_module
 from dsrs.cache import CacheBackend, LayeredCache, MemoryCache, set_cache
@@ -25,9 +25,34 @@ from dsrs.redis_state.lanes import RedisLaneState
 from dsrs.redis_state.ledger import UsageLedger
 
 if TYPE_CHECKING:
+    from dsrs.budget import BudgetStore
     from dsrs.lanemux import LaneMux
+    from dsrs.lanestate import LaneState
 
-__all__ = ["RedisState"]
+__all__ = ["RedisState", "SharedState"]
+
+
+@runtime_checkable
+class SharedState(Protocol):
+    """What a shared-state provider offers a process (``RedisState`` is one).
+
+    ``configure``-style wiring needs only this: ``state.attach(mux)`` for a LaneMux (lane health and
+    budgets go to the shared stores; cache and usage ledger are installed), ``state.install()``
+    for plain LMs (cache and ledger only).
+    """
+
+    @property
+    def lanes(self) -> LaneState: ...
+
+    @property
+    def budgets(self) -> BudgetStore: ...
+
+    @property
+    def cache(self) -> CacheBackend: ...
+
+    def attach(self, mux: LaneMux) -> LaneMux: ...
+
+    def install(self) -> SharedState: ...
 
 
 class RedisState:
@@ -112,3 +137,9 @@ class RedisState:
     def __repr__(self) -> str:
         s = self.settings
         return f"RedisState({s.safe_url!r}, namespace={s.namespace!r}, fail_open={s.fail_open})"
+
+
+if TYPE_CHECKING:
+
+    def _conforms(state: RedisState) -> SharedState:  # mypy checks that RedisState is a SharedState
+        return state
