@@ -377,3 +377,14 @@ class TestCodexConformance(ProviderConformance):
     def lm(self, responses_server: LoopbackServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dsrs.LM:
         monkeypatch.setenv("DSRS_LOOPBACK_KEY", "sk-loopback-codex-123456789")
         return real_lm(responses_server, tmp_path)
+
+
+def test_key_echoed_by_codex_is_redacted(fake_codex: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    key = "codexkey-0123456789abcdef"
+    events = tmp_path / "echo.jsonl"
+    msg = f"unexpected status 401 Unauthorized: Incorrect API key provided: {key}"
+    events.write_text(json.dumps({"type": "turn.failed", "error": {"message": msg}}) + "\n")
+    monkeypatch.setenv("FAKE_CODEX_EVENTS", str(events))
+    with pytest.raises(errors.AuthenticationError) as info:
+        dsrs.LM("codex:x", api_key=key).call("hi")
+    assert key not in str(info.value) and key not in (info.value.body or "")

@@ -103,10 +103,12 @@ _UNEXPECTED_STATUS = re.compile(r"^unexpected status (\d{3})\b")
 _LAST_STATUS = re.compile(r"^exceeded retry limit, last status: (\d{3})\b")
 
 
-def classify_codex_error(message: str, *, provider: str = "codex", model: str | None = None) -> errors.LMError:
+def classify_codex_error(
+    message: str, *, provider: str = "codex", model: str | None = None, secrets: tuple[str, ...] = ()
+) -> errors.LMError:
     """A typed error from a Codex ``turn.failed``/``error`` message (Codex's own wording, anchored)."""
     msg = message.strip()
-    kw: dict[str, Any] = {"provider": provider, "model": model, "body": msg}
+    kw: dict[str, Any] = {"provider": provider, "model": model, "body": msg, "secrets": secrets}
     m = _UNEXPECTED_STATUS.match(msg) or _LAST_STATUS.match(msg)
     status = int(m.group(1)) if m else None
     if status is not None:
@@ -384,7 +386,9 @@ class CodexProvider(Provider):
                     await _kill_group(proc)
                 stderr_task.cancel()
         if run.failure is not None:
-            raise classify_codex_error(run.failure, provider=self.name, model=request.model)
+            raise classify_codex_error(
+                run.failure, provider=self.name, model=request.model, secrets=self.config.secrets()
+            )
         if not run.completed:
             tail = b"".join(stderr_tail).decode("utf-8", "replace")[-1500:]
             raise errors.ProviderUnavailableError(
@@ -392,6 +396,7 @@ class CodexProvider(Provider):
                 provider=self.name,
                 model=request.model,
                 body=tail,
+                secrets=self.config.secrets(),
             )
         text = run.messages[-1] if run.messages else ""
         yield StreamChunk(
