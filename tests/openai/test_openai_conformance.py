@@ -73,3 +73,13 @@ class TestTogetherUnpricedConformance(_Loopback):
     provider_name = "together"
     model = "together:some/unpriced-model"
     priced = False
+
+
+class TestXAIConformance(_Loopback):
+    provider_name = "xai"
+    model = "xai:grok-3-mini"
+
+
+class TestOpenRouterConformance(_Loopback):
+    provider_name = "openrouter"
+    model = "openrouter/openai/gpt-4o-mini"
