@@ -213,32 +213,39 @@ def test_a_killed_worker_releases_its_reservation_within_the_ttl(
     ttl = 1.0
     proc = _spawn(worker_script, url=redis_server.url, ns=ns, mode="hold", ttl=ttl)
     state = RedisState(redis_server.url, namespace=ns)
-    try:
+
+    async def reserved() -> int:
+        return int((await state.budgets.status("mux:global")).reserved)
+
+    async def scenario() -> float:
         deadline = time.monotonic() + 60
-        while _run(state, state.budgets.status("mux:global")).reserved != 1000:
+        while await reserved() != 1000:
             assert proc.poll() is None and time.monotonic() < deadline, "the worker never reserved"
-            time.sleep(0.02)
-        time.sleep(2.5 * ttl)  # alive: the worker keeps renewing its hold past the TTL
-        assert _run(state, state.budgets.status("mux:global")).reserved == 1000
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(2.5 * ttl)  # alive: the worker keeps renewing its hold past the TTL
+        assert await reserved() == 1000
         proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
         killed = time.monotonic()
-        released = None
-        while time.monotonic() - killed < ttl + 2:
-            if _run(state, state.budgets.status("mux:global")).reserved == 0:
-                released = time.monotonic() - killed
-                break
-            time.sleep(0.02)
-        assert released is not None, "the hold was never released"
-        assert released <= ttl + 0.2
-        r = _run(state, state.budgets.reserve({"mux:global": 1000}, 1000))  # the whole budget is free again
-        _run(state, state.budgets.settle(r, 0))
-        assert _run(state, state.budgets.status("mux:global")).spent == 0  # the killed call spent nothing
+        while await reserved() != 0:
+            assert time.monotonic() - killed < ttl + 5, "the hold was never released"
+            await asyncio.sleep(0.01)
+        released = time.monotonic() - killed
+        r = await state.budgets.reserve({"mux:global": 1000}, 1000)  # the whole budget is free again
+        await state.budgets.settle(r, 0)
+        assert (await state.budgets.status("mux:global")).spent == 0  # the killed call spent nothing
+        await state.aclose()
+        return released
+
+    try:
+        released = asyncio.run(scenario())
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.wait()
+        proc.wait()
         state.close()
+    # The last renewal was at most TTL/3 before the kill: released between 2/3 TTL and the TTL
+    # after it (plus polling slack on a busy machine), i.e. by expiry, not before.
+    assert 0.5 * ttl <= released <= ttl + 0.3
 
 
 def test_a_429_in_one_process_keeps_the_others_off_the_lane(
