@@ -37,13 +37,17 @@ SECTION = "## dsrs-gptoss (llama-server)"
 PROMPT = "Write a short story about a lighthouse keeper."
 
 
-def _post(base_url: str, body: dict[str, Any], conn: http.client.HTTPConnection) -> tuple[dict[str, Any], float]:
+def _post(base_url: str, body: dict[str, Any]) -> tuple[dict[str, Any], float]:
+    """One direct request on a fresh connection (llama-server closes idle keep-alive connections)."""
+    parts = urlsplit(base_url)
     data = json.dumps(body).encode()
     t0 = time.perf_counter()
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=300)
     conn.request("POST", "/v1/chat/completions", body=data, headers={"content-type": "application/json"})
-    resp = conn.getresponse()
-    payload = json.loads(resp.read())
-    return payload, time.perf_counter() - t0
+    payload = json.loads(conn.getresponse().read())
+    wall = time.perf_counter() - t0
+    conn.close()
+    return payload, wall
 
 
 def _direct_ttft(base_url: str, body: dict[str, Any]) -> float:
@@ -86,32 +90,50 @@ def bench_throughput(base_url: str, runs: int, tokens: int) -> dict[str, float]:
     provider = lm.provider()
     assert isinstance(provider, GptOssProvider)
     body = provider.build_body(lm.build_request(PROMPT))
-    parts = urlsplit(base_url)
-    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=300)
     lm.call(PROMPT)  # warm-up both paths
-    _post(base_url, body, conn)
+    _post(base_url, body)
     dsrs_tps: list[float] = []
     direct_tps: list[float] = []
-    for _ in range(runs):
+    ratios: list[float] = []
+
+    def via_dsrs() -> float:
         t0 = time.perf_counter()
         r = lm.call(PROMPT)
-        dsrs_tps.append(r.usage.completion_tokens / (time.perf_counter() - t0))
-        payload, wall = _post(base_url, body, conn)
-        direct_tps.append(payload["usage"]["completion_tokens"] / wall)
-        assert r.usage.completion_tokens == payload["usage"]["completion_tokens"] == tokens
-    conn.close()
+        assert r.usage.completion_tokens == tokens
+        return tokens / (time.perf_counter() - t0)
+
+    def direct() -> float:
+        payload, wall = _post(base_url, body)
+        assert payload["usage"]["completion_tokens"] == tokens
+        return tokens / wall
+
+    # Adjacent pairs, order alternating, so load changes on a shared machine hit both sides alike.
+    for i in range(runs):
+        if i % 2:
+            h = direct()
+            d = via_dsrs()
+        else:
+            d = via_dsrs()
+            h = direct()
+        dsrs_tps.append(d)
+        direct_tps.append(h)
+        ratios.append(d / h)
     ttft_dsrs: list[float] = []
     ttft_direct: list[float] = []
     stream_lm = lm.with_max_tokens(8)
     stream_body = provider.build_body(stream_lm.build_request(PROMPT))
-    for _ in range(runs):
-        ttft_dsrs.append(asyncio.run(_dsrs_ttft(stream_lm)))
-        ttft_direct.append(_direct_ttft(base_url, stream_body))
-    d, h = statistics.median(dsrs_tps), statistics.median(direct_tps)
+
+    async def interleaved() -> None:
+        # One event loop for all dsrs streams, as an application has; the direct reads run in between.
+        for _ in range(runs):
+            ttft_dsrs.append(await _dsrs_ttft(stream_lm))
+            ttft_direct.append(await asyncio.to_thread(_direct_ttft, base_url, stream_body))
+
+    asyncio.run(interleaved())
     return {
-        "dsrs_tps": d,
-        "direct_tps": h,
-        "ratio": d / h,
+        "dsrs_tps": statistics.median(dsrs_tps),
+        "direct_tps": statistics.median(direct_tps),
+        "ratio": statistics.median(ratios),
         "ttft_dsrs_ms": statistics.median(ttft_dsrs) * 1000,
         "ttft_direct_ms": statistics.median(ttft_direct) * 1000,
         "ttft_overhead_ms": (statistics.median(ttft_dsrs) - statistics.median(ttft_direct)) * 1000,
@@ -157,7 +179,7 @@ def main() -> int:
         "",
         f"`{command}` on {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"llama.cpp from llama-cpp-python {install.LLAMA_CPP_PYTHON_VERSION}, model SmolLM2-135M-Instruct Q4_1, "
-        f"dsrs transport {transport}. Medians of {args.runs} interleaved runs, {args.tokens} generated tokens each.",
+        f"dsrs transport {transport}. Medians of {args.runs} adjacent dsrs/direct pairs (order alternating; ratio = median of per-pair ratios), {args.tokens} generated tokens each (`ignore_eos`).",
         "",
         "| measure | dsrs | direct HTTP | ratio / overhead |",
         "| --- | --- | --- | --- |",

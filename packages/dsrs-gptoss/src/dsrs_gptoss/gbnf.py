@@ -250,7 +250,7 @@ class _Converter:
             return self.by_key[key]
         base = re.sub(r"[^a-zA-Z0-9-]+", "-", hint).strip("-").lower() or "r"
         name, i = base, 1
-        while name in self.rules or name in _PRIMITIVES:
+        while name in self.rules or name in _PRIMITIVES or name == "root":  # "root" is the entry rule
             i += 1
             name = f"{base}-{i}"
         self.rules[name] = body
@@ -643,12 +643,7 @@ def schema_to_gbnf(schema: Mapping[str, Any] | bool) -> str:
         schema = {} if schema else {"not": {}}
     conv = _Converter(schema)
     expr = conv.visit(schema, "#", "root")
-    rules = {"root": expr}
-    for name, body in conv.rules.items():
-        if name != "root":
-            rules[name] = body
-    if rules["root"] == "root":  # the root schema itself became a rule named "root"
-        rules["root"] = conv.rules["root"]
+    rules = {"root": expr, **conv.rules}
     return "\n".join(f"{name} ::= {rules[name]}" for name in _reachable(rules)) + "\n"
 
 

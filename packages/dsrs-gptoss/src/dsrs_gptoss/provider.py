@@ -8,6 +8,7 @@ Provider options (``LM("gptoss:...", auto_start=False)``) consumed here, not sen
 * ``auto_start`` (default True): start llama-server when the local URL does not answer;
 * ``model_path``: the GGUF to serve (else ``LLAMA_MODEL_PATH`` / discovery dirs);
 * ``num_ctx`` / ``ctx_size``: context size of an auto-started server;
+* ``threads``: compute threads of an auto-started server (default: cores - 1);
 * ``startup_timeout`` (s, default 120);
 * ``structured``: ``"auto"`` (default), ``"json_schema"`` or ``"grammar"`` — how a JSON schema is
   enforced: llama-server's own ``response_format`` conversion, or our :mod:`dsrs_gptoss.gbnf`
@@ -39,7 +40,9 @@ __all__ = ["DEFAULT_MAX_TOKENS", "GptOssProvider", "LOCAL_OPTIONS"]
 #: Sent when neither the LM nor the call sets max_tokens (llama-server's own default is unbounded).
 DEFAULT_MAX_TOKENS = 512
 #: Options that configure the lane and are never sent to the server.
-LOCAL_OPTIONS = frozenset({"auto_start", "model_path", "num_ctx", "ctx_size", "startup_timeout", "structured"})
+LOCAL_OPTIONS = frozenset(
+    {"auto_start", "model_path", "num_ctx", "ctx_size", "threads", "startup_timeout", "structured"}
+)
 _STRUCTURED_MODES = ("auto", "json_schema", "grammar")
 # Servers (by base URL) that answered an error to response_format json_schema: use grammar there.
 _NO_JSON_SCHEMA: set[str] = set()
@@ -61,6 +64,7 @@ class GptOssProvider(OpenAICompatibleProvider):
         self.model_path = opts.get("model_path")
         self.ctx_size = int(opts.get("ctx_size") or opts.get("num_ctx") or 4096)
         self.startup_timeout = float(opts.get("startup_timeout") or 120.0)
+        self.threads = int(opts["threads"]) if opts.get("threads") else None
         structured = str(opts.get("structured", "auto"))
         if structured not in _STRUCTURED_MODES:
             raise ValueError(f"structured must be one of {_STRUCTURED_MODES}, got {structured!r}")
@@ -86,6 +90,7 @@ class GptOssProvider(OpenAICompatibleProvider):
                 model=model,
                 model_path=self.model_path,
                 ctx_size=self.ctx_size,
+                threads=self.threads,
                 startup_timeout=self.startup_timeout,
                 auto_start=self.auto_start,
             )

@@ -51,6 +51,7 @@ __all__ = [
     "is_local",
     "free_port",
     "stop_started_servers",
+    "default_threads",
 ]
 
 DEFAULT_BASE_URL = "http://localhost:8000"
@@ -226,6 +227,19 @@ def free_port(host: str = "127.0.0.1") -> int:
 # --- the server process ---------------------------------------------------------------------------
 
 
+def default_threads() -> int:
+    """Compute threads for llama-server: one core fewer than the machine has (at least one).
+
+    ggml's threads spin at barriers; when they outnumber the free cores (the caller, a test runner or
+    anything else is busy), generation collapses (measured here on 2 busy cores: 1 thread 30 tok/s,
+    2 threads 4 tok/s). ``LLAMA_THREADS`` overrides.
+    """
+    configured = os.environ.get("LLAMA_THREADS")
+    if configured and configured.isdigit() and int(configured) > 0:
+        return int(configured)
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
 class LlamaServer:
     """One ``llama-server`` process we start and own. Use as a context manager, or ``start()``/``stop()``.
 
@@ -253,7 +267,7 @@ class LlamaServer:
         self.host = host
         self.port = port if port is not None else free_port(host)
         self.ctx_size = ctx_size
-        self.threads = threads
+        self.threads = threads if threads is not None else default_threads()
         self.alias = alias
         self.jinja = jinja
         self.extra_args = tuple(extra_args)
@@ -433,6 +447,7 @@ def ensure_server(
     model: str = "",
     model_path: str | Path | None = None,
     ctx_size: int = 4096,
+    threads: int | None = None,
     startup_timeout: float = 120.0,
     auto_start: bool = True,
 ) -> ServerHandle:
@@ -472,6 +487,7 @@ def ensure_server(
             host=bind,
             port=port,
             ctx_size=ctx_size,
+            threads=threads,
             alias=model or None,
             startup_timeout=startup_timeout,
         )
@@ -482,7 +498,13 @@ def ensure_server(
                 raise
             # Lost a race for the port: one retry on a fresh free port.
             server = LlamaServer(
-                path, binary=binary, host=bind, ctx_size=ctx_size, alias=model or None, startup_timeout=startup_timeout
+                path,
+                binary=binary,
+                host=bind,
+                ctx_size=ctx_size,
+                threads=threads,
+                alias=model or None,
+                startup_timeout=startup_timeout,
             )
             server.start()
         _auto[base] = server

@@ -26,7 +26,15 @@ from typing import Any
 from dsrs_gptoss import install
 from dsrs_gptoss.server import LlamaServer
 
-__all__ = ["TINY_CHAT_TEMPLATE", "write_tiny_gguf", "tiny_gguf", "smollm2", "llama_server_binary", "running_server"]
+__all__ = [
+    "TINY_CHAT_TEMPLATE",
+    "TINY_CONTROL_TOKEN_BAN",
+    "write_tiny_gguf",
+    "tiny_gguf",
+    "smollm2",
+    "llama_server_binary",
+    "running_server",
+]
 
 #: A ChatML-style Jinja template written into the tiny model (llama-server --jinja renders it).
 TINY_CHAT_TEMPLATE = (
@@ -34,6 +42,9 @@ TINY_CHAT_TEMPLATE = (
     "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
 _TINY_NAME = "dsrs-tiny-random-v1.gguf"
+#: ``logit_bias`` that keeps the tiny model from sampling <unk>/<s>: with random weights they come up as
+#: often as text, and llama.cpp checks grammars against their "<s>" text while writing nothing out.
+TINY_CONTROL_TOKEN_BAN: list[list[int | bool]] = [[0, False], [1, False]]
 
 
 def write_tiny_gguf(path: str | Path, *, seed: int = 0, n_embd: int = 64, n_layer: int = 2) -> Path:
