@@ -216,7 +216,8 @@ def test_probe_configured_by_key_and_reachable_by_models(server: Any, monkeypatc
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     monkeypatch.setenv("OPENAI_BASE_URL", server.url + "/v1")
     result = asyncio.run(OpenAIProvider.probe(spec, 2.0))
-    assert (result.configured, result.reachable, result.model) == (True, True, "loopback-model")
+    # the lane uses the spec's default model, not whatever /models happens to list first
+    assert (result.configured, result.reachable, result.model) == (True, True, None)
     assert server.requests[-1].method == "GET" and server.requests[-1].path == "/v1/models"
     assert server.requests[-1].headers["authorization"] == f"Bearer {SECRET}"
     server.push(

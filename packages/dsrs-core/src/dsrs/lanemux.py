@@ -641,7 +641,7 @@ class LaneMux:
         final: list[ProbeReport] = []
         for spec, report in zip(specs, reports, strict=True):
             r = report.result
-            if report.error is None and r is not None and r.configured and r.reachable is not False:
+            if report.error is None and r is not None and r.configured and r.reachable is not False and r.lane:
                 model = r.model or spec.default_model
                 if model is None:
                     report = replace(report, result=replace(r, detail=f"{r.detail}; no model to use"))

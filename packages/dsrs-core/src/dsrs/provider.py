@@ -46,13 +46,19 @@ class ProviderConfig:
 
 @dataclass(frozen=True, slots=True)
 class ProbeResult:
-    """What :meth:`Provider.probe` found. ``reachable`` is ``None`` when not checked."""
+    """What :meth:`Provider.probe` found. ``reachable`` is ``None`` when not checked.
+
+    ``model`` is the model a lane should use (e.g. the one a local server has loaded); ``None``
+    means the spec's ``default_model``. ``lane=False`` reports a usable provider that
+    ``auto_detect`` should still not turn into a lane of its own (an alias of another provider).
+    """
 
     configured: bool
     reachable: bool | None = None
     latency_ms: float | None = None
     detail: str = ""
     model: str | None = None
+    lane: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,6 +46,7 @@ KNOWN_DISTRIBUTIONS: dict[str, str] = {
     "ollama": "dsrs-ollama",
 }
 _KNOWN_PATTERNS: tuple[tuple[str, str], ...] = (
+    ("gpt-oss*", "dsrs-gptoss"),
     ("gpt-*", "dsrs-openai"),
     ("o1*", "dsrs-openai"),
     ("o3*", "dsrs-openai"),

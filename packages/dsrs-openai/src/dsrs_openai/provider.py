@@ -182,4 +182,4 @@ class OpenAIResponsesProvider(OpenAIProvider):
     async def probe(cls, spec: ProviderSpec, timeout: float) -> ProbeResult:
         """Same account and endpoint as ``openai``: reported, but not a lane of its own in auto_detect."""
         result = await super().probe(spec, timeout)
-        return dataclasses.replace(result, detail=f"{result.detail}; same account as the openai lane")
+        return dataclasses.replace(result, detail=f"{result.detail}; same account as the openai lane", lane=False)

@@ -83,7 +83,9 @@ class HttpProvider(Provider):
         return resp
 
     @asynccontextmanager
-    async def open_stream(self, http: HttpRequest, request: LMRequest | None = None) -> AsyncIterator[StreamingResponse]:
+    async def open_stream(
+        self, http: HttpRequest, request: LMRequest | None = None
+    ) -> AsyncIterator[StreamingResponse]:
         """Open a streamed response; non-2xx answers raise the classified error with their body."""
         try:
             async with get_transport().stream(http) as resp:
@@ -151,7 +153,9 @@ class OpenAICompatibleProvider(HttpProvider):
         return HttpRequest("POST", self.url, headers, _json.dumps(body), self.timeout)
 
     def decode(self, resp: HttpResponse, request: LMRequest) -> LMResponse:
-        return openai_chat.decode_response(resp.status, resp.headers, resp.content, provider=self.name, model=request.model)
+        return openai_chat.decode_response(
+            resp.status, resp.headers, resp.content, provider=self.name, model=request.model
+        )
 
     async def acomplete(self, request: LMRequest) -> LMResponse:
         resp = await self.send(self.encode(request), request)
@@ -207,4 +211,6 @@ class OpenAICompatibleProvider(HttpProvider):
             model = first.get("id") if isinstance(first, dict) else None
         except _json.JSONDecodeError:
             pass
-        return ProbeResult(True, True, latency, "ok", model)
+        # A vendor's list starts anywhere (embeddings, old snapshots): its default model is the
+        # lane's model. A server without a default (vLLM, LM Studio) serves what it lists.
+        return ProbeResult(True, True, latency, "ok", None if spec.default_model else model)
