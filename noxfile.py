@@ -18,6 +18,8 @@ ROOT = Path(__file__).parent
 PACKAGES = ("core", "openai", "google", "gptoss", "pylon", "ollama")
 PYTHONS = ("3.10", "3.11", "3.12", "3.13")
 MAIN_PYTHON = "3.11"
+# Sibling packages that a package's end-to-end tests use when present (they skip without them).
+INTEGRATION_SIBLINGS: dict[str, tuple[str, ...]] = {"openai": ("gptoss",), "pylon": ("ollama",)}
 
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_existing_virtualenvs = False
@@ -41,7 +43,13 @@ def tests(session: nox.Session, package: str) -> None:
     else:
         session.install(_core(), f"{_pkg(package)}[test]")
     args = ["-p", "no:cacheprovider", f"tests/{package}"]
-    if session.python != MAIN_PYTHON:
+    if session.python == MAIN_PYTHON:
+        # Cross-package end-to-end tests (e.g. dsrs-openai against dsrs-gptoss's real llama-server)
+        # run once, on the main Python, with the sibling installed next to the package under test.
+        siblings = INTEGRATION_SIBLINGS.get(package, ())
+        if siblings:
+            session.install(*(f"{_pkg(s)}[test]" for s in siblings))
+    else:
         # The slow, component-heavy tests run once, on the main Python; the rest on every version.
         args[:0] = ["-m", "not slow"]
     session.run("python", "-m", "pytest", *args, *session.posargs)
