@@ -6,6 +6,11 @@ the hold, so any number of processes together never overspend. A hold carries an
 time); a worker that crashes mid-call stops renewing it and its hold is released after
 ``reservation_ttl``. A live call renews its hold every third of the TTL.
 
+Settling does not keep the caller waiting: the hold stays in force until the settle script has run
+(so nothing can be overspent meanwhile), which happens in a background task right away; reading
+totals (:meth:`RedisBudgetStore.status`, ``snapshot``) and ``aclose`` wait for pending settles. A
+cancelled caller cannot interrupt a settle halfway either.
+
 When Redis is lost, spends are refused (:class:`BudgetUnavailableError`, fail-closed) unless the
 state was configured ``fail_open``: then holds are kept in this process against the same limits,
 and what was spent meanwhile is added to the shared totals once Redis is back.
@@ -110,6 +115,7 @@ class RedisBudgetStore(BudgetStore):
         self._renewers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task[None]] = (
             weakref.WeakKeyDictionary()
         )
+        self._settling: set[asyncio.Task[None]] = set()
 
     def _scope_key(self, scope: str) -> str:
         # One hash tag for every budget key: a script's keys share a slot on a cluster.
@@ -192,15 +198,28 @@ class RedisBudgetStore(BudgetStore):
             self._local.settle(reservation, spent)
             return
         if self.link.should_try():
-            try:
-                await _SETTLE.run(self.link.client(), self._keys(reservation.scopes), [reservation.id, spent])
-            except REDIS_ERRORS as exc:
-                self.link.mark_down("budget settle", exc)
-            else:
-                self.link.mark_up()
-                return
+            task = asyncio.get_running_loop().create_task(self._settle_in_redis(reservation, spent))
+            self._settling.add(task)
+            task.add_done_callback(self._settling.discard)
+            return
         # Redis lost between reserve and settle: the hold expires by itself; keep the spend for later.
         self._local.settle(reservation, spent)
+
+    async def _settle_in_redis(self, reservation: RedisReservation, spent: int) -> None:
+        try:
+            await _SETTLE.run(self.link.client(), self._keys(reservation.scopes), [reservation.id, spent])
+        except REDIS_ERRORS as exc:
+            self.link.mark_down("budget settle", exc)
+            self._local.settle(reservation, spent)
+        else:
+            self.link.mark_up()
+
+    async def drain(self) -> None:
+        """Wait until this loop's pending settles have reached Redis (or been kept for later)."""
+        loop = asyncio.get_running_loop()
+        pending = [t for t in self._settling if t.get_loop() is loop]
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
 
     def _track(self, r: RedisReservation) -> None:
         loop = asyncio.get_running_loop()
@@ -229,6 +248,7 @@ class RedisBudgetStore(BudgetStore):
 
     async def aclose(self) -> None:
         """Stop renewing this loop's holds (unsettled ones then expire after the TTL)."""
+        await self.drain()
         loop = asyncio.get_running_loop()
         self._live.pop(loop, None)
         renewer = self._renewers.pop(loop, None)
@@ -263,6 +283,7 @@ class RedisBudgetStore(BudgetStore):
 
     async def snapshot(self, scopes: Sequence[str] | None = None) -> list[BudgetSnapshot]:
         """Totals of ``scopes`` (default: every scope in this namespace), expired holds purged."""
+        await self.drain()
         client = self.link.client()
         if scopes is None:
             scopes = await self._all_scopes(client)
@@ -282,6 +303,7 @@ class RedisBudgetStore(BudgetStore):
 
     async def reset(self, scope: str) -> None:
         """Forget what ``scope`` spent and holds (a new billing period; live holds release nothing)."""
+        await self.drain()
         await self.link.client().delete(self._scope_key(scope))
 
 
