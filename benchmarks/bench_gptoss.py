@@ -151,7 +151,7 @@ def bench_cold_start(model: Path, binary: Path) -> dict[str, float]:
     provider = lm.provider()
     assert isinstance(provider, GptOssProvider) and provider.handle is not None and provider.handle.server is not None
     health = provider.handle.server.started_seconds or 0.0
-    srv.stop_started_servers()
+    srv.stop_auto_started_servers()
     return {"first_answer_s": total, "healthy_s": health}
 
 

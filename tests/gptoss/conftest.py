@@ -52,4 +52,4 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]
     monkeypatch.setenv("DSRS_CACHE_HOME", str(tmp_path / "cache"))
     (tmp_path / "home").mkdir()
     yield tmp_path
-    srv.stop_started_servers()
+    srv.stop_auto_started_servers()

@@ -51,6 +51,7 @@ __all__ = [
     "is_local",
     "free_port",
     "stop_started_servers",
+    "stop_auto_started_servers",
     "default_threads",
 ]
 
@@ -405,6 +406,15 @@ def _track(server: LlamaServer) -> None:
 def _untrack(server: LlamaServer) -> None:
     with _started_lock:
         _started.discard(server)
+
+
+def stop_auto_started_servers() -> None:
+    """Stop the servers :func:`ensure_server` auto-started (not ``LlamaServer`` objects used directly)."""
+    with _auto_lock:
+        servers = list(_auto.values())
+        _auto.clear()
+    for server in servers:
+        server.stop()
 
 
 def stop_started_servers() -> None:
