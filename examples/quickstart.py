@@ -28,10 +28,9 @@ def main(question: str) -> int:
     if not mux.lanes:
         print("\nNo lane is usable. Run `dsrs-gptoss install` for the local one, or set an API key.")
         return 1
-    # JSONAdapter: the signature's JSON schema goes to the provider as response_format (a grammar on
-    # llama-server), so even a 135M-parameter model returns a parseable answer.
-    dsrs.configure(mux, adapter=dsrs.JSONAdapter())
-    pred = dsrs.Predict(QA)(question=question)
+    dsrs.configure(mux)
+    # temperature=0: the local default model is small (135M parameters); greedy decoding keeps it factual.
+    pred = dsrs.Predict(QA, temperature=0)(question=question)
     usage = pred.lm_usage
     detail = usage.detail
     print()
