@@ -50,7 +50,14 @@ class RedisServer:
     def __init__(self, port: int | None = None, *, script: Path | None = None) -> None:
         self.port = port or free_port()
         self.script = script if script is not None else find_script(Path(__file__).parent)
-        self.run_dir = Path(tempfile.mkdtemp(prefix="dsrs-redis-"))
+        self._run_dir: Path | None = None
+
+    @property
+    def run_dir(self) -> Path:
+        """Where the server's pid and log files live (created on start, removed on stop)."""
+        if self._run_dir is None:
+            self._run_dir = Path(tempfile.mkdtemp(prefix="dsrs-redis-"))
+        return self._run_dir
 
     @property
     def url(self) -> str:
@@ -95,6 +102,14 @@ class RedisServer:
         raise RuntimeError(f"redis-server did not answer on 127.0.0.1:{self.port}")
 
     def stop(self) -> None:
+        try:
+            self._stop()
+        finally:
+            if self._run_dir is not None:
+                shutil.rmtree(self._run_dir, ignore_errors=True)
+                self._run_dir = None
+
+    def _stop(self) -> None:
         if self.script is not None:
             subprocess.run(
                 ["bash", str(self.script), "stop", str(self.port)],
@@ -125,4 +140,3 @@ class RedisServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-        shutil.rmtree(self.run_dir, ignore_errors=True)
