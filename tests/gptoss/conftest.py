@@ -53,3 +53,10 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]
     (tmp_path / "home").mkdir()
     yield tmp_path
     srv.stop_auto_started_servers()
+
+
+@pytest.fixture(scope="session")
+def harmony_server(llama_bin: Path) -> Iterator[LlamaServer]:
+    """The tiny model with a Harmony template: llama-server treats it as gpt-oss (reasoning_content)."""
+    with testing.running_server(testing.tiny_harmony_gguf(), binary=llama_bin) as server:
+        yield server

@@ -10,7 +10,7 @@ import pytest
 
 import dsrs
 from dsrs.testing import ProviderConformance
-from dsrs_gptoss import gbnf
+from dsrs_gptoss import gbnf, testing
 from dsrs_gptoss.server import LlamaServer
 
 pytestmark = pytest.mark.integration
@@ -145,3 +145,39 @@ def test_response_format_json_schema_on_tiny(tiny_server: LlamaServer) -> None:
     r = lm.call("json", response_format=dsrs.ResponseFormat(name="x", schema=schema))
     data = json.loads(r.text)
     assert 1 <= data["n"] <= 9 and data["tag"] in ("a", "b")
+
+
+# --- gpt-oss path: Harmony template, server-side channel split, reasoning_content --------------------
+
+HARMONY_GRAMMAR = (
+    'root ::= "<|channel|>analysis<|message|>" [a-z ]{3,12} '
+    '"<|end|><|start|>assistant<|channel|>final<|message|>ANSWER" [a-z]{0,3}'
+)
+
+
+def test_reasoning_content_goes_to_reasoning_not_the_answer(harmony_server: LlamaServer) -> None:
+    lm = dsrs.LM(
+        "gpt-oss:gpt-oss-20b",
+        base_url=harmony_server.base_url,
+        max_tokens=120,
+        grammar=HARMONY_GRAMMAR,
+        logit_bias=testing.TINY_CONTROL_TOKEN_BAN,
+    )
+    r = lm.call("What is 2 + 2?")
+    assert r.text.startswith("ANSWER") and "<|" not in r.text
+    assert r.reasoning and r.reasoning.strip() and "ANSWER" not in r.reasoning and "<|" not in r.reasoning
+
+
+def test_streamed_reasoning_is_kept_apart(harmony_server: LlamaServer) -> None:
+    lm = dsrs.LM(
+        "gpt-oss:gpt-oss-20b",
+        base_url=harmony_server.base_url,
+        max_tokens=120,
+        grammar=HARMONY_GRAMMAR,
+        logit_bias=testing.TINY_CONTROL_TOKEN_BAN,
+    )
+    stream = lm.stream("What is 2 + 2?")
+    text = "".join(stream)
+    assert stream.response is not None
+    assert text == stream.response.text and text.startswith("ANSWER")
+    assert stream.reasoning and stream.reasoning == stream.response.reasoning and "ANSWER" not in stream.reasoning

@@ -29,6 +29,8 @@ from dsrs_gptoss.server import LlamaServer
 __all__ = [
     "TINY_CHAT_TEMPLATE",
     "TINY_CONTROL_TOKEN_BAN",
+    "TINY_HARMONY_TEMPLATE",
+    "tiny_harmony_gguf",
     "write_tiny_gguf",
     "tiny_gguf",
     "smollm2",
@@ -47,7 +49,19 @@ _TINY_NAME = "dsrs-tiny-random-v1.gguf"
 TINY_CONTROL_TOKEN_BAN: list[list[int | bool]] = [[0, False], [1, False]]
 
 
-def write_tiny_gguf(path: str | Path, *, seed: int = 0, n_embd: int = 64, n_layer: int = 2) -> Path:
+#: A minimal Harmony template (what gpt-oss models ship): llama-server recognises the gpt-oss chat
+#: format by it and splits the analysis channel into ``reasoning_content``.
+TINY_HARMONY_TEMPLATE = (
+    "{% for m in messages %}{% if m['role'] == 'assistant' %}"
+    "<|start|>assistant<|channel|>final<|message|>{{ m['content'] }}<|end|>"
+    "{% else %}<|start|>{{ m['role'] }}<|message|>{{ m['content'] }}<|end|>{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}<|start|>assistant{% endif %}"
+)
+
+
+def write_tiny_gguf(
+    path: str | Path, *, seed: int = 0, n_embd: int = 64, n_layer: int = 2, chat_template: str = TINY_CHAT_TEMPLATE
+) -> Path:
     """Write a random-weight llama GGUF with an ASCII vocabulary (SentencePiece style, ``▁`` = space).
 
     Its text is gibberish, but it exercises the whole server path — tokenizer, chat template,
@@ -95,7 +109,7 @@ def write_tiny_gguf(path: str | Path, *, seed: int = 0, n_embd: int = 64, n_laye
     writer.add_eos_token_id(2)
     writer.add_unk_token_id(0)
     writer.add_add_bos_token(True)
-    writer.add_chat_template(TINY_CHAT_TEMPLATE)
+    writer.add_chat_template(chat_template)
     writer.add_tensor("token_embd.weight", weight(n_vocab, n_embd))
     writer.add_tensor("output_norm.weight", np.ones(n_embd, dtype=np.float32))
     writer.add_tensor("output.weight", weight(n_vocab, n_embd))
@@ -120,6 +134,14 @@ def tiny_gguf() -> Path:
     path = install.cache_home() / "test-models" / _TINY_NAME
     if not path.is_file():
         write_tiny_gguf(path)
+    return path
+
+
+def tiny_harmony_gguf() -> Path:
+    """The tiny random model with a Harmony chat template (gpt-oss's format), for reasoning tests."""
+    path = install.cache_home() / "test-models" / _TINY_NAME.replace("random", "harmony")
+    if not path.is_file():
+        write_tiny_gguf(path, chat_template=TINY_HARMONY_TEMPLATE)
     return path
 
 
