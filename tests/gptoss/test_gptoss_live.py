@@ -181,3 +181,48 @@ def test_streamed_reasoning_is_kept_apart(harmony_server: LlamaServer) -> None:
     assert stream.response is not None
     assert text == stream.response.text and text.startswith("ANSWER")
     assert stream.reasoning and stream.reasoning == stream.response.reasoning and "ANSWER" not in stream.reasoning
+
+
+def test_raw_harmony_mode_renders_the_prompt_and_parses_channels(tiny_server: LlamaServer) -> None:
+    """harmony=True: we render Harmony, post to /v1/completions, and split the answer by channel."""
+    import urllib.request
+
+    schema = {
+        "type": "object",
+        "properties": {"ok": {"type": "boolean"}, "n": {"type": "integer", "minimum": 0, "maximum": 99}},
+        "required": ["ok", "n"],
+        "additionalProperties": False,
+    }
+    lm = dsrs.LM(
+        "gpt-oss:gpt-oss-20b",
+        base_url=tiny_server.base_url,
+        harmony=True,
+        max_tokens=300,
+        temperature=1.0,
+        seed=4,
+        logit_bias=testing.TINY_CONTROL_TOKEN_BAN,
+    )
+    messages = [dsrs.Message("system", "Answer in JSON."), dsrs.Message("user", "Is 7 prime?")]
+    rf = dsrs.ResponseFormat(name="verdict", schema=schema)
+    r = lm.call(messages, response_format=rf)
+    data = json.loads(r.text)
+    assert isinstance(data["ok"], bool) and 0 <= data["n"] <= 99
+    assert "<|" not in r.text and (r.reasoning is None or "<|" not in r.reasoning)
+    # The server evaluated exactly our rendered Harmony prompt.
+    provider = lm.provider()
+    from dsrs_gptoss.provider import GptOssProvider
+
+    assert isinstance(provider, GptOssProvider)
+    prompt = provider.build_harmony_body(lm.build_request(messages, response_format=rf))["prompt"]
+    assert '# Response Formats\n\n## verdict\n\n{"type":"object"' in prompt
+    assert prompt.startswith("<|start|>system<|message|>") and prompt.endswith("<|start|>assistant")
+    req = urllib.request.Request(
+        tiny_server.base_url + "/tokenize",
+        data=json.dumps({"content": prompt, "add_special": True}).encode(),
+        headers={"content-type": "application/json"},
+    )
+    with urllib.request.urlopen(req) as resp:
+        n_tokens = len(json.loads(resp.read())["tokens"])
+    assert r.usage.prompt_tokens == n_tokens
+    stream = lm.stream(messages, response_format=rf)
+    assert json.loads(stream.text()) == data  # same seed, same answer; one chunk in raw mode

@@ -207,3 +207,25 @@ def test_install_pins_are_consistent() -> None:
     int(install.DEFAULT_MODEL_SHA256, 16)
     assert json.dumps(list(install.CMAKE_FLAGS))
     assert "-DLLAMA_BUILD_TESTS=OFF" in install.CMAKE_FLAGS and "-DGGML_NATIVE=OFF" in install.CMAKE_FLAGS
+
+
+def test_harmony_mode_body() -> None:
+    lm = dsrs.LM("gpt-oss:gpt-oss-20b", base_url="http://127.0.0.1:8000", harmony=True, reasoning_effort="low")
+    p = lm.provider()
+    assert isinstance(p, GptOssProvider)
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}
+    request = lm.build_request(
+        [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}],
+        response_format=dsrs.ResponseFormat(name="out", schema=schema),
+    )
+    body = p.build_harmony_body(request)
+    assert body["prompt"].startswith("<|start|>system<|message|>") and "Reasoning: low" in body["prompt"]
+    assert "# Instructions\n\nBe brief." in body["prompt"] and "## out" in body["prompt"]
+    assert body["prompt"].endswith("<|start|>user<|message|>hi<|end|><|start|>assistant")
+    assert body["stop"] == ["<|return|>", "<|call|>"] and body["max_tokens"] == DEFAULT_MAX_TOKENS
+    assert body["grammar"].startswith('root ::= ("<|channel|>analysis<|message|>"')
+    assert "final-json ::=" in body["grammar"]
+    for local in ("harmony", "reasoning_effort"):
+        assert local not in body
+    http = p.encode(request)
+    assert http.url == "http://127.0.0.1:8000/v1/completions"

@@ -10,6 +10,9 @@ Provider options (``LM("gptoss:...", auto_start=False)``) consumed here, not sen
 * ``num_ctx`` / ``ctx_size``: context size of an auto-started server;
 * ``threads``: compute threads of an auto-started server (default: cores - 1);
 * ``startup_timeout`` (s, default 120);
+* ``harmony`` (default False): render the conversation as Harmony ourselves and use
+  ``/v1/completions`` (for a server started without ``--jinja``); ``reasoning_effort``
+  (``low``/``medium``/``high``) goes into its system message;
 * ``structured``: ``"auto"`` (default), ``"json_schema"`` or ``"grammar"`` — how a JSON schema is
   enforced: llama-server's own ``response_format`` conversion, or our :mod:`dsrs_gptoss.gbnf`
   grammar in the ``grammar`` field. ``auto`` uses the grammar when the schema needs it (string
@@ -28,7 +31,7 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, ClassVar
 
-from dsrs.errors import InvalidRequestError, LMError
+from dsrs.errors import InvalidRequestError, LMError, ResponseParseError
 from dsrs.provider import ProbeResult, ProviderConfig, ProviderSpec
 from dsrs.transport import HttpRequest, HttpResponse
 from dsrs.types import LMRequest, LMResponse, StreamChunk
@@ -41,8 +44,20 @@ __all__ = ["DEFAULT_MAX_TOKENS", "GptOssProvider", "LOCAL_OPTIONS"]
 DEFAULT_MAX_TOKENS = 512
 #: Options that configure the lane and are never sent to the server.
 LOCAL_OPTIONS = frozenset(
-    {"auto_start", "model_path", "num_ctx", "ctx_size", "threads", "startup_timeout", "structured"}
+    {
+        "auto_start",
+        "model_path",
+        "num_ctx",
+        "ctx_size",
+        "threads",
+        "startup_timeout",
+        "structured",
+        "harmony",
+        "reasoning_effort",
+    }
 )
+#: Stop strings of raw Harmony completions: the model is done (return) or wants a tool (call).
+HARMONY_STOPS = (harmony.RETURN, harmony.CALL)
 _STRUCTURED_MODES = ("auto", "json_schema", "grammar")
 # Servers (by base URL) that answered an error to response_format json_schema: use grammar there.
 _NO_JSON_SCHEMA: set[str] = set()
@@ -69,6 +84,7 @@ class GptOssProvider(OpenAICompatibleProvider):
         if structured not in _STRUCTURED_MODES:
             raise ValueError(f"structured must be one of {_STRUCTURED_MODES}, got {structured!r}")
         self.structured = structured
+        self.harmony = bool(opts.get("harmony", False))
         self.handle: server.ServerHandle | None = None
         self._ready_lock: asyncio.Lock | None = None
 
@@ -138,7 +154,48 @@ class GptOssProvider(OpenAICompatibleProvider):
                 raise InvalidRequestError(str(exc), provider=self.name, model=request.model) from None
         return body
 
+    def build_harmony_body(self, request: LMRequest) -> dict[str, Any]:
+        """A ``/v1/completions`` body whose prompt is the conversation rendered as Harmony.
+
+        A JSON schema goes into the developer message (``# Response Formats``) and, as our grammar,
+        constrains the ``final`` message (after an optional ``analysis`` message).
+        """
+        rf = request.response_format
+        schema = rf.schema if rf is not None and rf.type == "json_schema" else None
+        effort = request.options.get("reasoning_effort", "medium")
+        prompt = harmony.render_conversation(
+            request.messages,
+            tools=request.tools,
+            reasoning=str(effort) if effort else None,
+            response_format=(rf.name, schema) if rf is not None and schema is not None else None,
+        )
+        body: dict[str, Any] = {
+            "model": request.model,
+            "prompt": prompt,
+            "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,
+            "stop": [*(request.stop or ()), *HARMONY_STOPS],
+        }
+        if request.temperature is not None:
+            body["temperature"] = request.temperature
+        if request.seed is not None:
+            body["seed"] = request.seed
+        body.update({k: v for k, v in request.options.items() if k not in LOCAL_OPTIONS})
+        if schema is not None and "grammar" not in body:
+            try:
+                json_rules = gbnf.schema_to_gbnf(schema).replace("root ::=", "final-json ::=", 1)
+            except gbnf.UnsupportedSchemaError as exc:
+                raise InvalidRequestError(str(exc), provider=self.name, model=request.model) from None
+            body["grammar"] = (
+                'root ::= ("<|channel|>analysis<|message|>" [^<]* "<|end|><|start|>assistant")? '
+                '"<|channel|>final<|message|>" final-json\n' + json_rules
+            )
+        return body
+
     def encode(self, request: LMRequest, *, stream: bool = False) -> HttpRequest:
+        if self.harmony:
+            data = json.dumps(self.build_harmony_body(request), ensure_ascii=False, separators=(",", ":")).encode()
+            url = openai_chat.chat_url(self.base_url).removesuffix("/chat/completions") + "/completions"
+            return HttpRequest("POST", url, self._headers, data, self.timeout)
         body = self.build_body(request, stream=stream)
         headers = self._headers if not stream else {**self._headers, "accept": "text/event-stream"}
         data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
@@ -151,8 +208,8 @@ class GptOssProvider(OpenAICompatibleProvider):
         t0 = time.perf_counter()
         try:
             resp = await self.send(self.encode(request), request)
-        except InvalidRequestError:
-            if not self._retry_with_grammar(request):
+        except InvalidRequestError as exc:
+            if "schema" not in (exc.body or "").lower() or not self._retry_with_grammar(request):
                 raise
             resp = await self.send(self.encode(request), request)
         except LMError as exc:
@@ -172,11 +229,46 @@ class GptOssProvider(OpenAICompatibleProvider):
         return True
 
     def decode(self, resp: HttpResponse, request: LMRequest) -> LMResponse:
+        if self.harmony:
+            return self._decode_harmony(resp, request)
         return openai_chat.decode_response(
             resp.status, resp.headers, resp.content, provider=self.name, model=request.model
         )
 
+    def _decode_harmony(self, resp: HttpResponse, request: LMRequest) -> LMResponse:
+        """A ``/v1/completions`` answer whose text is raw Harmony: split into answer, reasoning, tool calls."""
+        try:
+            data = json.loads(resp.content)
+            choice = data["choices"][0]
+            text = str(choice.get("text") or "")
+        except (ValueError, KeyError, IndexError, TypeError):
+            raise ResponseParseError(
+                "not a completions answer", provider=self.name, model=request.model, body=resp.content
+            ) from None
+        parsed = harmony.parse_completion(text)
+        usage = openai_chat.parse_usage(data.get("usage"))
+        if isinstance(data.get("timings"), dict):
+            usage = dataclasses.replace(usage, detail={**usage.detail, "timings": data["timings"]})
+        finish = choice.get("finish_reason")
+        if parsed.tool_calls:
+            finish = "tool_calls"
+        return LMResponse(
+            text=parsed.final,
+            usage=usage,
+            tool_calls=parsed.tool_calls,
+            reasoning=parsed.reasoning or None,
+            finish_reason=finish,
+            raw_usage=data.get("usage"),
+            provider=self.name,
+            model=data.get("model") or request.model,
+        )
+
     async def astream(self, request: LMRequest) -> AsyncIterator[StreamChunk]:
+        if self.harmony:  # raw Harmony is parsed whole: one chunk with the answer
+            response = await self.acomplete(request)
+            yield StreamChunk(text=response.text, reasoning=response.reasoning or "")
+            yield StreamChunk(response=response)
+            return
         await self.ensure_ready(request.model)
         t0 = time.perf_counter()
         first: float | None = None
