@@ -101,7 +101,9 @@ async def _client_aiohttp_tuned(url: str) -> tuple[Call, Callable[[], Awaitable[
 async def _client_httpx(url: str) -> tuple[Call, Callable[[], Awaitable[None]]]:
     import httpx
 
-    client = httpx.AsyncClient(limits=httpx.Limits(max_connections=512, max_keepalive_connections=512))
+    client = httpx.AsyncClient(
+        limits=httpx.Limits(max_connections=512, max_keepalive_connections=512), timeout=httpx.Timeout(120.0)
+    )
     chat = url + "/v1/chat/completions"
 
     async def call() -> str:
@@ -115,7 +117,9 @@ async def _client_httpx_aiohttp(url: str) -> tuple[Call, Callable[[], Awaitable[
     import httpx
     from httpx_aiohttp import HttpxAiohttpClient  # type: ignore[import-not-found]
 
-    client = HttpxAiohttpClient(limits=httpx.Limits(max_connections=512, max_keepalive_connections=512))
+    client = HttpxAiohttpClient(
+        limits=httpx.Limits(max_connections=512, max_keepalive_connections=512), timeout=httpx.Timeout(120.0)
+    )
     chat = url + "/v1/chat/completions"
 
     async def call() -> str:
@@ -145,7 +149,7 @@ async def _client_dsrs(url: str) -> tuple[Call, Callable[[], Awaitable[None]]]:
 async def _client_openai(url: str) -> tuple[Call, Callable[[], Awaitable[None]]]:
     import openai  # type: ignore[import-not-found]
 
-    client = openai.AsyncOpenAI(base_url=url + "/v1", api_key="bench", max_retries=0)
+    client = openai.AsyncOpenAI(base_url=url + "/v1", api_key="bench", max_retries=0, timeout=120.0)
 
     async def call() -> str:
         r = await client.chat.completions.create(model=MODEL, messages=PAYLOAD["messages"])
@@ -205,33 +209,49 @@ VENV_ENV = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_TELEMETRY": "False"
 
 
 async def _worker(names: list[str], url: str, args: argparse.Namespace) -> dict[str, Any]:
-    """Measure ``names`` in one event loop, interleaved in small blocks so noise hits all alike."""
+    """Measure ``names`` in one event loop, interleaved in small blocks so noise hits all alike.
+
+    A client that raises is reported as skipped (with the error) and the others go on.
+    """
     clients: dict[str, Call] = {}
     closers: list[Callable[[], Awaitable[None]]] = []
     clock = time.perf_counter_ns
     out: dict[str, Any] = {}
+
+    def fail(name: str, exc: BaseException) -> None:
+        clients.pop(name, None)
+        out[name] = {"skip": f"failed: {type(exc).__name__}: {exc}"[:200]}
+
     try:
         for name in names:
-            call, close = await CLIENTS[name][0](url)
-            closers.append(close)
-            text = await call()
-            if not text.startswith("w0"):
-                raise RuntimeError(f"{name}: unexpected answer {text!r}")
+            try:
+                call, close = await CLIENTS[name][0](url)
+                closers.append(close)
+                text = await call()
+                if not text.startswith("w0"):
+                    raise RuntimeError(f"unexpected answer {text!r}")
+                for _ in range(args.warmup):
+                    await call()
+            except Exception as exc:
+                fail(name, exc)
+                continue
             clients[name] = call
             out[name] = {"samples_ns": [], "rps": []}
-        for _ in range(args.warmup):
-            for call in clients.values():
-                await call()
         block = 25
         for b in range(max(1, args.seq // block)):
             order = names[b % len(names) :] + names[: b % len(names)]
             for name in order:
-                call = clients[name]
+                client = clients.get(name)
+                if client is None:
+                    continue
                 samples = out[name]["samples_ns"]
-                for _ in range(block):
-                    t0 = clock()
-                    await call()
-                    samples.append(clock() - t0)
+                try:
+                    for _ in range(block):
+                        t0 = clock()
+                        await client()
+                        samples.append(clock() - t0)
+                except Exception as exc:
+                    fail(name, exc)
 
         async def burst(call: Call, total: int, seconds: float) -> float:
             """Calls per second of ``conc`` lanes sharing ``total`` calls (stopping early after ``seconds``)."""
@@ -250,16 +270,27 @@ async def _worker(names: list[str], url: str, args: argparse.Namespace) -> dict[
             return done[0] / ((clock() - t0) / 1e9)
 
         if args.total:
-            for call in clients.values():  # open every client's connections once
-                await burst(call, args.conc * 2, args.burst_seconds)
+            for name, call in list(clients.items()):  # open every client's connections once
+                try:
+                    await burst(call, args.conc * 2, args.burst_seconds * 2)
+                except Exception as exc:
+                    fail(name, exc)
             for b in range(args.bursts):
                 order = names[b % len(names) :] + names[: b % len(names)]
                 for name in order:
-                    out[name]["rps"].append(await burst(clients[name], args.total, args.burst_seconds))
+                    if name not in clients:
+                        continue
+                    try:
+                        out[name]["rps"].append(await burst(clients[name], args.total, args.burst_seconds))
+                    except Exception as exc:
+                        fail(name, exc)
         return out
     finally:
         for close in closers:
-            await close()
+            try:
+                await close()
+            except Exception:
+                pass
 
 
 def run_worker(args: argparse.Namespace) -> None:
@@ -310,8 +341,11 @@ dt = time.perf_counter_ns() - t0
 import json, sys
 dists = sorted({s.distribution for s in specs})
 impl = sorted({s.factory.partition(":")[0] for s in specs if isinstance(s.factory, str)})
-loaded = [m for m in impl if m in sys.modules]
-print(json.dumps({"ns": dt, "dists": dists, "impl": impl, "loaded": loaded}))
+heavy = ("pydantic.main", "httpx", "aiohttp", "websockets", "coincurve", "asyncio")
+loaded = [m for m in (*impl, *heavy) if m in sys.modules]
+pkgs = ("dsrs_openai", "dsrs_google", "dsrs_gptoss", "dsrs_pylon", "dsrs_ollama")
+extra = sorted(m for m in sys.modules if m.startswith(pkgs) and m.count(".") == 1 and not m.endswith("._plugin"))
+print(json.dumps({"ns": dt, "dists": dists, "impl": impl, "loaded": loaded, "extra": extra}))
 """
 
 
@@ -337,7 +371,9 @@ def bench_import(reps: int) -> dict[str, Any]:
         base.append(_run_snippet(_IMPORT_BASE, env)["ns"] / 1e6)
         r = _run_snippet(_IMPORT_DSRS, env)
         if r["loaded"]:
-            raise SystemExit(f"import benchmark: provider implementation modules imported: {r['loaded']}")
+            raise SystemExit(
+                f"import benchmark: discovery imported provider implementations or heavy modules: {r['loaded']}"
+            )
         dsrs_ms.append(r["ns"] / 1e6)
         lm_ms.append(_run_snippet(_IMPORT_DSRS_LM, env)["ns"] / 1e6)
     return {
@@ -346,6 +382,7 @@ def bench_import(reps: int) -> dict[str, Any]:
         "lm_ms": statistics.median(lm_ms),
         "reps": reps,
         "providers": len(first["impl"]),
+        "extra": first["extra"],
         "dists": first["dists"],
     }
 
@@ -413,7 +450,11 @@ def bench_calls(names: list[str], args: argparse.Namespace) -> dict[str, dict[st
                     for n in members[1:]:
                         merged.setdefault(gname, {})[n] = {"skip": "bench venv missing (run --install-baselines)"}
                     continue
-                res = run_group(members, python, srv.url, args, genv)
+                # The slow context clients (LiteLLM ~6 ms a call) get a quarter of the calls.
+                gargs = (
+                    args if gname == "core" else argparse.Namespace(**{**vars(args), "seq": max(100, args.seq // 4)})
+                )
+                res = run_group(members, python, srv.url, gargs, genv)
                 g = merged.setdefault(gname, {})
                 for n, v in res.items():
                     if "skip" in v:
@@ -467,8 +508,11 @@ def report(imp: dict[str, Any] | None, calls: dict[str, dict[str, Any]] | None, 
         print(
             f"import dsrs + providers(): {imp['dsrs_ms']:.1f} ms  (import httpx, pydantic {imp['base_ms']:.1f} ms, "
             f"difference {extra:+.1f} ms, target <= +{TARGET_IMPORT_MS:.0f} ms; {imp['providers']} providers from "
-            f"{len(imp['dists'])} distributions, no implementation module imported) {_verdict(good)}"
+            f"{len(imp['dists'])} distributions; no implementation module, pydantic model, asyncio or HTTP client "
+            f"imported) {_verdict(good)}"
         )
+        if imp["extra"]:
+            print(f"  note: provider packages' entry points also imported: {', '.join(imp['extra'])}")
         print(
             f"  context: import dsrs + providers() + first LM(...): {imp['lm_ms']:.1f} ms  "
             f"(difference {imp['lm_ms'] - imp['base_ms']:+.1f} ms; LM is a pydantic model, loaded on first use)"
