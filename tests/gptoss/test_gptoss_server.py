@@ -178,3 +178,16 @@ def test_auto_started_server_is_stopped_when_the_process_exits(local_env: str) -
     while (_alive(pid) or _port_open(port)) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not _alive(pid) and not _port_open(port)
+
+
+def test_a_server_that_goes_away_is_started_again(local_env: str) -> None:
+    lm = dsrs.LM("gptoss:tiny", max_tokens=4)
+    lm.call("one")
+    provider = lm.provider()
+    assert isinstance(provider, GptOssProvider) and provider.handle is not None
+    first = provider.handle.server
+    assert first is not None
+    first.stop()  # the server dies (crash, kill, machine sleep)
+    lm.call("two")  # the next call notices and auto-starts a new one
+    assert provider.handle is not None and provider.handle.server is not None
+    assert provider.handle.server is not first and provider.handle.server.is_running()

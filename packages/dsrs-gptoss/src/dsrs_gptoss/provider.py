@@ -31,7 +31,7 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, ClassVar
 
-from dsrs.errors import InvalidRequestError, LMError, ResponseParseError
+from dsrs.errors import InvalidRequestError, LMError, ProviderUnavailableError, ResponseParseError
 from dsrs.provider import ProbeResult, ProviderConfig, ProviderSpec
 from dsrs.transport import HttpRequest, HttpResponse
 from dsrs.types import LMRequest, LMResponse, StreamChunk
@@ -204,6 +204,14 @@ class GptOssProvider(OpenAICompatibleProvider):
     # --- calls ----------------------------------------------------------------------------------
 
     async def acomplete(self, request: LMRequest) -> LMResponse:
+        try:
+            return await self._acomplete(request)
+        except ProviderUnavailableError as exc:
+            if exc.status is None:  # connection lost: look for (or start) a server again next time
+                self.handle = None
+            raise
+
+    async def _acomplete(self, request: LMRequest) -> LMResponse:
         await self.ensure_ready(request.model)
         t0 = time.perf_counter()
         try:
