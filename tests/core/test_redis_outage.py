@@ -12,6 +12,8 @@ import pytest
 
 pytest.importorskip("redis", reason="the dsrs-core[redis] extra is not installed")
 
+import redis
+
 import dsrs
 from dsrs.redis_state import BudgetUnavailableError, RedisState, RedisStateWarning
 from dsrs.redis_state.testing import RedisServer, RedisServerUnavailable
@@ -138,4 +140,31 @@ async def test_a_hold_made_before_the_outage_is_settled_after_it(server: RedisSe
         await state.budgets.reserve({"global": 50}, 1)
         assert (await state.budgets.status("global")).spent == 9
     finally:
+        await state.aclose()
+
+
+async def test_a_failing_server_is_treated_like_a_lost_one(server: RedisServer) -> None:
+    """Out of memory (writes refused): calls go on locally, spends fail closed, then it recovers."""
+    ns = f"o{uuid.uuid4().hex[:8]}"
+    state = RedisState(server.url, namespace=ns, **FAST).install()
+    admin = redis.Redis.from_url(server.url)
+    lm = dsrs.LM("fake:echo").with_cache(True)
+    try:
+        admin.config_set("maxmemory-policy", "noeviction")
+        admin.config_set("maxmemory", "1")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert (await lm.acall("while the server refuses writes")).text == "while the server refuses writes"
+            with pytest.raises(BudgetUnavailableError):
+                await state.budgets.reserve({"global": 10}, 1)
+        ours = [w for w in caught if issubclass(w.category, RedisStateWarning)]
+        assert len(ours) == 1 and "OutOfMemoryError" in str(ours[0].message)
+        admin.config_set("maxmemory", "0")
+        await _wait_until_up(state)
+        r = await state.budgets.reserve({"global": 10}, 1)
+        await state.budgets.settle(r, 1)
+        assert (await state.budgets.status("global")).spent == 1
+    finally:
+        admin.config_set("maxmemory", "0")
+        admin.close()
         await state.aclose()

@@ -48,16 +48,19 @@ ENV_URL = "DSRS_REDIS_URL"
 ENV_NAMESPACE = "DSRS_REDIS_NAMESPACE"
 ENV_FAIL_OPEN = "DSRS_REDIS_FAIL_OPEN"
 
-#: What a lost or unreachable server raises in redis-py (OSError covers refused sockets).
+#: What makes Redis unusable for shared state: a lost or unreachable server (OSError covers refused
+#: sockets), and a server that answers with errors (out of memory, read-only replica, ...). Either
+#: way the process goes on with local state, as the module docstring says.
 REDIS_ERRORS: tuple[type[BaseException], ...] = (
-    redis.exceptions.ConnectionError,
-    redis.exceptions.TimeoutError,
-    redis.exceptions.BusyLoadingError,
+    redis.exceptions.RedisError,
     OSError,
     asyncio.TimeoutError,
 )
 
-_CHECK_ERRORS: tuple[type[BaseException], ...] = (*REDIS_ERRORS, redis.exceptions.RedisError)
+_CHECK_ERRORS = REDIS_ERRORS
+
+
+_WARN_EVERY_S = 60.0
 
 
 class RedisStateWarning(RuntimeWarning):
@@ -168,6 +171,8 @@ class RedisLink:
         self._down_since: float | None = None
         self._next_probe = 0.0
         self._recovery: list[Callable[[], None]] = []
+        self._last_warning: float | None = None
+        self._warned = False
         self.outages = 0
 
     # --- clients ----------------------------------------------------------------------------
@@ -250,16 +255,23 @@ class RedisLink:
         return False
 
     def mark_down(self, what: str, exc: BaseException) -> None:
-        """A command failed for lack of Redis: warn once per outage, then stay quiet."""
+        """A command failed for lack of Redis: warn once per outage (at most once a minute), then stay quiet."""
         with self._lock:
             first = self._down_since is None
+            warn = False
             if first:
-                self._down_since = time.monotonic()
-                self._next_probe = self._down_since + self.settings.retry_interval
+                now = time.monotonic()
+                self._down_since = now
+                self._next_probe = now + self.settings.retry_interval
                 self.outages += 1
-        if first:
+                # A server that answers reads but refuses writes would flap up and down on every call.
+                warn = self._last_warning is None or now - self._last_warning >= _WARN_EVERY_S
+                if warn:
+                    self._last_warning = now
+                self._warned = warn
+        if warn:
             message = (
-                f"Redis at {self.settings.safe_url} is unreachable ({what}: {type(exc).__name__}: {exc}); "
+                f"Redis at {self.settings.safe_url} is unreachable or failing ({what}: {type(exc).__name__}: {exc}); "
                 "continuing on local state: cache and lane health are per-process, "
                 + (
                     "budget spends are tracked locally (fail-open) until Redis is back"
@@ -280,7 +292,12 @@ class RedisLink:
             down_for = time.monotonic() - self._down_since
             self._down_since = None
             callbacks = list(self._recovery)
-        log.warning("Redis at %s is back after %.1fs; shared state resumes", self.settings.safe_url, down_for)
+        log.log(
+            logging.WARNING if self._warned else logging.INFO,
+            "Redis at %s is back after %.1fs; shared state resumes",
+            self.settings.safe_url,
+            down_for,
+        )
         for callback in callbacks:
             try:
                 callback()

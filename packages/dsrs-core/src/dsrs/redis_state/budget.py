@@ -136,6 +136,8 @@ class RedisBudgetStore(BudgetStore):
         """
         if amount_msats < 0:
             raise ValueError(f"cannot reserve a negative amount ({amount_msats})")
+        if any("\t" in scope or not scope for scope in limits):
+            raise ValueError(f"budget scopes must be non-empty names without tabs, got {sorted(limits)}")
         pairs = tuple((str(scope), None if limit is None else int(limit)) for scope, limit in limits.items())
         r = RedisReservation(
             id=uuid.uuid4().int >> 65,
