@@ -229,3 +229,18 @@ def test_harmony_mode_body() -> None:
         assert local not in body
     http = p.encode(request)
     assert http.url == "http://127.0.0.1:8000/v1/completions"
+
+
+def test_build_tools_from_a_target_dir(tmp_path: Path) -> None:
+    """Where the cmake/ninja wheels put their executables under ``pip install --target``."""
+    tools = tmp_path / "build-tools"
+    cmake = tools / "cmake" / "data" / "bin" / "cmake"
+    ninja_script = tools / "bin" / "ninja"
+    for path, head in ((cmake, b"\x7fELF"), (ninja_script, b"#!/usr/bin/python\n")):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(head + b"\0" * 16)
+        path.chmod(0o755)
+    assert install._tool_in(tools, "cmake") == cmake
+    assert install._tool_in(tools, "ninja") is None  # an entry script needs its package on sys.path
+    ninja_script.write_bytes(b"\x7fELF" + b"\0" * 16)
+    assert install._tool_in(tools, "ninja") == ninja_script

@@ -207,9 +207,18 @@ def _build_tools(work: Path, report: Reporter) -> tuple[str, str | None]:
 
 
 def _tool_in(tools: Path, name: str) -> Path | None:
-    # The cmake/ninja wheels ship the real executables under <package>/data/bin/.
-    candidate = tools / name / "data" / "bin" / name
-    return candidate if candidate.is_file() else None
+    """The real executable from a wheel installed with ``--target``: the cmake wheel keeps it under
+    ``cmake/data/bin/``; the ninja wheel puts a native binary straight into ``bin/`` (a Python entry
+    script there would need this dir on PYTHONPATH, so only a native binary counts)."""
+    for candidate in (tools / name / "data" / "bin" / name, tools / "bin" / name):
+        if candidate.is_file() and os.access(candidate, os.X_OK) and _is_native(candidate):
+            return candidate
+    return None
+
+
+def _is_native(path: Path) -> bool:
+    with path.open("rb") as fh:
+        return fh.read(4) == b"\x7fELF"
 
 
 def _extract_llama_cpp(sdist: Path, dest: Path) -> None:
