@@ -420,3 +420,27 @@ async def test_large_amounts_and_a_reset_with_holds_out(state: RedisState) -> No
     g, x = await state.budgets.status("global"), await state.budgets.status("lane:x")
     assert (g.spent, g.reserved) == (big - 1, 0)  # never a negative hold
     assert (x.spent, x.reserved) == (big - 1, 0)
+
+
+def test_a_settle_survives_the_loop_ending_right_after_the_call(redis_server: RedisServer, namespace: str) -> None:
+    """``asyncio.run(...)`` cancels tasks still pending when the call returns: the spend still counts."""
+    state = RedisState(redis_server.url, namespace=namespace)
+
+    async def one_call() -> None:
+        r = await state.budgets.reserve({"global": 100}, 10)
+        await state.budgets.settle(r, 7)  # returns at once; the settle is still in flight
+
+    async def totals() -> tuple[int, int]:
+        try:
+            s = await state.budgets.status("global")
+            return s.spent, s.reserved
+        finally:
+            await state.link.aclose()
+
+    try:
+        for _ in range(5):
+            asyncio.run(one_call())
+        spent, reserved = asyncio.run(totals())
+        assert reserved == 0 and spent >= 5 * 7
+    finally:
+        state.close()

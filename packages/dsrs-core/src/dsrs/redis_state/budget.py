@@ -208,8 +208,19 @@ class RedisBudgetStore(BudgetStore):
         self._local.settle(reservation, spent)
 
     async def _settle_in_redis(self, reservation: RedisReservation, spent: int) -> None:
+        keys, args = self._keys(reservation.scopes), [reservation.id, spent]
         try:
-            await _SETTLE.run(self.link.client(), self._keys(reservation.scopes), [reservation.id, spent])
+            await _SETTLE.run(self.link.client(), keys, args)
+        except asyncio.CancelledError:
+            # The loop is going away (``asyncio.run`` returning right after the call cancels what is
+            # left): the spend must still be counted, so settle with the blocking client. Should the
+            # cancelled command have reached Redis already, the spend counts twice — over-counting
+            # is the safe side of a budget.
+            try:
+                _SETTLE.run_sync(self.link.sync_client(), keys, args)
+            except REDIS_ERRORS:
+                self._local.settle(reservation, spent)
+            raise
         except REDIS_ERRORS as exc:
             self.link.mark_down("budget settle", exc)
             self._local.settle(reservation, spent)
