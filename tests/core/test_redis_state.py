@@ -444,3 +444,19 @@ def test_a_settle_survives_the_loop_ending_right_after_the_call(redis_server: Re
         assert reserved == 0 and spent >= 5 * 7
     finally:
         state.close()
+
+
+def test_an_evicting_server_is_pointed_out(
+    redis_server: RedisServer, namespace: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    import redis
+
+    admin = redis.Redis.from_url(redis_server.url)
+    try:
+        admin.config_set("maxmemory-policy", "allkeys-lru")
+        with caplog.at_level("WARNING", logger="dsrs.redis_state"):
+            RedisState(redis_server.url, namespace=namespace).close()
+        assert "allkeys-lru" in caplog.text and "noeviction" in caplog.text
+    finally:
+        admin.config_set("maxmemory-policy", "noeviction")
+        admin.close()

@@ -18,7 +18,7 @@ import warnings
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
 try:
@@ -219,6 +219,22 @@ class RedisLink:
                 f"cannot reach Redis at {self.settings.safe_url} (from {self.settings.source}): "
                 f"{type(exc).__name__}: {exc}. Start the server or fix {ENV_URL}."
             ) from None
+        self._check_eviction_policy()
+
+    def _check_eviction_policy(self) -> None:
+        """Budgets and the ledger must not be evicted: say so if the server may evict any key."""
+        try:
+            reply = cast("dict[str, Any]", self.sync_client().config_get("maxmemory-policy"))
+            policy = reply.get("maxmemory-policy", "")
+        except _CHECK_ERRORS:  # CONFIG is often disabled on managed servers: nothing to say then
+            return
+        if str(policy).startswith("allkeys-"):
+            log.warning(
+                "Redis at %s has maxmemory-policy %s: it may evict budget totals and usage counts "
+                "(spent msats would be forgotten); use noeviction or a volatile-* policy, or a separate database",
+                self.settings.safe_url,
+                policy,
+            )
 
     async def aclose(self) -> None:
         """Close the current loop's client (others are closed when their loop goes away)."""
