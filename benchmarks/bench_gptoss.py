@@ -5,7 +5,8 @@
 * tokens/s through ``dsrs.LM("gptoss:...")`` vs a plain ``http.client`` POST of the identical body
   (same server, same model, ``ignore_eos`` so every run generates exactly ``--tokens`` tokens);
   runs interleaved, medians compared; the target is a ratio >= 0.95;
-* time to first token, streamed, through dsrs vs a direct SSE read: the overhead in ms;
+* time to first token, streamed, through dsrs vs a direct SSE read of the same body (SmolLM2, and the
+  tiny random model whose ~5 ms first token makes the client overhead visible);
 * cold auto-start: from "nothing listens" to the first answer, with SmolLM2 and the tiny model.
 
 llama-server and SmolLM2 come from ``dsrs-gptoss install`` (cached). ``--write`` replaces the
@@ -118,26 +119,62 @@ def bench_throughput(base_url: str, runs: int, tokens: int) -> dict[str, float]:
         dsrs_tps.append(d)
         direct_tps.append(h)
         ratios.append(d / h)
-    ttft_dsrs: list[float] = []
-    ttft_direct: list[float] = []
-    stream_lm = lm.with_max_tokens(8)
-    stream_body = provider.build_body(stream_lm.build_request(PROMPT))
-
-    async def interleaved() -> None:
-        # One event loop for all dsrs streams, as an application has; the direct reads run in between.
-        for _ in range(runs):
-            ttft_dsrs.append(await _dsrs_ttft(stream_lm))
-            ttft_direct.append(await asyncio.to_thread(_direct_ttft, base_url, stream_body))
-
-    asyncio.run(interleaved())
     return {
         "dsrs_tps": statistics.median(dsrs_tps),
         "direct_tps": statistics.median(direct_tps),
         "ratio": statistics.median(ratios),
-        "ttft_dsrs_ms": statistics.median(ttft_dsrs) * 1000,
-        "ttft_direct_ms": statistics.median(ttft_direct) * 1000,
-        "ttft_overhead_ms": (statistics.median(ttft_dsrs) - statistics.median(ttft_direct)) * 1000,
     }
+
+
+def bench_ttft(base_url: str, model: str, runs: int) -> dict[str, float]:
+    """Time to the first streamed content delta: ``lm.astream`` vs a direct streamed POST of the same
+    body (aiohttp in the same event loop when installed, else http.client in a thread), interleaved."""
+    lm = dsrs.LM(f"gptoss:{model}", base_url=base_url, max_tokens=8, temperature=0.0)
+    provider = lm.provider()
+    assert isinstance(provider, GptOssProvider)
+    body = provider.build_body(lm.build_request(PROMPT), stream=True)
+    via: list[float] = []
+    direct: list[float] = []
+
+    async def run() -> None:
+        import importlib.util
+
+        session: Any = None
+        if importlib.util.find_spec("aiohttp") is not None:
+            import aiohttp
+
+            session = aiohttp.ClientSession()
+
+        async def direct_once() -> float:
+            if session is None:
+                return await asyncio.to_thread(_direct_ttft, base_url, body)
+            t0 = time.perf_counter()
+            first = None
+            async with session.post(base_url + "/v1/chat/completions", json=body) as resp:
+                async for line in resp.content:
+                    if first is None and line.startswith(b"data: ") and b'"content":"' in line:
+                        first = time.perf_counter() - t0
+            assert first is not None
+            return first
+
+        try:
+            for _ in range(3):  # warm-up: connections, prompt cache
+                await direct_once()
+                await _dsrs_ttft(lm)
+            for i in range(runs):
+                if i % 2:
+                    direct.append(await direct_once())
+                    via.append(await _dsrs_ttft(lm))
+                else:
+                    via.append(await _dsrs_ttft(lm))
+                    direct.append(await direct_once())
+        finally:
+            if session is not None:
+                await session.close()
+
+    asyncio.run(run())
+    d, h = statistics.median(via), statistics.median(direct)
+    return {"dsrs_ms": d * 1000, "direct_ms": h * 1000, "overhead_ms": (d - h) * 1000}
 
 
 def bench_cold_start(model: Path, binary: Path) -> dict[str, float]:
@@ -167,6 +204,9 @@ def main() -> int:
     tiny = testing.tiny_gguf()
     with srv.LlamaServer(smol, binary=binary, ctx_size=2048) as server:
         tp = bench_throughput(server.base_url, args.runs, args.tokens)
+        ttft_smol = bench_ttft(server.base_url, "smollm2", args.runs)
+    with srv.LlamaServer(tiny, binary=binary) as server:
+        ttft_tiny = bench_ttft(server.base_url, "tiny", max(args.runs, 41))
     cold_smol = bench_cold_start(smol, binary)
     cold_tiny = bench_cold_start(tiny, binary)
 
@@ -179,13 +219,16 @@ def main() -> int:
         "",
         f"`{command}` on {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"llama.cpp from llama-cpp-python {install.LLAMA_CPP_PYTHON_VERSION}, model SmolLM2-135M-Instruct Q4_1, "
-        f"dsrs transport {transport}. Medians of {args.runs} adjacent dsrs/direct pairs (order alternating; ratio = median of per-pair ratios), {args.tokens} generated tokens each (`ignore_eos`).",
+        f"dsrs transport {transport}. Medians of {args.runs} adjacent dsrs/direct pairs (order alternating; ratio = median of per-pair ratios), {args.tokens} generated tokens each (`ignore_eos`); "
+        "direct HTTP = http.client for tokens/s, aiohttp in the same event loop for time to first token.",
         "",
         "| measure | dsrs | direct HTTP | ratio / overhead |",
         "| --- | --- | --- | --- |",
         f"| tokens/s (client wall time) | {tp['dsrs_tps']:.1f} | {tp['direct_tps']:.1f} | {tp['ratio']:.3f} (target >= 0.95) |",
-        f"| time to first token, streamed | {tp['ttft_dsrs_ms']:.1f} ms | {tp['ttft_direct_ms']:.1f} ms "
-        f"| {tp['ttft_overhead_ms']:+.1f} ms |",
+        f"| time to first token, streamed, SmolLM2 | {ttft_smol['dsrs_ms']:.1f} ms | {ttft_smol['direct_ms']:.1f} ms "
+        f"| {ttft_smol['overhead_ms']:+.2f} ms |",
+        f"| time to first token, streamed, tiny model ({max(args.runs, 41)} pairs) | {ttft_tiny['dsrs_ms']:.2f} ms "
+        f"| {ttft_tiny['direct_ms']:.2f} ms | {ttft_tiny['overhead_ms']:+.2f} ms |",
         "",
         "| cold auto-start (nothing listening -> first answer) | healthy after | first answer after |",
         "| --- | --- | --- |",

@@ -226,3 +226,24 @@ def test_raw_harmony_mode_renders_the_prompt_and_parses_channels(tiny_server: Ll
     assert r.usage.prompt_tokens == n_tokens
     stream = lm.stream(messages, response_format=rf)
     assert json.loads(stream.text()) == data  # same seed, same answer; one chunk in raw mode
+
+
+def test_many_streams_in_a_row_on_one_event_loop(tiny_server: LlamaServer) -> None:
+    """Regression: with aiohttp, every second stream on a reused connection failed ("Can not write
+    request body") after llama-server's chunked SSE answer; streams now use a connection each."""
+    import asyncio
+
+    lm = dsrs.LM("gptoss:tiny", base_url=tiny_server.base_url, max_tokens=3, temperature=0.0)
+
+    async def run() -> int:
+        done = 0
+        for _ in range(8):
+            stream = lm.astream("hi")
+            async for _delta in stream:
+                pass
+            assert stream.response is not None
+            done += 1
+            await lm.acall("and a plain call in between")
+        return done
+
+    assert asyncio.run(run()) == 8

@@ -85,6 +85,7 @@ class GptOssProvider(OpenAICompatibleProvider):
             raise ValueError(f"structured must be one of {_STRUCTURED_MODES}, got {structured!r}")
         self.structured = structured
         self.harmony = bool(opts.get("harmony", False))
+        self._stream_headers = {**self._headers, "accept": "text/event-stream", "connection": "close"}
         self.handle: server.ServerHandle | None = None
         self._ready_lock: asyncio.Lock | None = None
 
@@ -197,7 +198,11 @@ class GptOssProvider(OpenAICompatibleProvider):
             url = openai_chat.chat_url(self.base_url).removesuffix("/chat/completions") + "/completions"
             return HttpRequest("POST", url, self._headers, data, self.timeout)
         body = self.build_body(request, stream=stream)
-        headers = self._headers if not stream else {**self._headers, "accept": "text/event-stream"}
+        # A streamed answer gets a connection of its own: aiohttp reuses the connection after
+        # llama-server's chunked SSE response and every second stream then fails with "Can not write
+        # request body" (seen with aiohttp 3.14 and llama.cpp from llama-cpp-python 0.3.36; a fresh
+        # loopback connection costs well under a millisecond).
+        headers = self._headers if not stream else self._stream_headers
         data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
         return HttpRequest("POST", self.url, headers, data, self.timeout)
 
