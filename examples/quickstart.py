@@ -29,8 +29,9 @@ def main(question: str) -> int:
         print("\nNo lane is usable. Run `dsrs-gptoss install` for the local one, or set an API key.")
         return 1
     dsrs.configure(mux)
-    # temperature=0: the local default model is small (135M parameters); greedy decoding keeps it factual.
-    pred = dsrs.Predict(QA, temperature=0)(question=question)
+    # The local default model is small (135M parameters): greedy decoding keeps it factual, and a short
+    # budget with a blank-line stop keeps it from rambling on after the answer.
+    pred = dsrs.Predict(QA, temperature=0, max_tokens=64, stop=["\n\n"])(question=question)
     usage = pred.lm_usage
     detail = usage.detail
     print()
