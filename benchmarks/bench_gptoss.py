@@ -36,6 +36,8 @@ from dsrs_gptoss.provider import GptOssProvider
 ROOT = Path(__file__).resolve().parents[1]
 SECTION = "## dsrs-gptoss (llama-server)"
 PROMPT = "Write a short story about a lighthouse keeper."
+# llama-server closes the connection after a streamed answer; like the provider, ask for that up front.
+_STREAM_HEADERS = {"accept": "text/event-stream", "connection": "close"}
 
 
 def _post(base_url: str, body: dict[str, Any]) -> tuple[dict[str, Any], float]:
@@ -150,7 +152,7 @@ def bench_ttft(base_url: str, model: str, runs: int) -> dict[str, float]:
                 return await asyncio.to_thread(_direct_ttft, base_url, body)
             t0 = time.perf_counter()
             first = None
-            async with session.post(base_url + "/v1/chat/completions", json=body) as resp:
+            async with session.post(base_url + "/v1/chat/completions", json=body, headers=_STREAM_HEADERS) as resp:
                 async for line in resp.content:
                     if first is None and line.startswith(b"data: ") and b'"content":"' in line:
                         first = time.perf_counter() - t0
@@ -234,6 +236,13 @@ def main() -> int:
         "| --- | --- | --- |",
         f"| SmolLM2-135M (98 MB) | {cold_smol['healthy_s']:.2f} s | {cold_smol['first_answer_s']:.2f} s |",
         f"| tiny random GGUF (test model) | {cold_tiny['healthy_s']:.2f} s | {cold_tiny['first_answer_s']:.2f} s |",
+        "",
+        f"Load average during the run: {os.getloadavg()[0]:.1f} (shared machine). Absolute speeds vary from run "
+        "to run; the per-pair ratio cancels most of that. The tiny model's time to first token is a few ms of "
+        "server work, so its difference is the client overhead; the SmolLM2 difference also holds CPU "
+        "contention between the client and the server's thread. llama-server runs with cores - 1 threads "
+        "(`LLAMA_THREADS` overrides): on 2 busy cores, 2 threads gave 4 tok/s and 1 thread 30 tok/s. The "
+        "first `dsrs-gptoss install` built llama-server in 818-836 s here under such load.",
         "",
     ]
     report = "\n".join(lines)
