@@ -64,7 +64,9 @@ def vendors() -> Iterator[dict[str, str]]:
 
 @pytest.mark.docs
 @pytest.mark.parametrize("path", DOCS, ids=lambda p: str(p.relative_to(ROOT)))
-def test_python_blocks_run(path: Path, vendors: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_python_blocks_run(
+    path: Path, vendors: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     blocks = _blocks(path)
     if not blocks:
         pytest.skip("no python blocks")
@@ -80,7 +82,7 @@ def test_python_blocks_run(path: Path, vendors: dict[str, str], monkeypatch: pyt
         for line, code in blocks:
             try:
                 compiled = compile(code, f"{path.name}:{line}", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
-                result = eval(compiled, namespace)  # noqa: S307 - our own docs
+                result = eval(compiled, namespace)
                 if asyncio.iscoroutine(result):
                     await result
             except Exception as exc:

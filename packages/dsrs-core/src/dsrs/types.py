@@ -84,18 +84,16 @@ def _message_from_mapping(m: Mapping[str, Any]) -> Message:
     if content is not None and not isinstance(content, str):
         # OpenAI-style content parts: keep the text parts, in order.
         if isinstance(content, list):
-            content = "".join(
-                p.get("text", "") for p in content if isinstance(p, Mapping) and p.get("type") == "text"
-            )
+            content = "".join(p.get("text", "") for p in content if isinstance(p, Mapping) and p.get("type") == "text")
         else:
             raise ValueError(f"message content must be a string, got {type(content).__name__}")
     calls = tuple(
-        tc if isinstance(tc, ToolCall) else ToolCall(id=str(tc.get("id", "")), name=tc["name"], arguments=tc.get("arguments", "{}"))
+        tc
+        if isinstance(tc, ToolCall)
+        else ToolCall(id=str(tc.get("id", "")), name=tc["name"], arguments=tc.get("arguments", "{}"))
         for tc in m.get("tool_calls") or ()
     )
-    return Message(
-        role=role, content=content, name=m.get("name"), tool_call_id=m.get("tool_call_id"), tool_calls=calls
-    )
+    return Message(role=role, content=content, name=m.get("name"), tool_call_id=m.get("tool_call_id"), tool_calls=calls)
 
 
 def normalize_messages(messages: MessagesInput) -> tuple[Message, ...]:
@@ -267,4 +265,3 @@ class StreamChunk:
     text: str = ""
     reasoning: str = ""
     response: LMResponse | None = None
-

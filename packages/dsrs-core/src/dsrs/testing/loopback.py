@@ -127,7 +127,8 @@ class LoopbackServer:
             do_GET = do_POST = do_PUT = do_DELETE = _handle
 
         self._server = _Server((host, port), H)
-        self.host, self.port = self._server.server_address[0], self._server.server_address[1]
+        self.host: str = str(self._server.server_address[0])
+        self.port: int = int(self._server.server_address[1])
         self._thread: threading.Thread | None = None
 
     @property
@@ -176,14 +177,33 @@ def openai_chat_reply(req: RecordedRequest) -> Reply:
         events = []
         for i, w in enumerate(words):
             piece = w if i == 0 else " " + w
-            chunk = {"id": "c1", "object": "chat.completion.chunk", "model": model,
-                     "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
+            chunk = {
+                "id": "c1",
+                "object": "chat.completion.chunk",
+                "model": model,
+                "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}],
+            }
             events.append(f"data: {json.dumps(chunk)}\n\n")
-        events.append("data: " + json.dumps({"id": "c1", "object": "chat.completion.chunk", "model": model,
-                                              "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}) + "\n\n")
+        events.append(
+            "data: "
+            + json.dumps(
+                {
+                    "id": "c1",
+                    "object": "chat.completion.chunk",
+                    "model": model,
+                    "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+                }
+            )
+            + "\n\n"
+        )
         if (body.get("stream_options") or {}).get("include_usage"):
-            events.append("data: " + json.dumps({"id": "c1", "object": "chat.completion.chunk", "model": model,
-                                                  "choices": [], "usage": usage}) + "\n\n")
+            events.append(
+                "data: "
+                + json.dumps(
+                    {"id": "c1", "object": "chat.completion.chunk", "model": model, "choices": [], "usage": usage}
+                )
+                + "\n\n"
+            )
         events.append("data: [DONE]\n\n")
         return Reply(200, headers={"content-type": "text/event-stream"}, chunks=events)
     return Reply(
