@@ -244,3 +244,40 @@ def test_build_tools_from_a_target_dir(tmp_path: Path) -> None:
     assert install._tool_in(tools, "ninja") is None  # an entry script needs its package on sys.path
     ninja_script.write_bytes(b"\x7fELF" + b"\0" * 16)
     assert install._tool_in(tools, "ninja") == ninja_script
+
+
+def test_extract_takes_only_vendor_llama_cpp(tmp_path: Path) -> None:
+    import io
+    import tarfile
+
+    sdist = tmp_path / "llama_cpp_python-9.9.9.tar.gz"
+    members = {
+        "llama_cpp_python-9.9.9/pyproject.toml": b"[project]\n",
+        "llama_cpp_python-9.9.9/vendor/llama.cpp/CMakeLists.txt": b"project(llama)\n",
+        "llama_cpp_python-9.9.9/vendor/llama.cpp/tools/server/server.cpp": b"int main() {}\n",
+        "llama_cpp_python-9.9.9/vendor/llama.cpp/../../escape.txt": b"no\n",
+    }
+    with tarfile.open(sdist, "w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    dest = tmp_path / "src"
+    install._extract_llama_cpp(sdist, dest)
+    assert (dest / "CMakeLists.txt").read_bytes() == b"project(llama)\n"
+    assert (dest / "tools" / "server" / "server.cpp").is_file()
+    assert not (dest / "pyproject.toml").exists()
+    assert not (tmp_path / "escape.txt").exists() and not list(tmp_path.rglob("escape.txt"))
+
+
+def test_extract_rejects_an_sdist_without_llama_cpp(tmp_path: Path) -> None:
+    import io
+    import tarfile
+
+    sdist = tmp_path / "other-1.0.tar.gz"
+    with tarfile.open(sdist, "w:gz") as tar:
+        info = tarfile.TarInfo("other-1.0/setup.py")
+        info.size = 2
+        tar.addfile(info, io.BytesIO(b"#\n"))
+    with pytest.raises(install.InstallError, match=r"no vendor/llama\.cpp"):
+        install._extract_llama_cpp(sdist, tmp_path / "src")
