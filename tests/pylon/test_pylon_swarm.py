@@ -277,7 +277,9 @@ async def test_relay_down_is_provider_unavailable() -> None:
 
 async def test_relay_dies_mid_job() -> None:
     with LoopbackRelay() as relay:
-        lm = swarm(relay.url)
+        # Phase timeouts far above the relay's shutdown time, so only the lost connection can end
+        # the call (under CI load the relay thread may take seconds to close its sockets).
+        lm = PylonLM.new_swarm(relay.url).with_timeout(60).with_options(feedback_timeout=60, offer_wait=0.3)
         async with websockets.connect(relay.url) as watcher:
             await watcher.send(json.dumps(["REQ", "w", {"kinds": [JOB_KIND]}]))
             await watcher.recv()  # EOSE
