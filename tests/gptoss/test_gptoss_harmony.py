@@ -217,3 +217,32 @@ def test_plain_text_is_not_harmony() -> None:
 def test_harmony_message_header_fields() -> None:
     msg = HarmonyMessage("assistant", "{}", channel="commentary", recipient="functions.f", content_type="json")
     assert msg.header() == "assistant<|channel|>commentary to=functions.f <|constrain|>json"
+
+
+def _split_in_pieces(text: str, size: int) -> tuple[str, str]:
+    splitter = harmony.HarmonyStreamSplitter()
+    answer, reasoning = [], []
+    for i in range(0, len(text), size):
+        a, r = splitter.feed(text[i : i + size])
+        answer.append(a)
+        reasoning.append(r)
+        assert "<|" not in a and "|>" not in a and "<|" not in r
+    a, r = splitter.close()
+    return "".join([*answer, a]), "".join([*reasoning, r])
+
+
+def test_stream_splitter_matches_whole_parse_for_every_piece_size() -> None:
+    for text in (DOC_OUTPUT, DOC_PREAMBLE_OUTPUT, DOC_TOOL_CALL_OUTPUT, "<|channel|>analysis<|message|>cut off"):
+        whole = parse_completion(text)
+        for size in (1, 2, 3, 5, 7, 11, 64, 10_000):
+            assert _split_in_pieces(text, size) == (whole.final, whole.reasoning), (text[:30], size)
+
+
+def test_stream_splitter_never_emits_reasoning_as_answer() -> None:
+    splitter = harmony.HarmonyStreamSplitter()
+    seen = ""
+    for ch in DOC_OUTPUT:
+        answer, _ = splitter.feed(ch)
+        seen += answer
+        assert "Simple arithmetic" not in seen
+    assert seen + splitter.close()[0] == "2 + 2 = 4."

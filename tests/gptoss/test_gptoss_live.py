@@ -247,3 +247,19 @@ def test_many_streams_in_a_row_on_one_event_loop(tiny_server: LlamaServer) -> No
         return done
 
     assert asyncio.run(run()) == 8
+
+
+def test_streamed_raw_harmony_is_split_as_it_arrives(tiny_server: LlamaServer) -> None:
+    """A server that does not parse Harmony (no gpt-oss template) streams raw channels; the deltas
+    carry only the answer, the reasoning goes to ``stream.reasoning``."""
+    grammar = (
+        'root ::= "<|channel|>analysis<|message|>" [a-z ]{3,20} "<|end|>" '
+        '"<|start|>assistant<|channel|>final<|message|>" "ANSWER" [a-z]{0,5} "<|return|>"'
+    )
+    lm = dsrs.LM("gptoss:tiny", base_url=tiny_server.base_url, max_tokens=200, grammar=grammar, seed=1)
+    stream = lm.stream("x")
+    deltas = list(stream)
+    assert stream.response is not None
+    assert "".join(deltas) == stream.response.text and stream.response.text.startswith("ANSWER")
+    assert all("<|" not in d for d in deltas)
+    assert stream.reasoning and stream.reasoning == stream.response.reasoning and "<|" not in stream.reasoning

@@ -41,6 +41,7 @@ __all__ = [
     "parse_messages",
     "parse_completion",
     "looks_like_harmony",
+    "HarmonyStreamSplitter",
 ]
 
 START = "<|start|>"
@@ -405,3 +406,51 @@ def parse_completion(text: str) -> ParsedCompletion:
 def strip_specials(text: str) -> str:
     """Remove Harmony special tokens (for display of malformed output)."""
     return _SPECIAL.sub("", text)
+
+
+class HarmonyStreamSplitter:
+    """Split raw Harmony text arriving in pieces into answer (``final``) and reasoning deltas.
+
+    ``feed(piece)`` returns ``(answer_delta, reasoning_delta)``; ``close()`` flushes what was held
+    back. What it emits, joined, equals :func:`parse_completion` of the whole text. A piece that ends
+    inside a marker (``<|chan``) or a header (``<|start|>assistant<|channel|>fi``) is held back
+    until the rest arrives.
+    """
+
+    def __init__(self) -> None:
+        self._buf = ""
+        self._final = 0
+        self._reasoning = 0
+
+    def feed(self, piece: str) -> tuple[str, str]:
+        self._buf += piece
+        return self._emit(closing=False)
+
+    def close(self) -> tuple[str, str]:
+        return self._emit(closing=True)
+
+    def _emit(self, *, closing: bool) -> tuple[str, str]:
+        text = self._buf
+        if not closing:
+            text = text.removesuffix("<")  # maybe the start of a marker
+            cut = text.rfind("<|")
+            if cut >= 0 and "|>" not in text[cut:]:
+                text = text[:cut]
+            # A header still arriving: from the last <|start|> (or a leading <|channel|>) with no
+            # <|message|> after it yet.
+            head_at = text.rfind(START)
+            if head_at < 0 and text.lstrip().startswith(CHANNEL):
+                head_at = len(text) - len(text.lstrip())
+            if head_at >= 0 and text.find(MESSAGE, head_at) < 0:
+                text = text[:head_at]
+        try:
+            parsed = parse_completion(text)
+        except HarmonyParseError:
+            if not closing:
+                return "", ""  # a header is still arriving
+            parsed = ParsedCompletion(final=strip_specials(text), reasoning="", commentary="")
+        answer = parsed.final[self._final :]
+        reasoning = parsed.reasoning[self._reasoning :]
+        self._final = len(parsed.final)
+        self._reasoning = len(parsed.reasoning)
+        return answer, reasoning

@@ -58,6 +58,7 @@ LOCAL_OPTIONS = frozenset(
 )
 #: Stop strings of raw Harmony completions: the model is done (return) or wants a tool (call).
 HARMONY_STOPS = (harmony.RETURN, harmony.CALL)
+_HARMONY_OPENERS = (harmony.CHANNEL, harmony.START)
 _STRUCTURED_MODES = ("auto", "json_schema", "grammar")
 # Servers (by base URL) that answered an error to response_format json_schema: use grammar there.
 _NO_JSON_SCHEMA: set[str] = set()
@@ -285,13 +286,42 @@ class GptOssProvider(OpenAICompatibleProvider):
         await self.ensure_ready(request.model)
         t0 = time.perf_counter()
         first: float | None = None
+        # Raw Harmony in the content (a gpt-oss server without --jinja) is split as it streams, so
+        # reasoning never shows up among the answer's deltas. Undecided while the text so far could
+        # still be the start of a Harmony marker.
+        pending = ""
+        splitter: harmony.HarmonyStreamSplitter | None = None
+        decided = False
         async for chunk in super().astream(request):
+            if chunk.response is not None:
+                if not decided and pending:
+                    yield StreamChunk(text=pending)
+                elif splitter is not None:
+                    answer, thought = splitter.close()
+                    if answer or thought:
+                        yield StreamChunk(text=answer, reasoning=thought)
+                yield StreamChunk(response=self._finish(chunk.response, time.perf_counter() - t0, first))
+                continue
             if first is None and (chunk.text or chunk.reasoning):
                 first = time.perf_counter() - t0
-            if chunk.response is not None:
-                yield StreamChunk(response=self._finish(chunk.response, time.perf_counter() - t0, first))
-            else:
-                yield chunk
+            text = chunk.text
+            if not decided and text:
+                pending += text
+                head = pending.lstrip()
+                if any(marker.startswith(head) for marker in _HARMONY_OPENERS):
+                    if chunk.reasoning:
+                        yield StreamChunk(reasoning=chunk.reasoning)
+                    continue  # could still become "<|channel|>" / "<|start|>"
+                decided = True
+                if head.startswith(_HARMONY_OPENERS):
+                    splitter = harmony.HarmonyStreamSplitter()
+                text, pending = pending, ""
+            if splitter is not None and text:
+                answer, thought = splitter.feed(text)
+                if answer or thought or chunk.reasoning:
+                    yield StreamChunk(text=answer, reasoning=thought + chunk.reasoning)
+            elif text or chunk.reasoning:
+                yield StreamChunk(text=text, reasoning=chunk.reasoning)
 
     def _finish(self, response: LMResponse, wall: float, ttft: float | None) -> LMResponse:
         """Split raw Harmony output into reasoning/answer; add wall time and speed to the usage detail."""
