@@ -191,3 +191,21 @@ def test_a_server_that_goes_away_is_started_again(local_env: str) -> None:
     lm.call("two")  # the next call notices and auto-starts a new one
     assert provider.handle is not None and provider.handle.server is not None
     assert provider.handle.server is not first and provider.handle.server.is_running()
+
+
+def test_concurrent_first_calls_start_one_server(local_env: str) -> None:
+    import asyncio
+
+    lms = [dsrs.LM("gptoss:tiny", max_tokens=3) for _ in range(4)]
+
+    async def run() -> list[dsrs.LMResponse]:
+        return list(await asyncio.gather(*(lm.acall("hi") for lm in lms)))
+
+    responses = asyncio.run(run())
+    assert all(r.usage.completion_tokens > 0 for r in responses)
+    servers = set()
+    for lm in lms:
+        p = lm.provider()
+        assert isinstance(p, GptOssProvider) and p.handle is not None
+        servers.add(id(p.handle.server))
+    assert len(servers) == 1

@@ -61,8 +61,8 @@ class HarmonyParseError(ValueError):
 
 @dataclass(frozen=True)
 class HarmonyMessage:
-    """One Harmony message. ``role`` is the author: ``system``, ``developer``, ``user``, ``assistant``
-    or a tool name such as ``functions.get_weather``."""
+    """One Harmony message. ``role`` is the author: ``system``, ``developer``, ``user``, ``assistant``,
+    or for a tool's output its name and addressee (``functions.get_weather to=assistant``)."""
 
     role: str
     content: str
@@ -74,8 +74,6 @@ class HarmonyMessage:
 
     def header(self) -> str:
         head = self.role
-        if self.role not in ("system", "developer", "user", "assistant") and self.recipient is None:
-            pass
         if self.channel is not None:
             head += CHANNEL + self.channel
         if self.recipient is not None:

@@ -88,32 +88,30 @@ class GptOssProvider(OpenAICompatibleProvider):
         self.harmony = bool(opts.get("harmony", False))
         self._stream_headers = {**self._headers, "accept": "text/event-stream", "connection": "close"}
         self.handle: server.ServerHandle | None = None
-        self._ready_lock: asyncio.Lock | None = None
 
     # --- server lifecycle ---------------------------------------------------------------------
 
     async def ensure_ready(self, model: str) -> server.ServerHandle:
-        """Reuse or auto-start the server (once per provider instance; cheap afterwards)."""
+        """Reuse or auto-start the server (once per provider instance; cheap afterwards).
+
+        Concurrent first calls (from any event loop or thread) meet in :func:`server.ensure_server`,
+        which starts at most one server per base URL.
+        """
         handle = self.handle
         if handle is not None and (handle.server is None or handle.server.is_running()):
             return handle
-        if self._ready_lock is None:
-            self._ready_lock = asyncio.Lock()
-        async with self._ready_lock:
-            if self.handle is not None and (self.handle.server is None or self.handle.server.is_running()):
-                return self.handle
-            handle = await asyncio.to_thread(
-                server.ensure_server,
-                self.requested_base_url,
-                model=model,
-                model_path=self.model_path,
-                ctx_size=self.ctx_size,
-                threads=self.threads,
-                startup_timeout=self.startup_timeout,
-                auto_start=self.auto_start,
-            )
-            self._use(handle)
-            return handle
+        handle = await asyncio.to_thread(
+            server.ensure_server,
+            self.requested_base_url,
+            model=model,
+            model_path=self.model_path,
+            ctx_size=self.ctx_size,
+            threads=self.threads,
+            startup_timeout=self.startup_timeout,
+            auto_start=self.auto_start,
+        )
+        self._use(handle)
+        return handle
 
     def _use(self, handle: server.ServerHandle) -> None:
         self.handle = handle
