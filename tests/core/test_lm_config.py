@@ -140,3 +140,12 @@ def test_cache_hit_is_marked_and_free() -> None:
         assert again.text == "err" and not again.usage.cache_hit
     finally:
         set_cache(None)
+
+
+def test_cache_key_includes_the_endpoint_resolved_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_COMPATIBLE_BASE_URL", "http://127.0.0.1:1111")
+    a = dsrs.LM("openai-compatible:m").build_request("p")
+    monkeypatch.setenv("OPENAI_COMPATIBLE_BASE_URL", "http://127.0.0.1:2222")
+    b = dsrs.LM("openai-compatible:m").build_request("p")
+    assert a.base_url == "http://127.0.0.1:1111" and b.base_url == "http://127.0.0.1:2222"
+    assert a.cache_key() != b.cache_key()

@@ -223,7 +223,9 @@ class LM(BaseModel):
             tools=tuple(tools),
             tool_choice=tool_choice,
             options={**self.options, **options} if options else self.options,
-            base_url=self.base_url,
+            # The endpoint the provider resolved (env var or default) when the LM names none, so
+            # two servers chosen through the environment never share cache entries.
+            base_url=self.base_url if self.base_url is not None else self.provider().config.base_url,
         )
 
     async def acall(self, messages: MessagesInput, **kwargs: Any) -> LMResponse:
