@@ -13,7 +13,7 @@ from dsrs.errors import AuthenticationError, InvalidRequestError
 from dsrs.provider import ProbeResult, ProviderConfig, ProviderSpec
 from dsrs.transport import HttpRequest, TransportError, get_transport
 from dsrs.types import LMRequest, LMResponse, StreamChunk
-from dsrs.wire import HttpProvider, SSEDecoder, env_first
+from dsrs.wire import HttpProvider, env_first
 from dsrs_google import wire
 
 __all__ = ["API_KEY_ENV", "BASE_URL_ENV", "SIGNATURES", "GeminiProvider", "SignatureStore", "resolve_base_url"]
@@ -118,20 +118,10 @@ class GeminiProvider(HttpProvider):
 
     async def astream(self, request: LMRequest) -> AsyncIterator[StreamChunk]:
         decoder = wire.GeminiStreamDecoder(model=request.model)
-        events = SSEDecoder()
-        async with self.open_stream(self.encode(request, stream=True), request) as resp:
-            try:
-                async for raw in resp.aiter_bytes():
-                    for event in events.feed(raw):
-                        chunk = decoder.feed(event.data)
-                        if chunk is not None:
-                            yield chunk
-                for event in events.close():
-                    chunk = decoder.feed(event.data)
-                    if chunk is not None:
-                        yield chunk
-            except TransportError as exc:
-                raise self.failure(request, exception=exc) from None
+        async for data in self.stream_sse(self.encode(request, stream=True), request):
+            chunk = decoder.feed(data)
+            if chunk is not None:
+                yield chunk
         response = decoder.finish()
         SIGNATURES.remember(decoder.signatures)
         yield StreamChunk(response=response)

@@ -12,7 +12,7 @@ from dsrs.errors import InvalidRequestError, LMError
 from dsrs.provider import ProbeResult, ProviderConfig, ProviderSpec
 from dsrs.transport import HttpRequest, TransportError, get_transport
 from dsrs.types import LMRequest, LMResponse, StreamChunk
-from dsrs.wire import HttpProvider, NDJSONDecoder
+from dsrs.wire import HttpProvider
 from dsrs_ollama import wire
 
 __all__ = ["OllamaProvider", "chat_model", "resolve_host"]
@@ -61,20 +61,10 @@ class OllamaProvider(HttpProvider):
 
     async def astream(self, request: LMRequest) -> AsyncIterator[StreamChunk]:
         decoder = wire.ChatStreamDecoder(model=request.model)
-        lines = NDJSONDecoder()
-        async with self.open_stream(self.encode(request, stream=True), request) as resp:
-            try:
-                async for raw in resp.aiter_bytes():
-                    for line in lines.feed(raw):
-                        chunk = decoder.feed(line)
-                        if chunk is not None:
-                            yield chunk
-                for line in lines.close():
-                    chunk = decoder.feed(line)
-                    if chunk is not None:
-                        yield chunk
-            except TransportError as exc:
-                raise self.failure(request, exception=exc) from None
+        async for line in self.stream_ndjson(self.encode(request, stream=True), request):
+            chunk = decoder.feed(line)
+            if chunk is not None:
+                yield chunk
         yield StreamChunk(response=decoder.finish())
 
     @classmethod

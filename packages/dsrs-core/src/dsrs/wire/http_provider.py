@@ -22,7 +22,7 @@ from dsrs.provider import ProbeResult, Provider, ProviderConfig, ProviderSpec
 from dsrs.transport import HttpRequest, HttpResponse, StreamingResponse, TransportError, get_transport
 from dsrs.types import LMRequest, LMResponse, StreamChunk
 from dsrs.wire import openai_chat
-from dsrs.wire.sse import SSEDecoder
+from dsrs.wire.sse import NDJSONDecoder, SSEDecoder
 
 __all__ = ["HttpProvider", "OpenAICompatibleProvider", "env_first"]
 
@@ -96,6 +96,32 @@ class HttpProvider(Provider):
         except TransportError as exc:
             raise self.failure(request, exception=exc) from None
 
+    async def stream_sse(self, http: HttpRequest, request: LMRequest | None = None) -> AsyncIterator[str]:
+        """Open a streamed response and yield each Server-Sent Event's ``data`` as soon as it is parsed."""
+        sse = SSEDecoder()
+        async with self.open_stream(http, request) as resp:
+            try:
+                async for raw in resp.aiter_bytes():
+                    for event in sse.iter_feed(raw):
+                        yield event.data
+                for event in sse.close():
+                    yield event.data
+            except TransportError as exc:
+                raise self.failure(request, exception=exc) from None
+
+    async def stream_ndjson(self, http: HttpRequest, request: LMRequest | None = None) -> AsyncIterator[bytes]:
+        """Open a streamed response and yield each newline-delimited JSON line (undecoded)."""
+        lines = NDJSONDecoder()
+        async with self.open_stream(http, request) as resp:
+            try:
+                async for raw in resp.aiter_bytes():
+                    for line in lines.feed(raw):
+                        yield line
+                for line in lines.close():
+                    yield line
+            except TransportError as exc:
+                raise self.failure(request, exception=exc) from None
+
 
 class OpenAICompatibleProvider(HttpProvider):
     """Any server speaking OpenAI Chat Completions. Subclass and set the class attributes.
@@ -163,20 +189,10 @@ class OpenAICompatibleProvider(HttpProvider):
 
     async def astream(self, request: LMRequest) -> AsyncIterator[StreamChunk]:
         decoder = openai_chat.ChatStreamDecoder(provider=self.name, model=request.model)
-        sse = SSEDecoder()
-        async with self.open_stream(self.encode(request, stream=True), request) as resp:
-            try:
-                async for raw in resp.aiter_bytes():
-                    for event in sse.feed(raw):
-                        chunk = decoder.feed(event.data)
-                        if chunk is not None:
-                            yield chunk
-                for event in sse.close():
-                    chunk = decoder.feed(event.data)
-                    if chunk is not None:
-                        yield chunk
-            except TransportError as exc:
-                raise self.failure(request, exception=exc) from None
+        async for data in self.stream_sse(self.encode(request, stream=True), request):
+            chunk = decoder.feed(data)
+            if chunk is not None:
+                yield chunk
         yield StreamChunk(response=decoder.finish())
 
     @classmethod
