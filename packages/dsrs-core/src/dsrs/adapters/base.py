@@ -46,6 +46,20 @@ class AdapterParseError(ResponseParseError):
         super().__init__(message, body=text)
         self.text = self.body  # redacted and truncated, like every error body
 
+    @classmethod
+    def check_fields(cls, adapter: str, outputs: Mapping[str, Any], found: Mapping[str, Any], text: str) -> None:
+        """Raise naming every output field absent from ``found`` (the first one as ``field``)."""
+        missing = [n for n in outputs if n not in found]
+        if missing:
+            raise cls(
+                f"{adapter}: the answer has no field {', '.join(f'`{n}`' for n in missing)} "
+                f"(expected {', '.join(f'`{n}`' for n in outputs)})",
+                field=missing[0],
+                missing=missing,
+                text=text,
+                adapter=adapter,
+            )
+
 
 @dataclass(frozen=True, slots=True)
 class FormattedCall:

@@ -109,16 +109,7 @@ class ChatAdapter(Adapter):
             sections[name] = text[m.end() : end].strip()
         if not matches and len(outputs) == 1:
             sections[next(iter(outputs))] = text.strip()
-        missing = [n for n in outputs if n not in sections]
-        if missing:
-            raise AdapterParseError(
-                f"ChatAdapter: the answer has no field {', '.join(f'`{n}`' for n in missing)} "
-                f"(expected {', '.join(f'`{n}`' for n in outputs)})",
-                field=missing[0],
-                missing=missing,
-                text=text,
-                adapter="ChatAdapter",
-            )
+        AdapterParseError.check_fields("ChatAdapter", outputs, sections, text)
         values: dict[str, Any] = {}
         for name, spec in outputs.items():
             try:

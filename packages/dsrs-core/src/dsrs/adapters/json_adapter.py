@@ -94,16 +94,7 @@ class JSONAdapter(Adapter):
                 missing=tuple(signature.output_fields),
             )
         outputs = signature.output_fields
-        missing = [n for n in outputs if n not in data]
-        if missing:
-            raise AdapterParseError(
-                f"JSONAdapter: the answer has no field {', '.join(f'`{n}`' for n in missing)} "
-                f"(expected {', '.join(f'`{n}`' for n in outputs)})",
-                field=missing[0],
-                missing=missing,
-                text=text,
-                adapter="JSONAdapter",
-            )
+        AdapterParseError.check_fields("JSONAdapter", outputs, data, text)
         values: dict[str, Any] = {}
         for name, spec in outputs.items():
             value = data[name]
