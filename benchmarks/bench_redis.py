@@ -15,6 +15,8 @@ in-process and Redis variants interleaved round by round so machine drift hits b
    msats on the global and the lane budget, settling it. Redis (``RedisCache`` without its
    in-process front, ``RedisBudgetStore``: 3 round trips) vs in-process (``MemoryCache``,
    ``InProcessBudgetStore``). Added latency = Redis p50 - in-process p50. Target: <= 0.5 ms.
+   Baseline of the same run: one plain ``GET`` round trip on the same client, so a loaded
+   machine's figures can be read as "so many round trips".
 2. **call** — a whole ``LaneMux.acall`` on ``fake:echo`` with a budget and the cache on (a new
    prompt each time), with ``RedisState.attach`` vs the in-process defaults: the same difference
    seen from the caller (lane health, budget, both cache lookups, the cache store, the ledger).
@@ -95,7 +97,16 @@ async def bench(url: str, rounds: int, per_round: int, warmup: int) -> dict[str,
         r = await local_budgets.reserve(limits, 12)
         await local_budgets.settle(r, 12)
 
-    check = _summary(await _interleave({"redis": check_redis, "in-process": check_local}, rounds, per_round, warmup))
+    client = state.link.client()
+
+    async def round_trip(i: int) -> None:
+        await client.get("bench-rt")
+
+    check = _summary(
+        await _interleave(
+            {"redis": check_redis, "in-process": check_local, "round-trip": round_trip}, rounds, per_round, warmup
+        )
+    )
 
     # 2. a whole LaneMux call, budget and cache on, a new prompt each time
     lm = dsrs.LM("fake:echo", max_tokens=8).with_cache(True)
@@ -153,6 +164,8 @@ async def bench(url: str, rounds: int, per_round: int, warmup: int) -> dict[str,
         "added_check_p50_ms": added_check / 1000.0,
         "added_call_p50_ms": added_call / 1000.0,
         "hit_ratio_redis_vs_sqlite": hit["redis"]["p50_us"] / hit["sqlite"]["p50_us"],
+        "check_in_round_trips": check["redis"]["p50_us"] / check["round-trip"]["p50_us"],
+        "call_added_in_round_trips": added_call / check["round-trip"]["p50_us"],
         "target_check_p50_ms": TARGET_CHECK_P50_MS,
         "meets_target": added_check / 1000.0 <= TARGET_CHECK_P50_MS,
         "python": sys.version.split()[0],
@@ -165,6 +178,7 @@ def _report(r: dict[str, Any]) -> str:
     rows = [
         ("check: cache miss + reserve + settle, Redis", r["check"]["redis"]),
         ("check: same, in-process", r["check"]["in-process"]),
+        ("one Redis round trip (GET), baseline", r["check"]["round-trip"]),
         ("LaneMux.acall with RedisState", r["call"]["redis"]),
         ("LaneMux.acall in-process", r["call"]["in-process"]),
         ("cache hit: Redis (shared)", r["hit"]["redis"]),
@@ -177,7 +191,9 @@ def _report(r: dict[str, Any]) -> str:
         "",
         f"added by Redis to the budget + cache check: p50 {r['added_check_p50_ms']:.3f} ms "
         f"(target <= {r['target_check_p50_ms']} ms: {'met' if r['meets_target'] else 'NOT met'})",
-        f"added by Redis to a whole LaneMux call: p50 {r['added_call_p50_ms']:.3f} ms",
+        f"  = {r['check_in_round_trips']:.1f} plain GET round trips of this run",
+        f"added by Redis to a whole LaneMux call: p50 {r['added_call_p50_ms']:.3f} ms"
+        f" (= {r['call_added_in_round_trips']:.1f} round trips)",
         f"shared Redis hit / SQLite hit (p50): {r['hit_ratio_redis_vs_sqlite']:.2f}x",
     ]
     return "\n".join(lines)
