@@ -62,6 +62,8 @@ _LAZY: dict[str, str] = {
     "FailoverPolicy": "dsrs.lanemux",
     "CooldownPolicy": "dsrs.lanemux",
     "UnknownLaneError": "dsrs.lanemux",
+    # shared state across processes (the dsrs-core[redis] extra; redis is imported on use)
+    "RedisState": "dsrs.redis_state",
 }
 
 if TYPE_CHECKING:
@@ -69,6 +71,7 @@ if TYPE_CHECKING:
     from dsrs.lanemux import CooldownPolicy, FailoverPolicy, LaneMux, RetryPolicy, UnknownLaneError
     from dsrs.lm import LM, LMStream
     from dsrs.predict import Predict, Prediction
+    from dsrs.redis_state import RedisState
     from dsrs.settings import NotConfiguredError, configure, configure_with_adapter, context
     from dsrs.signatures import InputField, OutputField, Signature, SignatureError, make_signature
 
@@ -122,6 +125,7 @@ __all__ = [
     "NotConfiguredError",
     "OutputField",
     "Predict",
+    "RedisState",
     "Prediction",
     "RetryPolicy",
     "Signature",

@@ -26,6 +26,7 @@ from dsrs.errors import LMError
 
 if TYPE_CHECKING:
     from dsrs.adapters import Adapter
+    from dsrs.redis_state.state import SharedState
     from dsrs.types import LMResponse, MessagesInput
 
 __all__ = [
@@ -82,18 +83,52 @@ def _check_lm(lm: object) -> None:
         raise TypeError(f"expected a dsrs.LM or dsrs.LaneMux, got {type(lm).__name__}")
 
 
-def configure(lm: LanguageModel | None = None, *, adapter: Adapter | None = None) -> None:
+def configure(
+    lm: LanguageModel | None = None, *, adapter: Adapter | None = None, state: SharedState | None = None
+) -> None:
     """Use ``lm`` (an :class:`~dsrs.LM` or :class:`~dsrs.LaneMux`) and ``adapter`` from now on.
 
     Arguments left as ``None`` keep their current value. Affects the current context and becomes
     the default of the process.
+
+    ``state`` shares the response cache, lane cooldowns, budgets and the usage ledger with other
+    processes (``dsrs.RedisState(url)``, the ``dsrs-core[redis]`` extra): a LaneMux is attached to
+    it, a plain LM gets its cache and ledger. With ``state`` omitted and ``DSRS_REDIS_URL`` set,
+    the Redis state of that URL is used (an unreachable server is a clear error naming the variable).
     """
     global _default
     _check_lm(lm)
+    if state is None and lm is not None:
+        state = _state_from_env()
+    if state is not None and lm is not None:
+        from dsrs.lanemux import LaneMux
+
+        if isinstance(lm, LaneMux):
+            state.attach(lm)
+        else:
+            state.install()
     base = current()
     new = Settings(lm=lm if lm is not None else base.lm, adapter=adapter if adapter is not None else base.adapter)
     _default = new
     _current.set(new)
+
+
+_env_states: dict[str, SharedState] = {}
+
+
+def _state_from_env() -> SharedState | None:
+    """The process's RedisState for ``DSRS_REDIS_URL`` (one per URL), or ``None`` when unset."""
+    import os
+
+    url = os.environ.get("DSRS_REDIS_URL", "").strip()
+    if not url:
+        return None
+    state = _env_states.get(url)
+    if state is None:
+        from dsrs.redis_state import RedisState
+
+        state = _env_states[url] = RedisState.from_env()
+    return state
 
 
 def configure_with_adapter(lm: LanguageModel, adapter: Adapter) -> None:
