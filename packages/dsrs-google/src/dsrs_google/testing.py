@@ -17,28 +17,11 @@ from typing import Any
 from urllib.parse import unquote
 
 from dsrs.testing.loopback import LoopbackServer, RecordedRequest, Reply
+from dsrs.testing.schema_examples import example_instance
 
 __all__ = ["GeminiWire", "api_key_invalid", "example_instance", "gemini_wire_server", "not_found"]
 
 JSON = {"content-type": "application/json; charset=UTF-8"}
-
-
-def example_instance(schema: Mapping[str, Any]) -> Any:
-    """A small value that satisfies a simple JSON Schema or Gemini ``Schema``."""
-    if schema.get("enum"):
-        return schema["enum"][0]
-    for key in ("anyOf", "oneOf"):
-        if schema.get(key):
-            return example_instance(schema[key][0])
-    kind = schema.get("type", "object")
-    if isinstance(kind, list):
-        kind = next((k for k in kind if k != "null"), "null")
-    kind = str(kind).lower()
-    if kind == "object":
-        return {name: example_instance(sub) for name, sub in (schema.get("properties") or {}).items()}
-    if kind == "array":
-        return [example_instance(schema["items"])] if isinstance(schema.get("items"), Mapping) else []
-    return {"string": "ok", "integer": 1, "number": 1.5, "boolean": True, "null": None}.get(kind, "ok")
 
 
 def api_key_invalid() -> Reply:

@@ -19,31 +19,11 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from dsrs.testing.loopback import LoopbackServer, RecordedRequest, Reply
+from dsrs.testing.schema_examples import example_instance
 
 __all__ = ["OllamaWire", "example_instance", "ollama_wire_server"]
 
 CREATED_AT = "2023-12-12T14:13:43.416799Z"
-
-
-def example_instance(schema: Mapping[str, Any]) -> Any:
-    """A small value that satisfies a simple JSON Schema (objects, arrays, scalars, enums)."""
-    if schema.get("enum"):
-        return schema["enum"][0]
-    if "const" in schema:
-        return schema["const"]
-    for key in ("anyOf", "oneOf"):
-        if schema.get(key):
-            return example_instance(schema[key][0])
-    kind = schema.get("type", "object")
-    if isinstance(kind, list):
-        kind = next((k for k in kind if k != "null"), "null")
-    kind = str(kind).lower()
-    if kind == "object":
-        props = schema.get("properties") or {}
-        return {name: example_instance(sub) for name, sub in props.items()}
-    if kind == "array":
-        return [example_instance(schema["items"])] if isinstance(schema.get("items"), Mapping) else []
-    return {"string": "ok", "integer": 1, "number": 1.5, "boolean": True, "null": None}.get(kind, "ok")
 
 
 def _count(text: str) -> int:

@@ -97,6 +97,17 @@ class Adapter(abc.ABC):
         return f"{type(self).__name__}()"
 
 
+def describe_fields(signature: type[Signature]) -> list[str]:
+    """The "Your input/output fields are" lines both adapters open their system message with."""
+    lines = ["Your input fields are:"]
+    for i, f in enumerate(signature.input_fields.values(), 1):
+        lines.append(f"{i}. `{f.name}` ({f.type_name})" + (f": {f.desc}" if f.desc else ""))
+    lines.append("Your output fields are:")
+    for i, f in enumerate(signature.output_fields.values(), 1):
+        lines.append(f"{i}. `{f.name}` ({f.type_name})" + (f": {f.desc}" if f.desc else ""))
+    return lines
+
+
 def format_value(value: Any) -> str:
     """An input value as prompt text: strings verbatim, models and containers as JSON."""
     if isinstance(value, str):

@@ -19,6 +19,7 @@ from dsrs.adapters.base import (
     FormattedCall,
     coerce_text,
     describe_error,
+    describe_fields,
     format_value,
     is_scalar,
 )
@@ -56,12 +57,7 @@ class ChatAdapter(Adapter):
         cached = self._system.get(signature)
         if cached is not None:
             return cached
-        lines = ["Your input fields are:"]
-        for i, f in enumerate(signature.input_fields.values(), 1):
-            lines.append(f"{i}. `{f.name}` ({f.type_name})" + (f": {f.desc}" if f.desc else ""))
-        lines.append("Your output fields are:")
-        for i, f in enumerate(signature.output_fields.values(), 1):
-            lines.append(f"{i}. `{f.name}` ({f.type_name})" + (f": {f.desc}" if f.desc else ""))
+        lines = describe_fields(signature)
         lines += [
             "",
             "All interactions will be structured in the following way, with the appropriate values filled in.",

@@ -12,7 +12,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from dsrs import _json
-from dsrs.adapters.base import Adapter, AdapterParseError, FormattedCall, describe_error, format_value, strip_fences
+from dsrs.adapters.base import (
+    Adapter,
+    AdapterParseError,
+    FormattedCall,
+    describe_error,
+    describe_fields,
+    format_value,
+    strip_fences,
+)
 from dsrs.adapters.chat import marker
 from dsrs.signatures import Signature
 from dsrs.types import Message, ResponseFormat
@@ -47,12 +55,7 @@ class JSONAdapter(Adapter):
         cached = self._system.get(signature)
         if cached is not None:
             return cached
-        lines = ["Your input fields are:"]
-        for i, f in enumerate(signature.input_fields.values(), 1):
-            lines.append(f"{i}. `{f.name}` ({f.type_name})" + (f": {f.desc}" if f.desc else ""))
-        lines.append("Your output fields are:")
-        for i, f in enumerate(signature.output_fields.values(), 1):
-            lines.append(f"{i}. `{f.name}` ({f.type_name})" + (f": {f.desc}" if f.desc else ""))
+        lines = describe_fields(signature)
         schema = json.dumps(signature.output_json_schema(), ensure_ascii=False, separators=(",", ":"))
         lines += [
             "",

@@ -12,12 +12,14 @@ from contextlib import contextmanager
 
 from dsrs.testing.conformance import ProviderConformance
 from dsrs.testing.loopback import LoopbackServer, RecordedRequest, Reply, openai_chat_reply, openai_wire_server
+from dsrs.testing.schema_examples import example_instance
 
 __all__ = [
     "LoopbackServer",
     "ProviderConformance",
     "RecordedRequest",
     "Reply",
+    "example_instance",
     "isolated_plugins",
     "openai_chat_reply",
     "openai_wire_server",
