@@ -13,20 +13,9 @@ import dsrs
 from dsrs import settings
 from dsrs.cache import set_cache
 from dsrs.redis_state import RedisState, RedisUnavailableError
-from dsrs.redis_state.testing import RedisServer, RedisServerUnavailable
+from dsrs.redis_state.testing import RedisServer
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[RedisServer]:
-    s = RedisServer()
-    try:
-        s.start()
-    except RedisServerUnavailable as exc:
-        pytest.skip(f"no redis-server here: {exc}")
-    yield s
-    s.stop()
 
 
 @pytest.fixture(autouse=True)
@@ -43,20 +32,20 @@ def _mux() -> dsrs.LaneMux:
     return dsrs.LaneMux().add_lane("a", dsrs.LM("fake:echo")).add_lane("b", dsrs.LM("fake:echo"))
 
 
-def test_configure_with_state_attaches_the_mux(server: RedisServer) -> None:
-    state = RedisState(server.url, namespace=f"t-{uuid.uuid4().hex}")
+def test_configure_with_state_attaches_the_mux(redis_server: RedisServer) -> None:
+    state = RedisState(redis_server.url, namespace=f"t-{uuid.uuid4().hex}")
     mux = _mux()
     dsrs.configure(mux, state=state)
     assert mux.state is state.lanes and mux.budgets is state.budgets
     state.uninstall()
 
 
-def test_dsrs_redis_url_is_used_by_configure(server: RedisServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DSRS_REDIS_URL", server.url)
+def test_dsrs_redis_url_is_used_by_configure(redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DSRS_REDIS_URL", redis_server.url)
     monkeypatch.setenv("DSRS_REDIS_NAMESPACE", f"t-{uuid.uuid4().hex}")
     mux = _mux()
     dsrs.configure(mux)
-    state = settings._env_states[server.url]
+    state = settings._env_states[redis_server.url]
     assert isinstance(state, RedisState) and mux.state is state.lanes
     state.uninstall()  # type: ignore[attr-defined]
 

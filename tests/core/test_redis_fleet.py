@@ -17,7 +17,6 @@ import sys
 import textwrap
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ pytest.importorskip("redis", reason="the dsrs-core[redis] extra is not installed
 import redis
 
 from dsrs.redis_state import RedisState
-from dsrs.redis_state.testing import RedisServer, RedisServerUnavailable
+from dsrs.redis_state.testing import RedisServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -122,16 +121,6 @@ def _no_redis_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """The developer's own DSRS_REDIS_* settings must not change what these tests see."""
     for name in ("DSRS_REDIS_URL", "DSRS_REDIS_NAMESPACE", "DSRS_REDIS_FAIL_OPEN"):
         monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    try:
-        server = RedisServer().start()
-    except RedisServerUnavailable as exc:
-        pytest.skip(f"no redis-server here: {exc}")
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

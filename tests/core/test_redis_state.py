@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -19,7 +19,7 @@ from dsrs.redis_state import (
     RedisState,
     RedisUnavailableError,
 )
-from dsrs.redis_state.testing import RedisServer, RedisServerUnavailable, free_port
+from dsrs.redis_state.testing import RedisServer, free_port
 from dsrs.usage import UsageRecord
 
 pytestmark = pytest.mark.integration
@@ -30,16 +30,6 @@ def _no_redis_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """The developer's own DSRS_REDIS_* settings must not change what these tests see."""
     for name in ("DSRS_REDIS_URL", "DSRS_REDIS_NAMESPACE", "DSRS_REDIS_FAIL_OPEN"):
         monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    try:
-        server = RedisServer().start()
-    except RedisServerUnavailable as exc:
-        pytest.skip(f"no redis-server here: {exc}")
-    yield server
-    server.stop()
 
 
 @pytest.fixture
