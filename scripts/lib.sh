@@ -33,7 +33,7 @@ ensure_tools() {
   if [ ! -x "$TOOLS/bin/nox" ] || [ ! -x "$TOOLS/bin/uv" ]; then
     log "creating tools venv in $TOOLS (uv, nox)"
     python3 -m venv "$TOOLS"
-    "$TOOLS/bin/python" -m pip install -q --disable-pip-version-check "uv>=0.4" "nox>=2024.4"
+    "$TOOLS/bin/python" -m pip install -qq --disable-pip-version-check "uv>=0.4" "nox>=2024.4"
   fi
   export PATH="$TOOLS/bin:$PATH"
 }
