@@ -29,6 +29,7 @@ from dsrs import errors
 from dsrs.plugins.types import ProviderFailure
 from dsrs.types import LMRequest, LMResponse, Message, StreamChunk, ToolCall
 from dsrs.usage import LmUsage
+from dsrs.wire import openai_chat
 from dsrs_openai.classify import classify
 
 __all__ = [
@@ -255,21 +256,7 @@ def decode_response(
     status: int, headers: Mapping[str, str], body: bytes, *, provider: str, model: str | None = None
 ) -> LMResponse:
     """Decode a 2xx ``response`` object. Raises :class:`ResponseParseError` when malformed."""
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        kind = "HTML" if body.lstrip()[:1] == b"<" else "non-JSON"
-        raise _parse_error(
-            f"{kind} body where a response object was expected",
-            provider=provider,
-            model=model,
-            body=body,
-            status=status,
-        ) from None
-    if not isinstance(data, dict):
-        raise _parse_error(
-            "response body is not a JSON object", provider=provider, model=model, body=body, status=status
-        )
+    data = openai_chat.decode_json_object(body, "a response object", provider=provider, model=model, status=status)
     if "output" not in data:
         err = classify(ProviderFailure(provider, model, status, headers, body)) if "error" in data else None
         raise err or _parse_error(

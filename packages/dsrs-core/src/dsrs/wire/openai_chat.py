@@ -24,6 +24,7 @@ __all__ = [
     "WireOptions",
     "chat_url",
     "classify",
+    "decode_json_object",
     "decode_response",
     "encode_body",
     "encode_message",
@@ -164,6 +165,22 @@ def _tool_calls(raw: Any) -> tuple[ToolCall, ...]:
     return tuple(out)
 
 
+def decode_json_object(body: bytes, what: str, *, provider: str, model: str | None, status: int) -> dict[str, Any]:
+    """``body`` as a JSON object, or a :class:`ResponseParseError` saying it was HTML or not JSON."""
+    try:
+        data = _json.loads(body)
+    except _json.JSONDecodeError:
+        kind = "HTML" if body.lstrip()[:1] == b"<" else "non-JSON"
+        raise _parse_error(
+            f"{kind} body where {what} was expected", provider=provider, model=model, body=body, status=status
+        ) from None
+    if not isinstance(data, dict):
+        raise _parse_error(
+            f"the body is not a JSON object (expected {what})", provider=provider, model=model, body=body, status=status
+        )
+    return data
+
+
 def _parse_error(
     message: str, *, provider: str, model: str | None, body: bytes, status: int
 ) -> errors.ResponseParseError:
@@ -174,21 +191,7 @@ def decode_response(
     status: int, headers: Mapping[str, str], body: bytes, *, provider: str, model: str | None = None
 ) -> LMResponse:
     """Decode a 2xx chat completion body. Raises :class:`ResponseParseError` when malformed."""
-    try:
-        data = _json.loads(body)
-    except _json.JSONDecodeError:
-        kind = "HTML" if body.lstrip()[:1] == b"<" else "non-JSON"
-        raise _parse_error(
-            f"{kind} body where a chat completion was expected",
-            provider=provider,
-            model=model,
-            body=body,
-            status=status,
-        ) from None
-    if not isinstance(data, dict):
-        raise _parse_error(
-            "chat completion body is not a JSON object", provider=provider, model=model, body=body, status=status
-        )
+    data = decode_json_object(body, "a chat completion", provider=provider, model=model, status=status)
     if "error" in data and "choices" not in data:
         err = classify(ProviderFailure(provider, model, status, headers, body))
         raise (
