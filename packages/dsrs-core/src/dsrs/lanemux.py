@@ -480,6 +480,27 @@ class LaneMux:
 
     # --- calls --------------------------------------------------------------------------------
 
+    async def _admit(
+        self, lane: Lane, messages: MessagesInput, kwargs: dict[str, Any], failures: dict[str, errors.LMError | str]
+    ) -> LMRequest | None:
+        """The lane's request when the lane is healthy and can build it; else record why in ``failures``."""
+        health = await self.state.health(lane.name)
+        if not health.available:
+            failures[lane.name] = health.describe()
+            return None
+        try:
+            return build_request(lane.lm, messages, self._lane_kwargs(lane, kwargs))
+        except errors.LMError as exc:  # e.g. the lane's provider is not installed
+            await self._after_failure(lane, exc, 1)
+            failures[lane.name] = exc
+            return None
+
+    async def _succeeded(self, lane: Lane, reservation: Reservation | None, response: LMResponse) -> None:
+        """Settle the spend, count the usage and mark the lane healthy after an answer."""
+        await self._settle(reservation, response)
+        self._add_usage(lane.name, response.usage)
+        await self.state.record_success(lane.name)
+
     async def _run(
         self,
         messages: MessagesInput,
@@ -492,15 +513,8 @@ class LaneMux:
         while True:
             failures: dict[str, errors.LMError | str] = {}
             for lane in self._candidates(selector):
-                health = await self.state.health(lane.name)
-                if not health.available:
-                    failures[lane.name] = health.describe()
-                    continue
-                try:
-                    request = build_request(lane.lm, messages, self._lane_kwargs(lane, kwargs))
-                except errors.LMError as exc:  # e.g. the lane's provider is not installed
-                    await self._after_failure(lane, exc, 1)
-                    failures[lane.name] = exc
+                request = await self._admit(lane, messages, kwargs, failures)
+                if request is None:
                     continue
                 attempt = 1
                 while True:
@@ -523,10 +537,8 @@ class LaneMux:
                     except BaseException:
                         await self._settle(reservation, None)
                         raise
-                    await self._settle(reservation, response)
-                    self._add_usage(lane.name, response.usage)
+                    await self._succeeded(lane, reservation, response)
                     spent = spent + response.usage
-                    await self.state.record_success(lane.name)
                     response = replace(response, lane=lane.name)
                     if parse is None:
                         return response, None, spent
@@ -735,15 +747,8 @@ class MuxStream:
         while True:
             failures: dict[str, errors.LMError | str] = {}
             for lane in mux._candidates(self._selector):
-                health = await mux.state.health(lane.name)
-                if not health.available:
-                    failures[lane.name] = health.describe()
-                    continue
-                try:
-                    request = build_request(lane.lm, self._messages, mux._lane_kwargs(lane, self._kwargs))
-                except errors.LMError as exc:
-                    await mux._after_failure(lane, exc, 1)
-                    failures[lane.name] = exc
+                request = await mux._admit(lane, self._messages, self._kwargs, failures)
+                if request is None:
                     continue
                 attempt = 1
                 while True:
@@ -774,9 +779,7 @@ class MuxStream:
                         raise
                     final = stream.response
                     assert final is not None
-                    await mux._settle(reservation, final)
-                    mux._add_usage(lane.name, final.usage)
-                    await mux.state.record_success(lane.name)
+                    await mux._succeeded(lane, reservation, final)
                     self.reasoning = stream.reasoning
                     self.response = replace(final, lane=lane.name)
                     return
