@@ -54,8 +54,8 @@ async def timed(fn: Callable[[], Awaitable[Any]], n: int) -> list[float]:
 
 async def run(args: argparse.Namespace) -> dict[str, list[float]]:
     import dsrs
-    from dsrs.cache import MemoryCache, set_cache
-    from dsrs.cache.sqlite import SQLiteCache
+    from dsrs._cache import MemoryCache, set_cache
+    from dsrs._cache.sqlite import SQLiteCache
 
     n = args.n
     results: dict[str, list[float]] = {}

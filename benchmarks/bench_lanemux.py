@@ -62,7 +62,7 @@ async def clients(url: str) -> tuple[dict[str, Call], Callable[[], Awaitable[Non
     import aiohttp
 
     import dsrs
-    from dsrs.lanemux import build_request
+    from dsrs._lanemux import build_request
 
     qa_sig = make_signature()
     # Lane "backup" is never used while "main" is healthy; it is there so routing has a choice.
@@ -165,7 +165,7 @@ async def bench_detect(args: argparse.Namespace) -> dict[float, dict[str, list[f
     import dsrs
     from dsrs.plugins import hookimpl
     from dsrs.testing import isolated_plugins
-    from dsrs.wire.http_provider import OpenAICompatibleProvider
+    from dsrs.wire._http_provider import OpenAICompatibleProvider
 
     silent = [silent_server() for _ in range(3)]
     results: dict[float, dict[str, list[float]]] = {}

@@ -76,10 +76,10 @@ def _summary(samples: dict[str, list[int]]) -> dict[str, dict[str, float]]:
 
 async def bench(url: str, rounds: int, per_round: int, warmup: int) -> dict[str, Any]:
     import dsrs
-    from dsrs.budget import InProcessBudgetStore
-    from dsrs.cache import MemoryCache, set_cache
-    from dsrs.cache.sqlite import SQLiteCache
-    from dsrs.redis_state import RedisState
+    from dsrs._budget import InProcessBudgetStore
+    from dsrs._cache import MemoryCache, set_cache
+    from dsrs._cache.sqlite import SQLiteCache
+    from dsrs._redis_state import RedisState
 
     ns = f"bench{uuid.uuid4().hex[:6]}"
     state = RedisState(url, namespace=ns, local_cache_entries=0)
@@ -209,7 +209,7 @@ def main() -> int:
     server = None
     url = args.url
     if url is None:
-        from dsrs.redis_state.testing import RedisServer
+        from dsrs._redis_state.testing import RedisServer
 
         server = RedisServer().start()
         url = server.url

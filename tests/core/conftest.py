@@ -12,7 +12,7 @@ import pytest
 def redis_server() -> Iterator[Any]:
     """A real redis-server on a free loopback port for the module (via scripts/redis-server.sh)."""
     pytest.importorskip("redis", reason="the dsrs-core[redis] extra is not installed")
-    from dsrs.redis_state.testing import RedisServer, RedisServerUnavailable
+    from dsrs._redis_state.testing import RedisServer, RedisServerUnavailable
 
     try:
         server = RedisServer().start()

@@ -8,8 +8,8 @@ import pydantic
 import pytest
 
 import dsrs
-from dsrs.adapters import AdapterParseError, ChatAdapter, JSONAdapter
-from dsrs.signatures import SignatureError
+from dsrs._adapters import AdapterParseError, ChatAdapter, JSONAdapter
+from dsrs._signatures import SignatureError
 
 
 class Person(pydantic.BaseModel):

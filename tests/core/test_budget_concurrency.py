@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 import dsrs
-from dsrs.budget import InProcessBudgetStore
-from dsrs.cache import set_cache
-from dsrs.lanemux import LaneMux, RetryPolicy
+from dsrs._budget import InProcessBudgetStore
+from dsrs._cache import set_cache
+from dsrs._lanemux import LaneMux, RetryPolicy
 from dsrs.testing import openai_wire_server
 
 # fake:echo prices 1 msat per prompt token and 2 per completion token; "ping" is one token each way.

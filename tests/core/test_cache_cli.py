@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 import dsrs
-from dsrs.cache import set_cache
-from dsrs.cli import main
+from dsrs._cache import set_cache
+from dsrs._cli import main
 
 
 @pytest.fixture(autouse=True)

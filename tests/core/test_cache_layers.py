@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 
 import dsrs
-from dsrs.cache import CacheWarning, LayeredCache, MemoryCache, NullCache, get_cache, set_cache
-from dsrs.cache.sqlite import SQLiteCache, default_cache_dir
+from dsrs._cache import CacheWarning, LayeredCache, MemoryCache, NullCache, get_cache, set_cache
+from dsrs._cache.sqlite import SQLiteCache, default_cache_dir
+from dsrs._usage import LmUsage
 from dsrs.testing import Reply, openai_wire_server
 from dsrs.types import LMResponse, ResponseFormat, Tool
-from dsrs.usage import LmUsage
 
 
 @pytest.fixture(autouse=True)
@@ -226,7 +226,7 @@ def test_processes_write_and_read_the_same_file(tmp_path: Path) -> None:
         """
         import sys, warnings
         warnings.simplefilter("error")
-        from dsrs.cache.sqlite import SQLiteCache
+        from dsrs._cache.sqlite import SQLiteCache
         from dsrs.types import LMResponse
         cache = SQLiteCache(sys.argv[1])
         me = sys.argv[2]

@@ -11,7 +11,7 @@ def _dsrs(*args: str, env: dict[str, str] | None = None) -> subprocess.Completed
     import os
 
     return subprocess.run(
-        [sys.executable, "-m", "dsrs.cli", *args],
+        [sys.executable, "-m", "dsrs._cli", *args],
         capture_output=True,
         text=True,
         timeout=60,

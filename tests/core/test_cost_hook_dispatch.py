@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 import dsrs
-from dsrs import registry
+from dsrs import _registry as registry
 from dsrs.plugins import DsrsPluginWarning, _manager, hookimpl, hooks, register_plugin, unregister_plugin
 
 

@@ -10,9 +10,9 @@ from typing import ClassVar
 import pytest
 
 import dsrs
-from dsrs.lanemux import LaneMux
+from dsrs._lanemux import LaneMux
+from dsrs._provider import ProbeResult, Provider, ProviderSpec
 from dsrs.plugins import hookimpl
-from dsrs.provider import ProbeResult, Provider, ProviderSpec
 from dsrs.testing import isolated_plugins
 from dsrs.types import LMRequest, LMResponse
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 import dsrs
-from dsrs.lanemux import CooldownPolicy, FailoverPolicy, LaneMux, RetryPolicy
+from dsrs._lanemux import CooldownPolicy, FailoverPolicy, LaneMux, RetryPolicy
 from dsrs.testing import LoopbackServer, RecordedRequest, Reply, openai_chat_reply, openai_wire_server
 
 FAST_RETRY = RetryPolicy(max_attempts=3, base_delay=0.001, max_delay=0.05)
@@ -323,7 +323,7 @@ async def test_empty_mux_says_so() -> None:
 
 
 def test_mux_works_with_configure_and_lm_protocol() -> None:
-    from dsrs.settings import LanguageModel
+    from dsrs._settings import LanguageModel
 
     mux = LaneMux().add_lane("f", "fake:echo")
     assert isinstance(mux, LanguageModel)

@@ -123,7 +123,7 @@ def test_errors_from_the_provider_are_typed() -> None:
 
 
 def test_cache_hit_is_marked_and_free() -> None:
-    from dsrs.cache import MemoryCache, set_cache
+    from dsrs._cache import MemoryCache, set_cache
 
     set_cache(MemoryCache())
     try:

@@ -7,7 +7,7 @@ import json
 import pytest
 
 import dsrs
-from dsrs.plugins.types import ProviderFailure
+from dsrs.plugins._types import ProviderFailure
 from dsrs.types import LMRequest, Message, ResponseFormat, Tool, ToolCall
 from dsrs.wire import openai_chat
 from dsrs.wire.openai_chat import WireOptions

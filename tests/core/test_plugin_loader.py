@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import dsrs
-from dsrs import registry
+from dsrs import _registry as registry
 from dsrs.plugins import DsrsPluginWarning, PluginLoadError, _manager, hookimpl, hooks, register_plugin
 from dsrs.plugins.hookspecs import HOOK_NAMES
 
@@ -32,7 +32,7 @@ from dsrs.plugins import hookimpl
 
 @hookimpl
 def dsrs_register_providers(register):
-    register(ProviderSpec(name="goodone", factory="dsrs.builtin.fake:FakeProvider", tier="balanced"))
+    register(ProviderSpec(name="goodone", factory="dsrs._builtin.fake:FakeProvider", tier="balanced"))
 """
 RAISES_ON_REGISTER = """
 from dsrs.plugins import hookimpl

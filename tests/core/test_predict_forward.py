@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 import dsrs
-from dsrs import settings
+from dsrs import _settings as settings
 from dsrs.testing import LoopbackServer, RecordedRequest, Reply
 
 

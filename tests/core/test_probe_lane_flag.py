@@ -8,7 +8,7 @@ from typing import ClassVar
 import pytest
 
 import dsrs
-from dsrs.builtin.fake import FakeProvider
+from dsrs._builtin.fake import FakeProvider
 from dsrs.plugins import hookimpl
 from dsrs.testing import isolated_plugins
 

@@ -10,10 +10,10 @@ import pytest
 pytest.importorskip("redis", reason="the dsrs-core[redis] extra is not installed")
 
 import dsrs
-from dsrs import settings
-from dsrs.cache import set_cache
-from dsrs.redis_state import RedisState, RedisUnavailableError
-from dsrs.redis_state.testing import RedisServer
+from dsrs import _settings as settings
+from dsrs._cache import set_cache
+from dsrs._redis_state import RedisState, RedisUnavailableError
+from dsrs._redis_state.testing import RedisServer
 
 pytestmark = pytest.mark.integration
 

@@ -26,8 +26,8 @@ pytest.importorskip("redis", reason="the dsrs-core[redis] extra is not installed
 
 import redis
 
-from dsrs.redis_state import RedisState
-from dsrs.redis_state.testing import RedisServer
+from dsrs._redis_state import RedisState
+from dsrs._redis_state.testing import RedisServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -39,7 +39,7 @@ WORKER = textwrap.dedent(
     import redis
 
     import dsrs
-    from dsrs.redis_state import RedisState
+    from dsrs._redis_state import RedisState
 
     args = json.loads(sys.argv[1])
     url, ns, mode = args["url"], args["ns"], args["mode"]

@@ -15,8 +15,8 @@ pytest.importorskip("redis", reason="the dsrs-core[redis] extra is not installed
 import redis
 
 import dsrs
-from dsrs.redis_state import BudgetUnavailableError, RedisState, RedisStateWarning
-from dsrs.redis_state.testing import RedisServer, RedisServerUnavailable
+from dsrs._redis_state import BudgetUnavailableError, RedisState, RedisStateWarning
+from dsrs._redis_state.testing import RedisServer, RedisServerUnavailable
 
 pytestmark = pytest.mark.integration
 

@@ -15,12 +15,12 @@ import pytest
 pytest.importorskip("redis", reason="the dsrs-core[redis] extra is not installed")
 
 import dsrs
-from dsrs.redis_state import (
+from dsrs._redis_state import (
     RedisState,
     RedisUnavailableError,
 )
-from dsrs.redis_state.testing import RedisServer, free_port
-from dsrs.usage import UsageRecord
+from dsrs._redis_state.testing import RedisServer, free_port
+from dsrs._usage import UsageRecord
 
 pytestmark = pytest.mark.integration
 
@@ -65,7 +65,7 @@ def test_unreachable_at_start_names_the_env_var(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_the_password_stays_out_of_reprs(redis_server: RedisServer) -> None:
-    from dsrs.redis_state import RedisSettings
+    from dsrs._redis_state import RedisSettings
 
     settings = RedisSettings("redis://:hunter2secret@127.0.0.1:1/0")
     assert "hunter2secret" not in repr(settings) and "***" in settings.safe_url
@@ -346,7 +346,7 @@ async def test_the_ledger_counts_calls_per_day_provider_lane(state: RedisState) 
 def test_dsrs_usage_cli(
     redis_server: RedisServer, namespace: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from dsrs.cli import main
+    from dsrs._cli import main
 
     s = RedisState(redis_server.url, namespace=namespace)
     s.ledger.record(
@@ -373,7 +373,7 @@ def test_dsrs_usage_cli(
 async def test_a_task_reuses_a_fresh_miss_instead_of_asking_again(
     state: RedisState, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from dsrs.redis_state import cache as redis_cache_module
+    from dsrs._redis_state import cache as redis_cache_module
 
     calls = []
     real_run = redis_cache_module._GET.run
@@ -444,7 +444,7 @@ def test_an_evicting_server_is_pointed_out(
     admin = redis.Redis.from_url(redis_server.url)
     try:
         admin.config_set("maxmemory-policy", "allkeys-lru")
-        with caplog.at_level("WARNING", logger="dsrs.redis_state"):
+        with caplog.at_level("WARNING", logger="dsrs._redis_state"):
             RedisState(redis_server.url, namespace=namespace).close()
         assert "allkeys-lru" in caplog.text and "noeviction" in caplog.text
     finally:

@@ -17,17 +17,17 @@ class Vendors:
         for spec in (
             dsrs.ProviderSpec(
                 name="openai",
-                factory="dsrs.builtin.fake:FakeProvider",
+                factory="dsrs._builtin.fake:FakeProvider",
                 patterns=("gpt-*", "o1*"),
                 tier="premium",
                 priority=30,
             ),
-            dsrs.ProviderSpec(name="groq", factory="dsrs.builtin.fake:FakeProvider"),
-            dsrs.ProviderSpec(name="ollama", factory="dsrs.builtin.fake:FakeProvider", tier="local"),
+            dsrs.ProviderSpec(name="groq", factory="dsrs._builtin.fake:FakeProvider"),
+            dsrs.ProviderSpec(name="ollama", factory="dsrs._builtin.fake:FakeProvider", tier="local"),
             dsrs.ProviderSpec(
-                name="gptoss", factory="dsrs.builtin.fake:FakeProvider", prefixes=("gpt-oss",), tier="local"
+                name="gptoss", factory="dsrs._builtin.fake:FakeProvider", prefixes=("gpt-oss",), tier="local"
             ),
-            dsrs.ProviderSpec(name="pylon", factory="dsrs.builtin.fake:FakeProvider", tier="swarm"),
+            dsrs.ProviderSpec(name="pylon", factory="dsrs._builtin.fake:FakeProvider", tier="swarm"),
         ):
             register(spec)  # type: ignore[operator]
 

@@ -8,7 +8,7 @@ import pydantic
 import pytest
 
 import dsrs
-from dsrs.signatures import SignatureError, make_signature
+from dsrs._signatures import SignatureError, make_signature
 
 
 class Person(pydantic.BaseModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dsrs.wire.sse import NDJSONDecoder, SSEDecoder
+from dsrs.wire._sse import NDJSONDecoder, SSEDecoder
 
 STREAM = b'data: {"a":1}\n\n: comment\n\nevent: done\ndata: line1\r\ndata: line2\r\n\r\ndata: [DONE]\n\n'
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import dsrs
-from dsrs.usage import Cost, LmUsage, usd_to_msats
+from dsrs._usage import Cost, LmUsage, usd_to_msats
 
 
 def test_default_is_neutral_and_sum_works() -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 import dsrs
-from dsrs.failures import classify_failure
+from dsrs._failures import classify_failure
 from dsrs.plugins import ProviderFailure
 from dsrs_google import wire
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 import dsrs
-from dsrs.failures import classify_failure
+from dsrs._failures import classify_failure
 from dsrs.plugins import ProviderFailure
 from dsrs.transport import ConnectError, ReadError
 from dsrs_ollama import wire

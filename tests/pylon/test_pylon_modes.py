@@ -73,7 +73,7 @@ def test_hybrid_falls_back_when_local_is_absent(
     relay, _ = relay_dvm
     lm = PylonLM.new_hybrid(relay.url).with_backend(backend).with_model("llama2").with_timeout(10)
     if backend == "ollama":
-        if "ollama" not in dsrs.registry.get_registry():
+        if "ollama" not in dsrs._registry.get_registry():
             pytest.skip("dsrs-ollama not installed")
         lm = lm.with_options(local_base_url="http://127.0.0.1:9")  # nothing listens: server down
     r = lm.call("where is local?")

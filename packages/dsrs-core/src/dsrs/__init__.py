@@ -10,6 +10,9 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from dsrs._provider import TIERS, ProbeResult, Provider, ProviderConfig, ProviderSpec, Tier
+from dsrs._registry import provider_spec, providers
+from dsrs._usage import Cost, LmUsage, UsageRecord, msats_per_usd, set_msats_per_usd
 from dsrs.errors import (
     AllLanesFailedError,
     AuthenticationError,
@@ -28,124 +31,131 @@ from dsrs.errors import (
     ResponseParseError,
     UnknownModelError,
 )
-from dsrs.provider import TIERS, ProbeResult, Provider, ProviderConfig, ProviderSpec, Tier
-from dsrs.registry import providers
 from dsrs.types import LMRequest, LMResponse, Message, ResponseFormat, StreamChunk, Tool, ToolCall
-from dsrs.usage import Cost, LmUsage, UsageRecord, msats_per_usd, set_msats_per_usd
 
 __version__ = "0.1.0"
 
 # Names served lazily, so ``import dsrs`` stays cheap: name -> module. ``LM`` is a pydantic
 # model; building pydantic's machinery costs ~100 ms, which ``dsrs providers`` never needs.
 _LAZY: dict[str, str] = {
-    "LM": "dsrs.lm",
-    "LMStream": "dsrs.lm",
+    "LM": "dsrs._lm",
+    "LMStream": "dsrs._lm",
     # signatures, predictors, adapters, settings
-    "Signature": "dsrs.signatures",
-    "InputField": "dsrs.signatures",
-    "OutputField": "dsrs.signatures",
-    "SignatureError": "dsrs.signatures",
-    "make_signature": "dsrs.signatures",
-    "Predict": "dsrs.predict",
-    "Prediction": "dsrs.predict",
-    "Adapter": "dsrs.adapters",
-    "AdapterParseError": "dsrs.adapters",
-    "ChatAdapter": "dsrs.adapters",
-    "JSONAdapter": "dsrs.adapters",
-    "configure": "dsrs.settings",
-    "configure_with_adapter": "dsrs.settings",
-    "context": "dsrs.settings",
-    "NotConfiguredError": "dsrs.settings",
+    "Signature": "dsrs._signatures",
+    "InputField": "dsrs._signatures",
+    "OutputField": "dsrs._signatures",
+    "SignatureError": "dsrs._signatures",
+    "make_signature": "dsrs._signatures",
+    "Predict": "dsrs._predict",
+    "Prediction": "dsrs._predict",
+    "Adapter": "dsrs._adapters",
+    "AdapterParseError": "dsrs._adapters",
+    "ChatAdapter": "dsrs._adapters",
+    "JSONAdapter": "dsrs._adapters",
+    "configure": "dsrs._settings",
+    "configure_with_adapter": "dsrs._settings",
+    "context": "dsrs._settings",
+    "NotConfiguredError": "dsrs._settings",
     # lanes, budgets
-    "LaneMux": "dsrs.lanemux",
-    "RetryPolicy": "dsrs.lanemux",
-    "FailoverPolicy": "dsrs.lanemux",
-    "CooldownPolicy": "dsrs.lanemux",
-    "UnknownLaneError": "dsrs.lanemux",
+    "LaneMux": "dsrs._lanemux",
+    "RetryPolicy": "dsrs._lanemux",
+    "FailoverPolicy": "dsrs._lanemux",
+    "CooldownPolicy": "dsrs._lanemux",
+    "UnknownLaneError": "dsrs._lanemux",
     # shared state across processes (the dsrs-core[redis] extra; redis is imported on use)
-    "RedisState": "dsrs.redis_state",
+    "RedisState": "dsrs._redis_state",
 }
 
 if TYPE_CHECKING:
-    from dsrs.adapters import Adapter, AdapterParseError, ChatAdapter, JSONAdapter
-    from dsrs.lanemux import CooldownPolicy, FailoverPolicy, LaneMux, RetryPolicy, UnknownLaneError
-    from dsrs.lm import LM, LMStream
-    from dsrs.predict import Predict, Prediction
-    from dsrs.redis_state import RedisState
-    from dsrs.settings import NotConfiguredError, configure, configure_with_adapter, context
-    from dsrs.signatures import InputField, OutputField, Signature, SignatureError, make_signature
+    from dsrs._adapters import Adapter, AdapterParseError, ChatAdapter, JSONAdapter
+    from dsrs._lanemux import CooldownPolicy, FailoverPolicy, LaneMux, RetryPolicy, UnknownLaneError
+    from dsrs._lm import LM, LMStream
+    from dsrs._predict import Predict, Prediction
+    from dsrs._redis_state import RedisState
+    from dsrs._settings import NotConfiguredError, configure, configure_with_adapter, context
+    from dsrs._signatures import InputField, OutputField, Signature, SignatureError, make_signature
 
 __all__ = [
-    "LM",
+    "__version__",
+    # providers and the registry
     "TIERS",
+    "ProbeResult",
+    "Provider",
+    "ProviderConfig",
+    "ProviderSpec",
+    "Tier",
+    "provider_spec",
+    "providers",
+    # data
+    "Cost",
+    "LMRequest",
+    "LMResponse",
+    "LmUsage",
+    "Message",
+    "ResponseFormat",
+    "StreamChunk",
+    "Tool",
+    "ToolCall",
+    "UsageRecord",
+    "msats_per_usd",
+    "set_msats_per_usd",
+    # errors
     "AllLanesFailedError",
     "AuthenticationError",
     "BudgetExceededError",
     "ContentFilterError",
     "ContextWindowExceededError",
-    "Cost",
     "InvalidRequestError",
     "LMError",
-    "LMRequest",
-    "LMResponse",
-    "LMStream",
     "LMTimeoutError",
-    "LmUsage",
-    "Message",
     "PaymentError",
     "PermissionDeniedError",
-    "ProbeResult",
-    "Provider",
-    "ProviderConfig",
     "ProviderLoadError",
-    "ProviderSpec",
     "ProviderUnavailableError",
     "QuotaExceededError",
     "RateLimitError",
-    "ResponseFormat",
     "ResponseParseError",
-    "StreamChunk",
-    "Tier",
-    "Tool",
-    "ToolCall",
     "UnknownModelError",
-    "UsageRecord",
-    "__version__",
-    "msats_per_usd",
-    "providers",
-    "set_msats_per_usd",
-    "Adapter",
-    "AdapterParseError",
-    "ChatAdapter",
-    "CooldownPolicy",
-    "FailoverPolicy",
-    "InputField",
-    "JSONAdapter",
-    "LaneMux",
-    "NotConfiguredError",
-    "OutputField",
-    "Predict",
-    "RedisState",
-    "Prediction",
-    "RetryPolicy",
-    "Signature",
-    "SignatureError",
-    "UnknownLaneError",
-    "configure",
-    "configure_with_adapter",
-    "context",
-    "make_signature",
+    # served lazily (see _LAZY)
     *_LAZY,
 ]
+
+
+#: Lazy names that need an optional extra: name -> (module the extra provides, what to install).
+_EXTRAS: dict[str, tuple[str, str]] = {"RedisState": ("redis", "dsrs-core[redis]")}
 
 
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'dsrs' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    try:
+        value = getattr(importlib.import_module(module), name)
+    except ModuleNotFoundError as exc:
+        extra = _EXTRAS.get(name)
+        if extra is None or exc.name is None or exc.name.partition(".")[0] != extra[0]:
+            raise
+        # ``from dsrs import *`` works on a core-only install; using the name says what to install.
+        value = _needs_extra(name, extra[1])
     globals()[name] = value
     return value
+
+
+class _MissingExtra(type):
+    _hint: str
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        raise ImportError(cls._hint)
+
+    def __getattr__(cls, attr: str) -> Any:
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        raise ImportError(cls._hint)
+
+
+def _needs_extra(name: str, install: str) -> type:
+    hint = f"dsrs.{name} needs an optional dependency: pip install '{install}'"
+    return _MissingExtra(name, (), {"_hint": hint, "__module__": "dsrs", "__doc__": hint})
 
 
 def __dir__() -> list[str]:

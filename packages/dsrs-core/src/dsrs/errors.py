@@ -29,7 +29,8 @@ truncated, so an error can be logged safely.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
 __all__ = [
     "AllLanesFailedError",
@@ -42,6 +43,7 @@ __all__ = [
     "LMTimeoutError",
     "PaymentError",
     "PermissionDeniedError",
+    "ProviderFailure",
     "ProviderLoadError",
     "ProviderUnavailableError",
     "QuotaExceededError",
@@ -217,3 +219,25 @@ class AllLanesFailedError(LMError):
         self.errors = dict(errors)
         lines = "; ".join(f"{lane}: {err}" for lane, err in self.errors.items())
         super().__init__(f"all lanes failed — {lines}" if lines else "no lane available")
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderFailure:
+    """A failed call, before classification.
+
+    Exactly what the provider saw: the HTTP ``status``/``headers``/``body`` of an error response,
+    or the ``exception`` raised on the way, or a protocol-level ``code`` (e.g. NIP-90 feedback).
+    ``wire`` names the wire format (``"openai-chat"``), so a codec's classifier can claim
+    failures of every provider that speaks it. ``secrets`` lists values to redact from anything derived from it.
+    """
+
+    provider: str
+    model: str | None = None
+    status: int | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    exception: BaseException | None = None
+    code: str | None = None
+    message: str | None = None
+    wire: str | None = None
+    secrets: tuple[str, ...] = field(default=(), repr=False)

@@ -13,9 +13,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Union
 
-from dsrs.usage import LmUsage
+from dsrs._usage import Cost, LmUsage, UsageRecord
 
 __all__ = [
+    "Cost",
+    "LmUsage",
+    "UsageRecord",
     "LMRequest",
     "LMResponse",
     "Message",

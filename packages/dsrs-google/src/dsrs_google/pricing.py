@@ -14,7 +14,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from dsrs.usage import Cost, LmUsage
+from dsrs.types import Cost, LmUsage
 
 __all__ = ["ModelPrice", "cost_of", "price_for", "price_table"]
 

@@ -9,8 +9,8 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import ClassVar
 
+from dsrs import ProbeResult, ProviderConfig, ProviderSpec
 from dsrs.errors import AuthenticationError, InvalidRequestError
-from dsrs.provider import ProbeResult, ProviderConfig, ProviderSpec
 from dsrs.transport import HttpRequest, TransportError, get_transport
 from dsrs.types import LMRequest, LMResponse, StreamChunk
 from dsrs.wire import HttpProvider, env_first

@@ -16,8 +16,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import unquote
 
-from dsrs.testing.loopback import LoopbackServer, RecordedRequest, Reply
-from dsrs.testing.schema_examples import example_instance
+from dsrs.testing import LoopbackServer, RecordedRequest, Reply, example_instance
 
 __all__ = ["GeminiWire", "api_key_invalid", "example_instance", "gemini_wire_server", "not_found"]
 

@@ -18,10 +18,9 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from dsrs import errors
-from dsrs.failures import classify_by_status, parse_duration, retry_after_from_headers
 from dsrs.plugins import ProviderFailure
-from dsrs.types import LMRequest, LMResponse, Message, StreamChunk, ToolCall
-from dsrs.usage import LmUsage
+from dsrs.types import LMRequest, LMResponse, LmUsage, Message, StreamChunk, ToolCall
+from dsrs.wire import classify_by_status, parse_duration, retry_after_from_headers
 from dsrs_google import schema as schemas
 
 __all__ = [

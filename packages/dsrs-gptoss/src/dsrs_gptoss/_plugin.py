@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from dsrs import ProviderSpec
 from dsrs.plugins import hookimpl
-from dsrs.usage import Cost, LmUsage
+from dsrs.types import Cost, LmUsage
 
 PREFIXES = ("gptoss:", "gpt-oss:", "llamacpp:")
 

@@ -31,8 +31,8 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, ClassVar
 
+from dsrs import ProbeResult, ProviderConfig, ProviderSpec
 from dsrs.errors import InvalidRequestError, LMError, ProviderUnavailableError, ResponseParseError
-from dsrs.provider import ProbeResult, ProviderConfig, ProviderSpec
 from dsrs.transport import HttpRequest, HttpResponse
 from dsrs.types import LMRequest, LMResponse, StreamChunk
 from dsrs.wire import OpenAICompatibleProvider, openai_chat

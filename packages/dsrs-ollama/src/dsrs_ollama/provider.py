@@ -8,8 +8,8 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, ClassVar
 
+from dsrs import ProbeResult, ProviderConfig, ProviderSpec
 from dsrs.errors import InvalidRequestError, LMError
-from dsrs.provider import ProbeResult, ProviderConfig, ProviderSpec
 from dsrs.transport import HttpRequest, TransportError, get_transport
 from dsrs.types import LMRequest, LMResponse, StreamChunk
 from dsrs.wire import HttpProvider

@@ -18,8 +18,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from dsrs.testing.loopback import LoopbackServer, RecordedRequest, Reply
-from dsrs.testing.schema_examples import example_instance
+from dsrs.testing import LoopbackServer, RecordedRequest, Reply, example_instance
 
 __all__ = ["OllamaWire", "example_instance", "ollama_wire_server"]
 

@@ -15,11 +15,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from dsrs import errors
-from dsrs.failures import classify_by_status, retry_after_from_headers
 from dsrs.plugins import ProviderFailure
 from dsrs.transport import ConnectError
-from dsrs.types import LMRequest, LMResponse, Message, StreamChunk, ToolCall
-from dsrs.usage import LmUsage
+from dsrs.types import LMRequest, LMResponse, LmUsage, Message, StreamChunk, ToolCall
+from dsrs.wire import classify_by_status, retry_after_from_headers
 
 __all__ = [
     "DEFAULT_HOST",

@@ -8,10 +8,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from dsrs import ProviderSpec
-from dsrs.errors import LMError
+from dsrs.errors import LMError, ProviderFailure
 from dsrs.plugins import hookimpl
-from dsrs.plugins.types import ProviderFailure
-from dsrs.usage import Cost, LmUsage
+from dsrs.types import Cost, LmUsage
 from dsrs_openai.catalog import OPENAI_PATTERNS, VENDORS
 
 _CLASSES = {

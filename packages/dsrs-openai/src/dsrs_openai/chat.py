@@ -13,12 +13,17 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-from dsrs.errors import AuthenticationError, ContentFilterError, InvalidRequestError, LMError, ResponseParseError
-from dsrs.plugins.types import ProviderFailure
-from dsrs.provider import ProviderConfig, ProviderSpec
+from dsrs import ProviderConfig, ProviderSpec
+from dsrs.errors import (
+    AuthenticationError,
+    ContentFilterError,
+    InvalidRequestError,
+    LMError,
+    ProviderFailure,
+    ResponseParseError,
+)
 from dsrs.transport import HttpRequest, HttpResponse, TransportError
-from dsrs.types import LMRequest, LMResponse, StreamChunk
-from dsrs.usage import Cost, LmUsage
+from dsrs.types import Cost, LMRequest, LMResponse, LmUsage, StreamChunk
 from dsrs.wire import OpenAICompatibleProvider, SSEDecoder, WireOptions, openai_chat
 
 __all__ = ["CLIENT_OPTIONS", "OpenAIChatProvider", "dumps_body", "usage_from_raw", "without_none_options"]

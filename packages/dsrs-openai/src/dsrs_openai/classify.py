@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from dsrs import errors
-from dsrs.plugins.types import ProviderFailure
+from dsrs.errors import ProviderFailure
 from dsrs.wire import classify_by_status, retry_after_from_headers
 
 __all__ = ["classify", "error_fields"]

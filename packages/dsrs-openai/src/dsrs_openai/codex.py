@@ -37,10 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from dsrs import errors
-from dsrs.provider import ProbeResult, Provider, ProviderConfig, ProviderSpec
-from dsrs.types import LMRequest, LMResponse, Message, StreamChunk
-from dsrs.usage import LmUsage
+from dsrs import ProbeResult, Provider, ProviderConfig, ProviderSpec, errors
+from dsrs.types import LMRequest, LMResponse, LmUsage, Message, StreamChunk
 
 __all__ = ["CodexProvider", "CodexRun", "classify_codex_error", "find_codex", "parse_events", "render_prompt"]
 

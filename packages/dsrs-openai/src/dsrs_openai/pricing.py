@@ -16,7 +16,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from dsrs.usage import Cost, LmUsage
+from dsrs.types import Cost, LmUsage
 
 __all__ = ["ModelPrice", "cost_for", "price_of", "pricing_table"]
 

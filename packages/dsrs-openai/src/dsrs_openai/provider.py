@@ -12,8 +12,8 @@ import dataclasses
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
+from dsrs import ProbeResult, ProviderConfig, ProviderSpec
 from dsrs.errors import AuthenticationError
-from dsrs.provider import ProbeResult, ProviderConfig, ProviderSpec
 from dsrs.transport import HttpRequest, TransportError
 from dsrs.types import LMRequest, LMResponse, Message, StreamChunk
 from dsrs.wire import SSEDecoder, WireOptions, env_first

@@ -26,9 +26,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from dsrs import errors
-from dsrs.plugins.types import ProviderFailure
-from dsrs.types import LMRequest, LMResponse, Message, StreamChunk, ToolCall
-from dsrs.usage import LmUsage
+from dsrs.errors import ProviderFailure
+from dsrs.types import LMRequest, LMResponse, LmUsage, Message, StreamChunk, ToolCall
 from dsrs.wire import openai_chat
 from dsrs_openai.classify import classify
 

@@ -20,7 +20,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from dsrs.testing.loopback import LoopbackServer, RecordedRequest, Reply
+from dsrs.testing import LoopbackServer, RecordedRequest, Reply
 
 __all__ = ["fill_schema", "openai_reply", "openai_server", "sse", "responses_events"]
 

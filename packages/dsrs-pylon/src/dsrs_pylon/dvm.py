@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from dsrs import LM
 from dsrs.errors import LMError
-from dsrs.lm import LM
 from dsrs.types import Message
 from dsrs_pylon import bolt11
 from dsrs_pylon.event import Event, first_tag, sign_event, tag_values, verify_event

@@ -28,13 +28,11 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, ClassVar
 
+import dsrs
+from dsrs import LM, ProbeResult, Provider, ProviderConfig, ProviderSpec
 from dsrs.errors import InvalidRequestError, LMError, LMTimeoutError, UnknownModelError
-from dsrs.lm import LM
 from dsrs.plugins import hooks
-from dsrs.provider import ProbeResult, Provider, ProviderConfig, ProviderSpec
-from dsrs.registry import get_registry
-from dsrs.types import LMRequest, LMResponse
-from dsrs.usage import Cost, LmUsage
+from dsrs.types import Cost, LMRequest, LMResponse, LmUsage
 from dsrs_pylon.budget import Budget
 from dsrs_pylon.keys import InvalidKeyError, Keys, load_keys, npub_to_hex
 from dsrs_pylon.swarm import JobOutcome, SwarmSettings, discover_providers, run_job
@@ -170,10 +168,10 @@ class PylonProvider(Provider):
     def _local_lm(self, model: str | None, timeout: float | None) -> LM:
         options = self.config.options
         backend = options.get("backend")
-        registry = get_registry()
+        installed = {spec.name for spec in dsrs.providers()}
         if backend is None:
             for candidate, _dist in LOCAL_BACKENDS:
-                if candidate in registry:
+                if candidate in installed:
                     backend = candidate
                     break
             else:
@@ -182,13 +180,13 @@ class PylonProvider(Provider):
                     + " or ".join(f"pip install {dist} ({name})" for name, dist in LOCAL_BACKENDS)
                     + ", or name any installed provider with .with_backend(name).",
                     model="pylon:local",
-                    installed=sorted(registry.specs),
+                    installed=sorted(installed),
                     install_hint=LOCAL_BACKENDS[0][1],
                 )
         backend = str(backend)
         if backend == "pylon":
             raise InvalidRequestError("Pylon local mode cannot use 'pylon' itself as its backend", provider="pylon")
-        spec = registry.get(backend)  # UnknownModelError with an install hint when missing
+        spec = dsrs.provider_spec(backend)  # UnknownModelError with an install hint when missing
         name = model or spec.default_model
         if not name:
             raise InvalidRequestError(

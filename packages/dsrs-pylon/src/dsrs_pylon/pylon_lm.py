@@ -15,7 +15,7 @@ from typing import Any, cast
 
 from pydantic import field_validator
 
-from dsrs.lm import LM
+from dsrs import LM
 from dsrs_pylon.budget import Budget
 from dsrs_pylon.keys import Keys, npub_to_hex
 

@@ -29,8 +29,8 @@ from dsrs.plugins._manager import (
     get_host,
     reset_host,
 )
+from dsrs.plugins._types import PaymentContext, PaymentProof, ProviderFailure
 from dsrs.plugins.hookspecs import HOOK_NAMES
-from dsrs.plugins.types import PaymentContext, PaymentProof, ProviderFailure
 
 __all__ = [
     "HOOK_NAMES",
@@ -63,7 +63,7 @@ def hooks() -> Hooks:
 def register_plugin(plugin: object, name: str | None = None) -> str:
     """Register a plugin object in code (tests, applications); rebuilds the provider registry."""
     registered = get_host().register(plugin, name=name)
-    from dsrs import registry
+    from dsrs import _registry as registry
 
     registry.invalidate()
     return registered
@@ -71,7 +71,7 @@ def register_plugin(plugin: object, name: str | None = None) -> str:
 
 def unregister_plugin(name: str) -> None:
     get_host().pm.unregister(name=name)
-    from dsrs import registry
+    from dsrs import _registry as registry
 
     registry.invalidate()
 

@@ -12,10 +12,10 @@ from typing import Any
 
 import pluggy
 
+from dsrs._usage import Cost, LmUsage, UsageRecord
 from dsrs.errors import LMError
 from dsrs.plugins import hookspecs
-from dsrs.plugins.types import PaymentContext, PaymentProof, ProviderFailure
-from dsrs.usage import Cost, LmUsage, UsageRecord
+from dsrs.plugins._types import PaymentContext, PaymentProof, ProviderFailure
 
 ENTRY_POINT_GROUP = "dsrs"
 _COST_ARGS = ("model", "usage")
@@ -235,7 +235,7 @@ def reset_host(*, autoload: bool | None = None) -> PluginHost:
     global _host
     with _lock:
         _host = PluginHost(autoload=autoload)
-    from dsrs import registry
+    from dsrs import _registry as registry
 
     registry.invalidate()
     return _host

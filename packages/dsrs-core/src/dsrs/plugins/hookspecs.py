@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
+    from dsrs._provider import ProviderSpec
+    from dsrs._usage import Cost, LmUsage, UsageRecord
     from dsrs.errors import LMError
-    from dsrs.plugins.types import PaymentContext, PaymentProof, ProviderFailure
-    from dsrs.provider import ProviderSpec
-    from dsrs.usage import Cost, LmUsage, UsageRecord
+    from dsrs.plugins._types import PaymentContext, PaymentProof, ProviderFailure
 
 hookspec = pluggy.HookspecMarker("dsrs")
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from dsrs.testing.conformance import ProviderConformance
-from dsrs.testing.loopback import LoopbackServer, RecordedRequest, Reply, openai_chat_reply, openai_wire_server
-from dsrs.testing.schema_examples import example_instance
+from dsrs.testing._conformance import ProviderConformance
+from dsrs.testing._loopback import LoopbackServer, RecordedRequest, Reply, openai_chat_reply, openai_wire_server
+from dsrs.testing._schema_examples import example_instance
 
 __all__ = [
     "LoopbackServer",
@@ -29,7 +29,7 @@ __all__ = [
 @contextmanager
 def isolated_plugins(*plugins: object, autoload: bool = False) -> Iterator[None]:
     """Within the block, only dsrs-core's plugin (and ``plugins``) are loaded; restored after."""
-    from dsrs import registry
+    from dsrs import _registry as registry
     from dsrs.plugins import _manager, register_plugin, reset_host
 
     saved = _manager._host

@@ -13,7 +13,7 @@ import os
 import weakref
 from collections.abc import AsyncIterator, Callable
 
-from dsrs.transport.base import (
+from dsrs.transport._base import (
     ConnectError,
     HttpRequest,
     HttpResponse,

@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 import aiohttp
 from multidict import CIMultiDictProxy
 
-from dsrs.transport.base import (
+from dsrs.transport._base import (
     ConnectError,
     HttpRequest,
     HttpResponse,

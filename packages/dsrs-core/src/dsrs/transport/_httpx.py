@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from dsrs.transport.base import (
+from dsrs.transport._base import (
     ConnectError,
     HttpRequest,
     HttpResponse,

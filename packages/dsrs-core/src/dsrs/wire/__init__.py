@@ -2,17 +2,17 @@
 
 * :mod:`dsrs.wire.openai_chat` — the OpenAI Chat Completions codec (request body, response,
   stream decoder, error classification), shared by every OpenAI-compatible server;
-* :mod:`dsrs.wire.sse` — incremental SSE and NDJSON decoders;
+* :mod:`dsrs.wire._sse` — incremental SSE and NDJSON decoders;
 * :class:`HttpProvider`, :class:`OpenAICompatibleProvider` — providers over the dsrs transport.
 """
 
 from __future__ import annotations
 
-from dsrs.failures import classify_by_status, classify_failure, parse_duration, retry_after_from_headers
+from dsrs._failures import classify_by_status, classify_failure, parse_duration, retry_after_from_headers
 from dsrs.wire import openai_chat
-from dsrs.wire.http_provider import HttpProvider, OpenAICompatibleProvider, env_first
+from dsrs.wire._http_provider import HttpProvider, OpenAICompatibleProvider, env_first
+from dsrs.wire._sse import NDJSONDecoder, SSEDecoder, SSEEvent
 from dsrs.wire.openai_chat import WireOptions
-from dsrs.wire.sse import NDJSONDecoder, SSEDecoder, SSEEvent
 
 __all__ = [
     "HttpProvider",

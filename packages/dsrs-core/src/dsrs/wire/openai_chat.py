@@ -13,10 +13,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from dsrs import _json, errors
-from dsrs.failures import classify_by_status, retry_after_from_headers
-from dsrs.plugins.types import ProviderFailure
+from dsrs._failures import classify_by_status, retry_after_from_headers
+from dsrs._usage import LmUsage
+from dsrs.plugins._types import ProviderFailure
 from dsrs.types import LMRequest, LMResponse, Message, StreamChunk, ToolCall
-from dsrs.usage import LmUsage
 
 __all__ = [
     "WIRE",

@@ -32,7 +32,7 @@ def add_providers(p: argparse.ArgumentParser) -> None:
 
 async def _probe_all(timeout: float, probe: bool) -> list[dict[str, Any]]:
     import dsrs
-    from dsrs.provider import ProbeResult
+    from dsrs._provider import ProbeResult
 
     specs = dsrs.providers()
 
@@ -76,7 +76,7 @@ def _yes_no(value: object) -> str:
 
 
 def cmd_providers(args: argparse.Namespace) -> int:
-    from dsrs.registry import get_registry
+    from dsrs._registry import get_registry
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -159,7 +159,7 @@ def add_usage(p: argparse.ArgumentParser) -> None:
 
 def cmd_usage(args: argparse.Namespace) -> int:
     try:
-        from dsrs.redis_state.report import run_usage
+        from dsrs._redis_state.report import run_usage
     except ImportError as exc:
         print(f"dsrs: {exc}", file=sys.stderr)
         return 2
@@ -186,7 +186,7 @@ def _print_cache_stats(stats: dict[str, Any], indent: str = "") -> None:
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
-    from dsrs.cache import get_cache
+    from dsrs._cache import get_cache
 
     cache = get_cache()
     if args.action == "clear":

@@ -6,7 +6,7 @@ resolved model, base URL, messages and every wire parameter, never the API key) 
 ``usage.cache_hit=True`` and zero cost.
 
 The default (:func:`get_cache`) is two layers: an in-process LRU (:class:`MemoryCache`) in front of
-a SQLite file in the user cache directory (:class:`dsrs.cache.sqlite.SQLiteCache`; ``DSRS_CACHE_DIR``
+a SQLite file in the user cache directory (:class:`dsrs._cache.sqlite.SQLiteCache`; ``DSRS_CACHE_DIR``
 overrides the directory, ``DSRS_CACHE=memory`` keeps everything in memory, ``DSRS_CACHE=off``
 disables caching even for LMs that ask for it).
 
@@ -176,7 +176,7 @@ def default_cache() -> CacheBackend:
         warnings.warn(
             f"DSRS_CACHE={mode!r} is not one of off, memory, sqlite; using sqlite", CacheWarning, stacklevel=2
         )
-    from dsrs.cache.sqlite import SQLiteCache
+    from dsrs._cache.sqlite import SQLiteCache
 
     return LayeredCache(MemoryCache(), SQLiteCache())
 

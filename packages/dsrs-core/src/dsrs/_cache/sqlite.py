@@ -6,7 +6,7 @@
   (SQLite gives its ``-wal``/``-shm`` files the same mode).
 * WAL journal, so readers never wait for writers; one connection per thread and per process, and a
   busy timeout, so concurrent threads and processes can share the file.
-* A corrupt file warns once (:class:`~dsrs.cache.CacheWarning`) and the layer turns itself off for
+* A corrupt file warns once (:class:`~dsrs._cache.CacheWarning`) and the layer turns itself off for
   this process (every lookup is a miss); ``dsrs cache clear`` deletes and recreates it. A locked or
   read-only file warns and misses without turning the layer off.
 * Values are the JSON of :meth:`dsrs.LMResponse.to_dict`; nothing else about the request is stored
@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from dsrs import _json
-from dsrs.cache import CacheBackend, CacheWarning
+from dsrs._cache import CacheBackend, CacheWarning
 from dsrs.types import LMResponse
 
 __all__ = ["DEFAULT_FILENAME", "SQLiteCache", "default_cache_dir"]

@@ -16,18 +16,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from dsrs import cache as _cache_module
-from dsrs.cache import CacheBackend, LayeredCache, MemoryCache, set_cache
-from dsrs.redis_state._link import RedisLink, RedisSettings
-from dsrs.redis_state.budget import RedisBudgetStore
-from dsrs.redis_state.cache import RedisCache
-from dsrs.redis_state.lanes import RedisLaneState
-from dsrs.redis_state.ledger import UsageLedger
+from dsrs import _cache as _cache_module
+from dsrs._cache import CacheBackend, LayeredCache, MemoryCache, set_cache
+from dsrs._redis_state._link import RedisLink, RedisSettings
+from dsrs._redis_state.budget import RedisBudgetStore
+from dsrs._redis_state.cache import RedisCache
+from dsrs._redis_state.lanes import RedisLaneState
+from dsrs._redis_state.ledger import UsageLedger
 
 if TYPE_CHECKING:
-    from dsrs.budget import BudgetStore
-    from dsrs.lanemux import LaneMux
-    from dsrs.lanestate import LaneState
+    from dsrs._budget import BudgetStore
+    from dsrs._lanemux import LaneMux
+    from dsrs._lanestate import LaneState
 
 __all__ = ["RedisState", "SharedState"]
 

@@ -9,8 +9,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from dsrs.redis_state.budget import BudgetSnapshot
-from dsrs.redis_state.state import RedisState
+from dsrs._redis_state.budget import BudgetSnapshot
+from dsrs._redis_state.state import RedisState
 
 __all__ = ["format_usage", "run_usage", "usage_report"]
 
@@ -91,7 +91,7 @@ def format_usage(report: dict[str, Any]) -> str:
 
 
 def run_usage(args: argparse.Namespace) -> int:
-    """The ``dsrs usage`` subcommand (arguments defined in :mod:`dsrs.cli`)."""
+    """The ``dsrs usage`` subcommand (arguments defined in :mod:`dsrs._cli`)."""
     overrides: dict[str, Any] = {}
     if getattr(args, "namespace", None):
         overrides["namespace"] = args.namespace

@@ -18,7 +18,7 @@ Importing this module needs the ``redis`` package; ``import dsrs`` never imports
 
 from __future__ import annotations
 
-from dsrs.redis_state._link import (
+from dsrs._redis_state._link import (
     ENV_FAIL_OPEN,
     ENV_NAMESPACE,
     ENV_URL,
@@ -28,11 +28,11 @@ from dsrs.redis_state._link import (
     RedisUnavailableError,
     redact_url,
 )
-from dsrs.redis_state.budget import BudgetSnapshot, BudgetUnavailableError, RedisBudgetStore, RedisReservation
-from dsrs.redis_state.cache import RedisCache
-from dsrs.redis_state.lanes import RedisLaneState, current_lane
-from dsrs.redis_state.ledger import METRICS, UsageLedger, UsageRow
-from dsrs.redis_state.state import RedisState, SharedState
+from dsrs._redis_state.budget import BudgetSnapshot, BudgetUnavailableError, RedisBudgetStore, RedisReservation
+from dsrs._redis_state.cache import RedisCache
+from dsrs._redis_state.lanes import RedisLaneState, current_lane
+from dsrs._redis_state.ledger import METRICS, UsageLedger, UsageRow
+from dsrs._redis_state.state import RedisState, SharedState
 
 __all__ = [
     "ENV_FAIL_OPEN",

@@ -12,8 +12,8 @@ declared types, or raises :class:`AdapterParseError`).
 
 from __future__ import annotations
 
-from dsrs.adapters.base import Adapter, AdapterParseError, FormattedCall, format_value
-from dsrs.adapters.chat import ChatAdapter
-from dsrs.adapters.json_adapter import JSONAdapter
+from dsrs._adapters.base import Adapter, AdapterParseError, FormattedCall, format_value
+from dsrs._adapters.chat import ChatAdapter
+from dsrs._adapters.json_adapter import JSONAdapter
 
 __all__ = ["Adapter", "AdapterParseError", "ChatAdapter", "FormattedCall", "JSONAdapter", "format_value"]

@@ -20,10 +20,18 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from dsrs._provider import TIERS, ProviderSpec
 from dsrs.errors import UnknownModelError
-from dsrs.provider import TIERS, ProviderSpec
 
-__all__ = ["KNOWN_DISTRIBUTIONS", "Registry", "ResolvedModel", "get_registry", "invalidate", "providers"]
+__all__ = [
+    "KNOWN_DISTRIBUTIONS",
+    "Registry",
+    "ResolvedModel",
+    "get_registry",
+    "invalidate",
+    "provider_spec",
+    "providers",
+]
 
 #: Providers we know of but that live in other distributions, for install hints.
 KNOWN_DISTRIBUTIONS: dict[str, str] = {
@@ -202,3 +210,8 @@ def invalidate() -> None:
 def providers() -> list[ProviderSpec]:
     """Every registered provider, in lane order (the list ``dsrs providers`` prints)."""
     return get_registry().ordered()
+
+
+def provider_spec(name: str) -> ProviderSpec:
+    """The registered spec named ``name``; :class:`UnknownModelError` (with an install hint) if none."""
+    return get_registry().get(name)

@@ -26,14 +26,14 @@ import time
 from typing import Any
 
 from dsrs import _json
-from dsrs.cache import CacheBackend
-from dsrs.redis_state._link import REDIS_ERRORS, RedisLink
-from dsrs.redis_state._scripts import CACHE_GET, CACHE_SET, Script
+from dsrs._cache import CacheBackend
+from dsrs._redis_state._link import REDIS_ERRORS, RedisLink
+from dsrs._redis_state._scripts import CACHE_GET, CACHE_SET, Script
 from dsrs.types import LMResponse
 
 __all__ = ["RedisCache"]
 
-log = logging.getLogger("dsrs.redis_state")
+log = logging.getLogger("dsrs._redis_state")
 _GET = Script(CACHE_GET)
 _SET = Script(CACHE_SET)
 #: How long a task may reuse Redis's "miss" for the same key without asking again.

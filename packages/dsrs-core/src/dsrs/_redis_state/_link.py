@@ -28,7 +28,7 @@ try:
     from redis.backoff import NoBackoff
     from redis.retry import Retry
 except ImportError as exc:  # pragma: no cover - depends on the environment
-    raise ImportError("dsrs.redis_state needs the Redis client: pip install 'dsrs-core[redis]'") from exc
+    raise ImportError("dsrs._redis_state needs the Redis client: pip install 'dsrs-core[redis]'") from exc
 
 __all__ = [
     "ENV_FAIL_OPEN",
@@ -42,7 +42,7 @@ __all__ = [
     "redact_url",
 ]
 
-log = logging.getLogger("dsrs.redis_state")
+log = logging.getLogger("dsrs._redis_state")
 
 ENV_URL = "DSRS_REDIS_URL"
 ENV_NAMESPACE = "DSRS_REDIS_NAMESPACE"

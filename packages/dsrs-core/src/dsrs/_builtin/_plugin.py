@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from dsrs._provider import ProviderSpec
+from dsrs._usage import Cost, LmUsage
 from dsrs.errors import LMError
 from dsrs.plugins import hookimpl
-from dsrs.plugins.types import ProviderFailure
-from dsrs.provider import ProviderSpec
-from dsrs.usage import Cost, LmUsage
+from dsrs.plugins._types import ProviderFailure
 
 
 @hookimpl
@@ -20,7 +20,7 @@ def dsrs_register_providers(register: Callable[[ProviderSpec], None]) -> None:
     register(
         ProviderSpec(
             name="fake",
-            factory="dsrs.builtin.fake:FakeProvider",
+            factory="dsrs._builtin.fake:FakeProvider",
             tier="local",
             default_model="echo",
             env_vars=("DSRS_FAKE_LANE",),
@@ -31,7 +31,7 @@ def dsrs_register_providers(register: Callable[[ProviderSpec], None]) -> None:
     register(
         ProviderSpec(
             name="openai-compatible",
-            factory="dsrs.builtin.openai_compatible:GenericOpenAICompatibleProvider",
+            factory="dsrs._builtin.openai_compatible:GenericOpenAICompatibleProvider",
             prefixes=("openai-compat",),
             tier="local",
             env_vars=("OPENAI_COMPATIBLE_BASE_URL", "OPENAI_COMPATIBLE_API_KEY"),
@@ -44,7 +44,7 @@ def dsrs_register_providers(register: Callable[[ProviderSpec], None]) -> None:
 @hookimpl
 def dsrs_cost(model: str, usage: LmUsage) -> Cost | None:
     if model.startswith("fake:"):
-        from dsrs.builtin.fake import fake_cost
+        from dsrs._builtin.fake import fake_cost
 
         return fake_cost(usage)
     return None

@@ -13,16 +13,16 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from dsrs import settings as _settings
+from dsrs import _settings
+from dsrs._lm import LM
+from dsrs._signatures import Signature, SignatureError, ensure_signature
+from dsrs._usage import LmUsage
 from dsrs.errors import LMError
-from dsrs.lm import LM
-from dsrs.signatures import Signature, SignatureError, ensure_signature
 from dsrs.types import LMResponse
-from dsrs.usage import LmUsage
 
 if TYPE_CHECKING:
-    from dsrs.adapters import Adapter
-    from dsrs.settings import LanguageModel
+    from dsrs._adapters import Adapter
+    from dsrs._settings import LanguageModel
 
 __all__ = ["Predict", "Prediction"]
 
@@ -32,7 +32,7 @@ _default_adapter: Adapter | None = None
 def _chat_adapter() -> Adapter:
     global _default_adapter
     if _default_adapter is None:
-        from dsrs.adapters import ChatAdapter
+        from dsrs._adapters import ChatAdapter
 
         _default_adapter = ChatAdapter()
     return _default_adapter
@@ -148,7 +148,7 @@ class Predict:
         def parse(response: LMResponse) -> dict[str, Any]:
             return adapter.parse(signature, response.text)
 
-        from dsrs.lanemux import LaneMux, build_request
+        from dsrs._lanemux import LaneMux, build_request
 
         if isinstance(lm, LaneMux):
             response, outputs, usage = await lm.acall_parsed(formatted.messages, parse, lane=lane, **kwargs)

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from dsrs import _json
-from dsrs.adapters.base import (
+from dsrs._adapters.base import (
     Adapter,
     AdapterParseError,
     FormattedCall,
@@ -21,8 +21,8 @@ from dsrs.adapters.base import (
     format_value,
     strip_fences,
 )
-from dsrs.adapters.chat import marker
-from dsrs.signatures import Signature
+from dsrs._adapters.chat import marker
+from dsrs._signatures import Signature
 from dsrs.types import Message, ResponseFormat
 
 __all__ = ["JSONAdapter"]

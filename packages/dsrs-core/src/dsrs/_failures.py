@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from dsrs import errors
-from dsrs.plugins.types import ProviderFailure
-from dsrs.transport.base import ConnectError, ReadError, TransportError, TransportTimeout, TruncatedBodyError
+from dsrs.plugins._types import ProviderFailure
+from dsrs.transport._base import ConnectError, ReadError, TransportError, TransportTimeout, TruncatedBodyError
 
 __all__ = ["classify_by_status", "classify_failure", "parse_duration", "retry_after_from_headers"]
 

@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, get_origin
 
-from dsrs.adapters.base import (
+from dsrs._adapters.base import (
     Adapter,
     AdapterParseError,
     FormattedCall,
@@ -23,7 +23,7 @@ from dsrs.adapters.base import (
     format_value,
     is_scalar,
 )
-from dsrs.signatures import FieldSpec, Signature
+from dsrs._signatures import FieldSpec, Signature
 from dsrs.types import Message
 
 __all__ = ["ChatAdapter"]

@@ -1,7 +1,7 @@
 """Base classes for providers that speak HTTP: sending through the transport, failures classified.
 
 :class:`HttpProvider` gives ``send`` / ``open_stream`` that turn transport exceptions and non-2xx
-answers into typed errors (via :func:`dsrs.failures.classify_failure`, i.e. the
+answers into typed errors (via :func:`dsrs._failures.classify_failure`, i.e. the
 ``dsrs_classify_error`` hook first). :class:`OpenAICompatibleProvider` is a complete provider for
 any server speaking the OpenAI Chat Completions wire; vendors subclass it and set class attributes.
 """
@@ -15,14 +15,14 @@ from contextlib import asynccontextmanager
 from typing import Any, ClassVar
 
 from dsrs import _json
+from dsrs._failures import classify_failure
+from dsrs._provider import ProbeResult, Provider, ProviderConfig, ProviderSpec
 from dsrs.errors import LMError
-from dsrs.failures import classify_failure
-from dsrs.plugins.types import ProviderFailure
-from dsrs.provider import ProbeResult, Provider, ProviderConfig, ProviderSpec
+from dsrs.plugins._types import ProviderFailure
 from dsrs.transport import HttpRequest, HttpResponse, StreamingResponse, TransportError, get_transport
 from dsrs.types import LMRequest, LMResponse, StreamChunk
 from dsrs.wire import openai_chat
-from dsrs.wire.sse import NDJSONDecoder, SSEDecoder
+from dsrs.wire._sse import NDJSONDecoder, SSEDecoder
 
 __all__ = ["HttpProvider", "OpenAICompatibleProvider", "env_first"]
 

@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 from dsrs.errors import LMError
 
 if TYPE_CHECKING:
-    from dsrs.adapters import Adapter
-    from dsrs.redis_state.state import SharedState
+    from dsrs._adapters import Adapter
+    from dsrs._redis_state.state import SharedState
     from dsrs.types import LMResponse, MessagesInput
 
 __all__ = [
@@ -101,7 +101,7 @@ def configure(
     if state is None and lm is not None:
         state = _state_from_env()
     if state is not None and lm is not None:
-        from dsrs.lanemux import LaneMux
+        from dsrs._lanemux import LaneMux
 
         if isinstance(lm, LaneMux):
             state.attach(lm)
@@ -125,7 +125,7 @@ def _state_from_env() -> SharedState | None:
         return None
     state = _env_states.get(url)
     if state is None:
-        from dsrs.redis_state import RedisState
+        from dsrs._redis_state import RedisState
 
         state = _env_states[url] = RedisState.from_env()
     return state

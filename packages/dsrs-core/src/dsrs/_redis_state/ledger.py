@@ -23,14 +23,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+from dsrs._redis_state._link import REDIS_ERRORS, RedisLink
+from dsrs._redis_state.lanes import current_lane
+from dsrs._usage import UsageRecord, msats_per_usd
 from dsrs.plugins import hookimpl
-from dsrs.redis_state._link import REDIS_ERRORS, RedisLink
-from dsrs.redis_state.lanes import current_lane
-from dsrs.usage import UsageRecord, msats_per_usd
 
 __all__ = ["METRICS", "UsageLedger", "UsageRow"]
 
-log = logging.getLogger("dsrs.redis_state")
+log = logging.getLogger("dsrs._redis_state")
 
 #: Counters kept per (day, provider, lane, model).
 METRICS = (

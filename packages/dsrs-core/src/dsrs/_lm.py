@@ -15,12 +15,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, field_validator
 
 from dsrs import _portal
+from dsrs._failures import classify_failure
+from dsrs._provider import Provider, ProviderConfig
+from dsrs._registry import ResolvedModel, get_registry
+from dsrs._usage import Cost, LmUsage, UsageRecord
 from dsrs.errors import LMError
-from dsrs.failures import classify_failure
 from dsrs.plugins._manager import get_host
-from dsrs.plugins.types import ProviderFailure
-from dsrs.provider import Provider, ProviderConfig
-from dsrs.registry import ResolvedModel, get_registry
+from dsrs.plugins._types import ProviderFailure
 from dsrs.types import (
     LMRequest,
     LMResponse,
@@ -30,7 +31,6 @@ from dsrs.types import (
     Tool,
     normalize_messages,
 )
-from dsrs.usage import Cost, LmUsage, UsageRecord
 
 __all__ = ["LM", "LMStream"]
 
@@ -243,7 +243,7 @@ class LM(BaseModel):
         provider = self.provider()
         key = None
         if self.cache:
-            from dsrs.cache import get_cache
+            from dsrs._cache import get_cache
 
             key = request.cache_key()
             hit = await get_cache().aget(key)
@@ -260,7 +260,7 @@ class LM(BaseModel):
             raise _unexpected(provider, request, exc) from exc
         response = _finish(self, request, response, time.perf_counter() - t0)
         if key is not None:
-            from dsrs.cache import get_cache
+            from dsrs._cache import get_cache
 
             await get_cache().aset(key, response)
         return response
@@ -361,7 +361,7 @@ class LMStream:
         provider = lm.provider()
         key = None
         if lm.cache:
-            from dsrs.cache import get_cache
+            from dsrs._cache import get_cache
 
             key = request.cache_key()
             hit = await get_cache().aget(key)
@@ -386,7 +386,7 @@ class LMStream:
             raise _unexpected(provider, request, RuntimeError("stream ended without a final response"))
         final = _finish(lm, request, final, time.perf_counter() - t0)
         if key is not None:
-            from dsrs.cache import get_cache
+            from dsrs._cache import get_cache
 
             await get_cache().aset(key, final)
         yield StreamChunk(response=final)

@@ -27,10 +27,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from dsrs.budget import BudgetStatus, BudgetStore, Reservation
+from dsrs._budget import BudgetStatus, BudgetStore, Reservation
+from dsrs._redis_state._link import REDIS_ERRORS, RedisLink
+from dsrs._redis_state._scripts import BUDGET_EXTEND, BUDGET_READ, BUDGET_RESERVE, BUDGET_SETTLE, Script
 from dsrs.errors import BudgetExceededError
-from dsrs.redis_state._link import REDIS_ERRORS, RedisLink
-from dsrs.redis_state._scripts import BUDGET_EXTEND, BUDGET_READ, BUDGET_RESERVE, BUDGET_SETTLE, Script
 
 __all__ = [
     "BudgetUnavailableError",
@@ -38,7 +38,7 @@ __all__ = [
     "RedisReservation",
 ]
 
-log = logging.getLogger("dsrs.redis_state")
+log = logging.getLogger("dsrs._redis_state")
 
 _RESERVE = Script(BUDGET_RESERVE)
 _SETTLE = Script(BUDGET_SETTLE)
@@ -99,7 +99,7 @@ class _LocalBudgets:
 
 
 class RedisBudgetStore(BudgetStore):
-    """A :class:`~dsrs.budget.BudgetStore` shared by every process using the same namespace.
+    """A :class:`~dsrs._budget.BudgetStore` shared by every process using the same namespace.
 
     Scopes are names such as ``"global"`` and ``"lane:premium"``; the caller (a LaneMux) passes the
     limits with each reservation, and the last limit seen is kept for ``dsrs usage``.

@@ -12,8 +12,8 @@ from typing import Any, ClassVar, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
+from dsrs._signatures import FieldSpec, Signature, SignatureError
 from dsrs.errors import ResponseParseError
-from dsrs.signatures import FieldSpec, Signature, SignatureError
 from dsrs.types import Message, ResponseFormat
 
 __all__ = ["Adapter", "AdapterParseError", "FormattedCall", "coerce_text", "format_value"]

@@ -23,9 +23,9 @@ from collections.abc import AsyncIterator
 from typing import ClassVar
 
 from dsrs import errors
-from dsrs.provider import ProbeResult, Provider, ProviderConfig, ProviderSpec
+from dsrs._provider import ProbeResult, Provider, ProviderConfig, ProviderSpec
+from dsrs._usage import Cost, LmUsage
 from dsrs.types import LMRequest, LMResponse, StreamChunk
-from dsrs.usage import Cost, LmUsage
 
 __all__ = ["FakeProvider", "count_tokens", "fake_cost"]
 

@@ -1,6 +1,6 @@
 """Lane health shared through Redis: one worker's rate limit cools the lane for every worker.
 
-:class:`RedisLaneState` is a :class:`dsrs.lanestate.LaneState` for :class:`dsrs.LaneMux`. Per lane it
+:class:`RedisLaneState` is a :class:`dsrs._lanestate.LaneState` for :class:`dsrs.LaneMux`. Per lane it
 keeps a status key (``cooling``/``exhausted``/``disabled`` with its reason) whose millisecond expiry
 (``PX``) is the cooldown, so it ends by itself on the server's clock; and a failure-streak counter
 incremented atomically. A shorter ``retry_after`` never shortens a cooldown already running, and a
@@ -16,9 +16,9 @@ from __future__ import annotations
 import contextvars
 import time
 
-from dsrs.lanestate import InProcessLaneState, LaneHealth, LaneState, LaneStatus
-from dsrs.redis_state._link import REDIS_ERRORS, RedisLink
-from dsrs.redis_state._scripts import LANE_SET, Script
+from dsrs._lanestate import InProcessLaneState, LaneHealth, LaneState, LaneStatus
+from dsrs._redis_state._link import REDIS_ERRORS, RedisLink
+from dsrs._redis_state._scripts import LANE_SET, Script
 
 __all__ = ["RedisLaneState", "current_lane"]
 

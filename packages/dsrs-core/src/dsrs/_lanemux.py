@@ -34,8 +34,8 @@ price, via the ``dsrs_cost`` hook, of an upper bound of the prompt tokens plus `
 configured ``reserve_msats`` where the price is unknown) is reserved on the lane's and the global
 budget atomically; after the call the reservation is settled to the actual cost. A call that does not
 fit raises :class:`~dsrs.errors.BudgetExceededError` before anything is spent (or moves to a lane
-that fits). Lane health and budgets live behind :class:`dsrs.lanestate.LaneState` and
-:class:`dsrs.budget.BudgetStore`, so they can be shared (e.g. Redis) instead of in-process.
+that fits). Lane health and budgets live behind :class:`dsrs._lanestate.LaneState` and
+:class:`dsrs._budget.BudgetStore`, so they can be shared (e.g. Redis) instead of in-process.
 """
 
 from __future__ import annotations
@@ -49,12 +49,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal, TypeVar
 
 from dsrs import _portal, errors
-from dsrs.budget import BudgetStatus, BudgetStore, InProcessBudgetStore, Reservation
-from dsrs.lanestate import InProcessLaneState, LaneHealth, LaneState
-from dsrs.lm import LM, LMStream
-from dsrs.provider import TIERS, ProbeResult, ProviderSpec, Tier
+from dsrs._budget import BudgetStatus, BudgetStore, InProcessBudgetStore, Reservation
+from dsrs._lanestate import InProcessLaneState, LaneHealth, LaneState
+from dsrs._lm import LM, LMStream
+from dsrs._provider import TIERS, ProbeResult, ProviderSpec, Tier
+from dsrs._usage import LmUsage
 from dsrs.types import LMRequest, LMResponse, MessagesInput
-from dsrs.usage import LmUsage
 
 __all__ = [
     "CooldownPolicy",
@@ -394,7 +394,7 @@ class LaneMux:
         if not self._budgeted(lane):
             return None
         if lane.lm.cache:
-            from dsrs.cache import get_cache
+            from dsrs._cache import get_cache
 
             if await get_cache().aget(request.cache_key()) is not None:
                 return None  # a hit costs nothing
@@ -641,7 +641,7 @@ class LaneMux:
         unreachable. Lanes are ordered premium → balanced → local → swarm, then by priority. The
         whole detection takes about one ``timeout``. ``mux.describe()`` explains every result.
         """
-        from dsrs.registry import providers
+        from dsrs._registry import providers
 
         wanted = set(include) if include is not None else None
         skipped = set(exclude)

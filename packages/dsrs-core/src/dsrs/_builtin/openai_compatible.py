@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from dsrs.provider import ProbeResult, ProviderSpec
-from dsrs.wire.http_provider import OpenAICompatibleProvider
+from dsrs._provider import ProbeResult, ProviderSpec
+from dsrs.wire._http_provider import OpenAICompatibleProvider
 
 __all__ = ["GenericOpenAICompatibleProvider"]
 
