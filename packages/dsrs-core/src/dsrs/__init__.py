@@ -31,7 +31,20 @@ from dsrs.errors import (
     ResponseParseError,
     UnknownModelError,
 )
-from dsrs.types import LMRequest, LMResponse, Message, ResponseFormat, StreamChunk, Tool, ToolCall
+from dsrs.types import (
+    Audio,
+    File,
+    Image,
+    LMRequest,
+    LMResponse,
+    Message,
+    ResponseFormat,
+    StreamChunk,
+    Text,
+    Tool,
+    ToolCall,
+    UnsupportedPartError,
+)
 
 __version__ = "0.1.0"
 
@@ -87,6 +100,10 @@ __all__ = [
     "provider_spec",
     "providers",
     # data
+    "Audio",
+    "File",
+    "Image",
+    "Text",
     "Cost",
     "LMRequest",
     "LMResponse",
@@ -116,13 +133,36 @@ __all__ = [
     "RateLimitError",
     "ResponseParseError",
     "UnknownModelError",
-    # served lazily (see _LAZY)
-    *_LAZY,
+    "UnsupportedPartError",
+    # served lazily (see _LAZY; a test checks the two lists agree)
+    "LM",
+    "LMStream",
+    "Signature",
+    "InputField",
+    "OutputField",
+    "SignatureError",
+    "make_signature",
+    "Predict",
+    "Prediction",
+    "Adapter",
+    "AdapterParseError",
+    "ChatAdapter",
+    "JSONAdapter",
+    "configure",
+    "configure_with_adapter",
+    "context",
+    "NotConfiguredError",
+    "LaneMux",
+    "RetryPolicy",
+    "FailoverPolicy",
+    "CooldownPolicy",
+    "UnknownLaneError",
+    "RedisState",
 ]
 
 
-#: Lazy names that need an optional extra: name -> (module the extra provides, what to install).
-_EXTRAS: dict[str, tuple[str, str]] = {"RedisState": ("redis", "dsrs-core[redis]")}
+#: Lazy names that need an optional extra: name -> what to install.
+_EXTRAS: dict[str, str] = {"RedisState": "dsrs-core[redis]"}
 
 
 def __getattr__(name: str) -> Any:
@@ -131,12 +171,11 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'dsrs' has no attribute {name!r}")
     try:
         value = getattr(importlib.import_module(module), name)
-    except ModuleNotFoundError as exc:
-        extra = _EXTRAS.get(name)
-        if extra is None or exc.name is None or exc.name.partition(".")[0] != extra[0]:
+    except ImportError:
+        if name not in _EXTRAS:
             raise
         # ``from dsrs import *`` works on a core-only install; using the name says what to install.
-        value = _needs_extra(name, extra[1])
+        value = _needs_extra(name, _EXTRAS[name])
     globals()[name] = value
     return value
 

@@ -74,6 +74,23 @@ class Cost:
         return self
 
 
+def _merge_detail(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """Numbers add up (``bool`` is not a number here); other values take the right-hand side."""
+    out = dict(a)
+    for k, v in b.items():
+        old = out.get(k)
+        if (
+            isinstance(v, (int, float))
+            and isinstance(old, (int, float))
+            and not isinstance(v, bool)
+            and not isinstance(old, bool)
+        ):
+            out[k] = old + v
+        else:
+            out[k] = v
+    return out
+
+
 def _add_opt(a: float | None, b: float | None) -> Any:
     return None if a is None or b is None else a + b
 
@@ -82,8 +99,12 @@ def _add_opt(a: float | None, b: float | None) -> Any:
 class LmUsage:
     """Tokens and cost of one call, or of many merged with ``+``.
 
-    ``cached_tokens`` and ``reasoning_tokens`` are *included* in ``prompt_tokens`` and
-    ``completion_tokens`` respectively (as the OpenAI wire reports them).
+    ``cached_tokens`` (prompt tokens read from the provider's prompt cache),
+    ``cache_write_tokens`` (prompt tokens written to it, e.g. Anthropic's
+    ``cache_creation_input_tokens``) and ``reasoning_tokens`` are *included* in ``prompt_tokens`` and
+    ``completion_tokens`` respectively (as the OpenAI wire reports them): a provider whose wire counts
+    them apart adds them in. ``detail`` holds provider-specific figures; ``+`` adds its numbers and
+    keeps the other values of the right-hand side.
     """
 
     prompt_tokens: int = 0
@@ -91,6 +112,7 @@ class LmUsage:
     total_tokens: int = 0
     cached_tokens: int = 0
     reasoning_tokens: int = 0
+    cache_write_tokens: int = 0
     cost_msats: int | None = 0
     cost_usd: float | None = 0.0
     cache_hit: bool = False
@@ -106,6 +128,7 @@ class LmUsage:
         total_tokens: int | None = None,
         cached_tokens: int = 0,
         reasoning_tokens: int = 0,
+        cache_write_tokens: int = 0,
         detail: dict[str, Any] | None = None,
     ) -> LmUsage:
         """Usage of one call as read off the wire, cost not yet known (``None``)."""
@@ -115,6 +138,7 @@ class LmUsage:
             total_tokens=prompt_tokens + completion_tokens if total_tokens is None else total_tokens,
             cached_tokens=cached_tokens,
             reasoning_tokens=reasoning_tokens,
+            cache_write_tokens=cache_write_tokens,
             cost_msats=None,
             cost_usd=None,
             calls=1,
@@ -134,13 +158,14 @@ class LmUsage:
     def __add__(self, other: object) -> LmUsage:
         if not isinstance(other, LmUsage):
             return NotImplemented
-        detail = {**self.detail, **other.detail} if (self.detail or other.detail) else {}
+        detail = _merge_detail(self.detail, other.detail) if (self.detail or other.detail) else {}
         return LmUsage(
             prompt_tokens=self.prompt_tokens + other.prompt_tokens,
             completion_tokens=self.completion_tokens + other.completion_tokens,
             total_tokens=self.total_tokens + other.total_tokens,
             cached_tokens=self.cached_tokens + other.cached_tokens,
             reasoning_tokens=self.reasoning_tokens + other.reasoning_tokens,
+            cache_write_tokens=self.cache_write_tokens + other.cache_write_tokens,
             cost_msats=_add_opt(self.cost_msats, other.cost_msats),
             cost_usd=_add_opt(self.cost_usd, other.cost_usd),
             cache_hit=self.cache_hit and other.cache_hit,
@@ -162,6 +187,7 @@ class LmUsage:
             "total_tokens": self.total_tokens,
             "cached_tokens": self.cached_tokens,
             "reasoning_tokens": self.reasoning_tokens,
+            "cache_write_tokens": self.cache_write_tokens,
             "cost_msats": self.cost_msats,
             "cost_usd": self.cost_usd,
             "cache_hit": self.cache_hit,
@@ -172,7 +198,15 @@ class LmUsage:
 
 @dataclass(frozen=True, slots=True)
 class UsageRecord:
-    """One finished call, as sent to the ``dsrs_usage_recorded`` hook."""
+    """One finished call attempt, as sent to the ``dsrs_usage_recorded`` hook.
+
+    Sent for answers and for failures alike: ``error`` is the class name of the
+    :class:`~dsrs.errors.LMError` a failed attempt raised (``None`` on success; ``usage`` is then
+    empty). ``request_id`` is the same for every attempt of one call (``attempt`` counts from 1
+    across retries and lanes); ``lane`` names the LaneMux lane, if any. ``request`` and ``response``
+    are the :class:`~dsrs.types.LMRequest` and :class:`~dsrs.types.LMResponse` themselves, for sinks
+    that log content (they hold no secrets: keys never enter a request).
+    """
 
     provider: str
     model: str
@@ -180,3 +214,8 @@ class UsageRecord:
     lane: str | None = None
     latency_s: float | None = None
     timestamp: float = 0.0
+    request_id: str = ""
+    attempt: int = 1
+    error: str | None = None
+    request: Any = field(default=None, repr=False, compare=False)
+    response: Any = field(default=None, repr=False, compare=False)

@@ -13,9 +13,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Union
 
+from dsrs._parts import Audio, File, Image, Media, Part, Text, UnsupportedPartError, part_from_dict
 from dsrs._usage import Cost, LmUsage, UsageRecord
 
 __all__ = [
+    "Audio",
+    "Content",
+    "File",
+    "Image",
+    "Media",
+    "Part",
+    "Text",
+    "UnsupportedPartError",
     "Cost",
     "LmUsage",
     "UsageRecord",
@@ -50,29 +59,97 @@ class ToolCall:
         return {"id": self.id, "name": self.name, "arguments": self.arguments}
 
 
+#: A message's content: text, or a sequence of parts (never a mix of types other than these).
+Content = Union[str, tuple[Part, ...]]
+
+
 @dataclass(frozen=True, slots=True)
 class Message:
-    """One chat message."""
+    """One chat message.
+
+    ``content`` is a string or a tuple of parts (:class:`Text`, :class:`Image`, :class:`Audio`,
+    :class:`File`); content made only of plain text parts is kept as one string. ``provider_state``
+    is opaque data a provider attached to an assistant turn and needs back on the next request
+    (Anthropic's signed thinking blocks, Gemini's thought signatures), keyed by the provider's wire
+    name so that another provider ignores it; :meth:`LMResponse.message` carries it over.
+    """
 
     role: Role
-    content: str | None = None
+    content: Content | None = None
     name: str | None = None
     tool_call_id: str | None = None
     tool_calls: tuple[ToolCall, ...] = ()
+    provider_state: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.role not in _ROLES:
             raise ValueError(f"unknown message role {self.role!r}; expected one of {sorted(_ROLES)}")
+        content = self.content
+        if content is not None and not isinstance(content, str):
+            object.__setattr__(self, "content", _normalize_content(content))
+
+    @property
+    def text(self) -> str:
+        """The message's text: the string content, or its text parts joined."""
+        content = self.content
+        if content is None:
+            return ""
+        if isinstance(content, str):
+            return content
+        return "".join(p.text for p in content if isinstance(p, Text))
+
+    @property
+    def parts(self) -> tuple[Part, ...]:
+        """The content as parts (a string is one :class:`Text`)."""
+        content = self.content
+        if content is None:
+            return ()
+        if isinstance(content, str):
+            return (Text(content),)
+        return content
 
     def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"role": self.role, "content": self.content}
+        content = self.content
+        d: dict[str, Any] = {
+            "role": self.role,
+            "content": content if content is None or isinstance(content, str) else [p.to_dict() for p in content],
+        }
         if self.name is not None:
             d["name"] = self.name
         if self.tool_call_id is not None:
             d["tool_call_id"] = self.tool_call_id
         if self.tool_calls:
             d["tool_calls"] = [tc.to_dict() for tc in self.tool_calls]
+        if self.provider_state:
+            d["provider_state"] = dict(self.provider_state)
         return d
+
+
+def _normalize_content(content: Any) -> Content:
+    """A string, one part, or a sequence of strings / parts / OpenAI-style part dicts."""
+    if isinstance(content, (Text, Media)):
+        content = (content,)
+    elif isinstance(content, (bytes, bytearray)):
+        raise TypeError(
+            "message content must be str or parts, got bytes: wrap them, e.g. dsrs.Image.from_bytes(data, 'image/png')"
+        )
+    elif not isinstance(content, Sequence) or isinstance(content, Mapping):
+        raise TypeError(f"message content must be a str or a list of parts, got {type(content).__name__}")
+    parts: list[Part] = []
+    for item in content:
+        if isinstance(item, str):
+            parts.append(Text(item))
+        elif isinstance(item, (Text, Media)):
+            parts.append(item)  # type: ignore[arg-type]
+        elif isinstance(item, Mapping):
+            parts.append(part_from_dict(item))
+        else:
+            raise TypeError(
+                f"a content part must be a str, dsrs.Text/Image/Audio/File or a dict, got {type(item).__name__}"
+            )
+    if all(isinstance(p, Text) and not p.options for p in parts):
+        return "".join(p.text for p in parts)  # type: ignore[union-attr]
+    return tuple(parts)
 
 
 MessagesInput = Union[str, Message, Mapping[str, Any], Sequence[Union[Message, Mapping[str, Any]]]]
@@ -83,38 +160,59 @@ def _message_from_mapping(m: Mapping[str, Any]) -> Message:
         role = m["role"]
     except KeyError:
         raise ValueError(f"a message needs a 'role' key, got keys {sorted(m)}") from None
-    content = m.get("content")
-    if content is not None and not isinstance(content, str):
-        # OpenAI-style content parts: keep the text parts, in order.
-        if isinstance(content, list):
-            content = "".join(p.get("text", "") for p in content if isinstance(p, Mapping) and p.get("type") == "text")
-        else:
-            raise ValueError(f"message content must be a string, got {type(content).__name__}")
-    calls = tuple(
-        tc
-        if isinstance(tc, ToolCall)
-        else ToolCall(id=str(tc.get("id", "")), name=tc["name"], arguments=tc.get("arguments", "{}"))
-        for tc in m.get("tool_calls") or ()
+    calls = tuple(_tool_call_from(tc) for tc in m.get("tool_calls") or ())
+    state = m.get("provider_state")
+    if state is not None and not isinstance(state, Mapping):
+        raise TypeError(f"a message's provider_state must be a dict, got {type(state).__name__}")
+    return Message(
+        role=role,
+        content=m.get("content"),
+        name=m.get("name"),
+        tool_call_id=m.get("tool_call_id"),
+        tool_calls=calls,
+        provider_state=state,
     )
-    return Message(role=role, content=content, name=m.get("name"), tool_call_id=m.get("tool_call_id"), tool_calls=calls)
+
+
+def _tool_call_from(tc: Any) -> ToolCall:
+    """A ToolCall, or a dict in dsrs's shape (``name``/``arguments``) or OpenAI's (``function``)."""
+    if isinstance(tc, ToolCall):
+        return tc
+    if not isinstance(tc, Mapping):
+        raise TypeError(f"a tool call must be a dsrs.ToolCall or a dict, got {type(tc).__name__}")
+    fn = tc.get("function")
+    src = fn if isinstance(fn, Mapping) else tc
+    name, args = src.get("name"), src.get("arguments", "{}")
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"a tool call needs a 'name' (str), got keys {sorted(str(k) for k in tc)}")
+    if not isinstance(args, str):
+        args = json.dumps(args)
+    return ToolCall(id=str(tc.get("id") or ""), name=name, arguments=args)
+
+
+_MESSAGES_HINT = "a prompt str, a dsrs.Message, a message dict, or a list of them"
 
 
 def normalize_messages(messages: MessagesInput) -> tuple[Message, ...]:
-    """Accept a prompt string, one message, or a list of messages (dicts or :class:`Message`)."""
+    """Accept a prompt string, one message, one part, or a list of messages (dicts or :class:`Message`)."""
     if isinstance(messages, str):
         return (Message("user", messages),)
     if isinstance(messages, Message):
         return (messages,)
+    if isinstance(messages, (Text, Media)):
+        return (Message("user", (messages,)),)  # type: ignore[arg-type]
     if isinstance(messages, Mapping):
         return (_message_from_mapping(messages),)
+    if not isinstance(messages, Sequence) or isinstance(messages, (bytes, bytearray)):
+        raise TypeError(f"messages must be {_MESSAGES_HINT}; got {type(messages).__name__}")
     out: list[Message] = []
-    for m in messages:
+    for i, m in enumerate(messages):
         if isinstance(m, Message):
             out.append(m)
         elif isinstance(m, Mapping):
             out.append(_message_from_mapping(m))
         else:
-            raise TypeError(f"messages must be str, Message or dict, got {type(m).__name__}")
+            raise TypeError(f"messages[{i}] must be a dsrs.Message or a message dict, got {type(m).__name__}")
     if not out:
         raise ValueError("messages is empty")
     return tuple(out)
@@ -222,6 +320,17 @@ class LMResponse:
     provider: str | None = None
     model: str | None = None
     lane: str | None = None
+    provider_state: Mapping[str, Any] | None = None
+
+    def message(self) -> Message:
+        """This answer as the assistant message to append for the next turn (tool calls and
+        provider state included, so e.g. signed thinking blocks go back to the provider)."""
+        return Message(
+            "assistant",
+            self.text or None,
+            tool_calls=self.tool_calls,
+            provider_state=self.provider_state,
+        )
 
     @property
     def raw(self) -> Mapping[str, Any] | None:
@@ -243,6 +352,7 @@ class LMResponse:
             "provider": self.provider,
             "model": self.model,
             "lane": self.lane,
+            "provider_state": dict(self.provider_state) if self.provider_state else None,
         }
 
     @classmethod
@@ -258,6 +368,7 @@ class LMResponse:
             provider=d.get("provider"),
             model=d.get("model"),
             lane=d.get("lane"),
+            provider_state=d.get("provider_state"),
         )
 
 

@@ -30,11 +30,23 @@ DEFAULT_TIMEOUT = 600.0
 
 
 def env_first(names: tuple[str, ...] | list[str]) -> str | None:
-    """The value of the first set environment variable among ``names``."""
+    """The value of the first set environment variable among ``names``, else of a stored key.
+
+    Keys stored with ``dsrs keys set`` are read only when none of ``names`` is set, so an exported
+    variable always wins.
+    """
     for name in names:
         value = os.environ.get(name)
         if value:
             return value
+    if names:
+        from dsrs._keys import load_keys
+
+        stored = load_keys()
+        for name in names:
+            value = stored.get(name)
+            if value:
+                return value
     return None
 
 
