@@ -1,7 +1,8 @@
 """dsrs-core's own plugin, loaded through the ``dsrs`` entry-point group like any other.
 
 Registers the fake provider and the generic OpenAI-compatible provider, prices ``fake:`` calls,
-and classifies failures of every provider speaking the OpenAI chat wire.
+prices models no package table lists from genai-prices (``dsrs._prices``, asked last), and
+classifies failures of every provider speaking the OpenAI chat wire.
 """
 
 from __future__ import annotations
@@ -48,6 +49,14 @@ def dsrs_cost(model: str, usage: LmUsage) -> Cost | None:
 
         return fake_cost(usage)
     return None
+
+
+@hookimpl(specname="dsrs_cost", trylast=True)
+def dsrs_cost_from_genai_prices(model: str, usage: LmUsage) -> Cost | None:
+    """The fallback price from genai-prices' bundled data, asked only after every package table."""
+    from dsrs._prices import genai_prices_cost
+
+    return genai_prices_cost(model, usage)
 
 
 @hookimpl(trylast=True)
