@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from dsrs import _calllog as calllog
+from dsrs._ledger import record_usage
 from dsrs._provider import ProviderSpec
-from dsrs._usage import Cost, LmUsage
+from dsrs._usage import Cost, LmUsage, UsageRecord
 from dsrs.errors import LMError
 from dsrs.plugins import hookimpl
 from dsrs.plugins._types import ProviderFailure
@@ -57,6 +59,14 @@ def dsrs_cost_from_genai_prices(model: str, usage: LmUsage) -> Cost | None:
     from dsrs._prices import genai_prices_cost
 
     return genai_prices_cost(model, usage)
+
+
+@hookimpl
+def dsrs_usage_recorded(record: UsageRecord) -> None:
+    """Every call into the local ledger (``DSRS_LEDGER=0``: off) and, when enabled, the prompt log."""
+    record_usage(record)
+    if calllog.enabled():
+        calllog.record_call(record)
 
 
 @hookimpl(trylast=True)

@@ -1,0 +1,216 @@
+"""A SQLite table written in batches by a daemon thread: the ledger's and the prompt log's writer.
+
+The caller's thread only appends a tuple to a list. A daemon thread writes the batch in one
+transaction every ``flush_interval`` seconds (sooner when ``flush_at`` rows are pending), and at
+exit. A locked or unwritable file keeps the rows for the next flush (up to ``max_pending``; beyond
+that the oldest are dropped and the count is logged); a corrupt file turns the writer off for this
+process with one logged warning. Problems are *logged* (logger ``dsrs.ledger``), not warned, since
+they happen on the writer thread. Files are created ``0600`` in a ``0700`` directory, WAL journal.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import sqlite3
+
+__all__ = ["BatchedSQLite"]
+
+log = logging.getLogger("dsrs.ledger")
+
+_LOG_INTERVAL_S = 60.0
+
+
+class BatchedSQLite:
+    """Rows appended in memory, written to one SQLite table in batches by a daemon thread.
+
+    Subclasses set :attr:`table`, :attr:`columns`, :attr:`schema` and :meth:`clean` (which
+    normalizes a raw row on the writer thread). See the module docstring for the behaviour.
+    """
+
+    table: str = ""
+    columns: tuple[str, ...] = ()
+    schema: tuple[str, ...] = ()
+    schema_version = 1
+    what = "ledger"
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        flush_interval: float = 0.5,
+        flush_at: int = 2048,
+        max_pending: int = 200_000,
+        busy_timeout_s: float = 2.0,
+    ) -> None:
+        self._path = Path(path) if path is not None else None
+        self.flush_interval = flush_interval
+        self.flush_at = flush_at
+        self.max_pending = max_pending
+        self.busy_timeout_s = busy_timeout_s
+        self.broken: str | None = None
+        self.written = 0
+        self.dropped = 0
+        # Identifiers come from the subclass (constants); values are bound.
+        self._insert = (
+            f"INSERT INTO {self.table}({', '.join(self.columns)}) VALUES ({', '.join('?' * len(self.columns))})"  # noqa: S608
+        )
+        self._reset_process_state()
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=self._reset_process_state)
+
+    def _reset_process_state(self) -> None:
+        # After a fork the parent's pending rows are the parent's to write, and its thread is gone.
+        self._pending: list[tuple[Any, ...]] = []
+        self._lock = threading.Lock()
+        self._io_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._conn: sqlite3.Connection | None = None
+        self._last_log = 0.0
+        self._atexit = False
+
+    def default_path(self) -> Path:
+        raise NotImplementedError
+
+    @property
+    def path(self) -> Path:
+        if self._path is None:
+            self._path = self.default_path()
+        return self._path
+
+    def clean(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
+        return row
+
+    # --- the hot path -------------------------------------------------------------------------
+
+    def append(self, row: tuple[Any, ...]) -> None:
+        """Queue one row (never touches the disk on the caller's thread)."""
+        if self.broken is not None:
+            return
+        with self._lock:
+            self._pending.append(row)
+            n = len(self._pending)
+        if self._thread is None:
+            self._start()
+        elif n >= self.flush_at:
+            self._wake.set()
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._thread is not None:
+                return
+            self._thread = threading.Thread(target=self._run, name=f"dsrs-{self.what}", daemon=True)
+            self._thread.start()
+            if not self._atexit:
+                self._atexit = True
+                atexit.register(self.flush)
+
+    def _run(self) -> None:
+        while self.broken is None:
+            self._wake.wait(self.flush_interval)
+            self._wake.clear()
+            self.flush()
+
+    # --- writing ------------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        import sqlite3
+
+        if self._conn is not None:
+            return self._conn
+        path = self.path
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+        if sys.platform != "win32" and path.stat().st_mode & 0o077:
+            os.chmod(path, 0o600)
+        conn = sqlite3.connect(path, timeout=self.busy_timeout_s, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            if conn.execute("PRAGMA user_version").fetchone()[0] < self.schema_version:
+                for statement in self.schema:
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version={self.schema_version}")
+            self.prune(conn)
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+        return conn
+
+    def prune(self, conn: sqlite3.Connection) -> None:
+        """Delete old rows (called when the file is opened)."""
+
+    def flush(self) -> int:
+        """Write every pending row now; return how many were written."""
+        import sqlite3
+
+        with self._lock:
+            rows, self._pending = self._pending, []
+        if not rows or self.broken is not None:
+            return 0
+        with self._io_lock:
+            try:
+                cleaned = [self.clean(r) for r in rows]
+                conn = self._connect()
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    conn.executemany(self._insert, cleaned)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+            except (sqlite3.OperationalError, OSError) as exc:
+                # Locked, busy, read-only, disk full: keep the rows for the next flush.
+                self._requeue(rows)
+                self._log(f"could not write {self.path} ({type(exc).__name__}: {exc}); will retry")
+                return 0
+            except sqlite3.DatabaseError as exc:
+                self.broken = f"{type(exc).__name__}: {exc}"
+                self.dropped += len(rows)
+                log.warning(
+                    "dsrs %s: %s is unusable (%s); writing it is off for this process "
+                    "(%d rows not written). Move the file away to start a new one.",
+                    self.what,
+                    self.path,
+                    self.broken,
+                    len(rows),
+                )
+                return 0
+        self.written += len(rows)
+        return len(rows)
+
+    def _requeue(self, rows: list[tuple[Any, ...]]) -> None:
+        with self._lock:
+            merged = rows + self._pending
+            excess = len(merged) - self.max_pending
+            if excess > 0:
+                del merged[:excess]
+                self.dropped += excess
+                self._log(f"{excess} rows dropped: {self.path} stayed unwritable")
+            self._pending = merged
+
+    def _log(self, message: str) -> None:
+        now = time.monotonic()
+        if now - self._last_log >= _LOG_INTERVAL_S:
+            self._last_log = now
+            log.warning("dsrs %s: %s", self.what, message)
+
+    def close(self) -> None:
+        self.flush()
+        with self._io_lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.path)!r})"
