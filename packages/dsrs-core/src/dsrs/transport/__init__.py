@@ -3,6 +3,11 @@
 :func:`get_transport` returns one shared transport per running event loop, created on first use:
 aiohttp when it is importable (``pip install dsrs-core[fast]``), else httpx. ``DSRS_TRANSPORT=httpx``
 or ``=aiohttp`` forces a choice; :func:`set_transport_factory` installs your own (tests, proxies).
+
+Both transports hold the same deadlines (``HttpRequest.timeout`` for the whole exchange,
+``first_byte_timeout``/``idle_timeout`` for streams) and bounds (``max_body_bytes``, counted after
+gzip/deflate decoding), follow no redirects, and mask request keys in their errors and in the HTTP
+libraries' log records: see :mod:`dsrs.transport._base` and ``docs/reliability.md``.
 """
 
 from __future__ import annotations
@@ -14,6 +19,9 @@ import weakref
 from collections.abc import AsyncIterator, Callable
 
 from dsrs.transport._base import (
+    DEFAULT_MAX_BODY_BYTES,
+    BodyDecodeError,
+    BodyTooLargeError,
     ConnectError,
     HttpRequest,
     HttpResponse,
@@ -26,6 +34,9 @@ from dsrs.transport._base import (
 )
 
 __all__ = [
+    "DEFAULT_MAX_BODY_BYTES",
+    "BodyDecodeError",
+    "BodyTooLargeError",
     "ConnectError",
     "HttpRequest",
     "HttpResponse",

@@ -1,6 +1,8 @@
 """The fast transport: aiohttp driven directly (``pip install dsrs-core[fast]``).
 
-Imported only when aiohttp is installed and a transport is first needed.
+Imported only when aiohttp is installed and a transport is first needed. aiohttp's own timeouts,
+redirects and decompression are off: deadlines, bounds and gzip/deflate are enforced by
+:mod:`dsrs.transport._reading` the same way for both transports.
 """
 
 from __future__ import annotations
@@ -23,21 +25,28 @@ from dsrs.transport._base import (
     TransportTimeout,
     TruncatedBodyError,
 )
+from dsrs.transport._deadlines import RequestDeadlines
+from dsrs.transport._decoding import ACCEPT_ENCODING
+from dsrs.transport._reading import BoundedBody, within
+from dsrs.transport._secrets import debug_logging_on, install_log_filter, remember_secrets, request_secrets, scrub
 
 _DEFAULT_TIMEOUT = 600.0
+_NO_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=None, sock_connect=None, sock_read=None)
 
 
-def _translate(exc: BaseException) -> TransportError:
-    msg = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+def _translate(exc: BaseException, request: HttpRequest) -> TransportError:
+    # Only the class name and text survive, with the request's keys masked (aiohttp's texts can
+    # hold the URL, and a redirect error's repr held the request headers).
+    text = scrub(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__, request_secrets(request.headers))
     if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
-        return TransportTimeout(msg)
+        return TransportTimeout(text)
     if isinstance(exc, (aiohttp.ClientConnectorError, aiohttp.InvalidURL)):
-        return ConnectError(msg)
+        return ConnectError(text)
     if isinstance(exc, aiohttp.ClientPayloadError):
-        return TruncatedBodyError(msg)
+        return TruncatedBodyError(text)
     if isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)):
-        return ReadError(msg)
-    return TransportError(msg)
+        return ReadError(text)
+    return TransportError(text)
 
 
 _ERRORS = (aiohttp.ClientError, asyncio.TimeoutError)
@@ -72,32 +81,12 @@ class _LowerHeaders(Mapping[str, str]):
         return repr(dict(self.items()))
 
 
-class _AiohttpStream(StreamingResponse):
-    def __init__(self, resp: aiohttp.ClientResponse) -> None:
-        self._resp = resp
-        self.status = resp.status
-        self.headers = _LowerHeaders(resp.headers)
-
-    async def aiter_bytes(self) -> AsyncIterator[bytes]:
-        try:
-            async for chunk in self._resp.content.iter_any():
-                yield chunk
-        except _ERRORS as exc:
-            raise _translate(exc) from None
-
-    async def aread(self) -> bytes:
-        try:
-            return await self._resp.read()
-        except _ERRORS as exc:
-            raise _translate(exc) from None
-
-
 class AiohttpTransport(Transport):
     name = "aiohttp"
 
     def __init__(self) -> None:
         self._session: aiohttp.ClientSession | None = None
-        self._timeouts: dict[float | None, aiohttp.ClientTimeout] = {}
+        install_log_filter()
 
     def _get_session(self) -> aiohttp.ClientSession:
         session = self._session
@@ -105,53 +94,49 @@ class AiohttpTransport(Transport):
             connector = aiohttp.TCPConnector(limit=512, ttl_dns_cache=300)
             session = self._session = aiohttp.ClientSession(
                 connector=connector,
-                auto_decompress=True,
+                auto_decompress=False,  # decoded by BoundedBody, counted against max_body_bytes
+                timeout=_NO_TIMEOUT,
+                headers={"Accept-Encoding": ACCEPT_ENCODING},
                 skip_auto_headers=("User-Agent",),
             )
         return session
 
-    def _timeout(self, t: float | None) -> aiohttp.ClientTimeout:
-        # One ClientTimeout per distinct value, not one per call (they are immutable).
-        timeout = self._timeouts.get(t)
-        if timeout is None:
-            seconds = t or _DEFAULT_TIMEOUT
-            timeout = aiohttp.ClientTimeout(total=None, sock_connect=seconds, sock_read=seconds)
-            if len(self._timeouts) < 64:
-                self._timeouts[t] = timeout
-        return timeout
-
     async def send(self, request: HttpRequest) -> HttpResponse:
-        session = self._get_session()
-        try:
-            async with session.request(
-                request.method,
-                request.url,
-                headers=request.headers,
-                data=request.content,
-                timeout=self._timeout(request.timeout),
-            ) as resp:
-                body = await resp.read()
-                return HttpResponse(resp.status, _LowerHeaders(resp.headers), body)
-        except _ERRORS as exc:
-            raise _translate(exc) from None
+        async with self.stream(request) as resp:
+            body = await resp.aread()
+            return HttpResponse(resp.status, resp.headers, body)
 
     @asynccontextmanager
     async def stream(self, request: HttpRequest) -> AsyncIterator[StreamingResponse]:
         session = self._get_session()
-        try:
-            resp = await session.request(
+        deadlines = RequestDeadlines(request, _DEFAULT_TIMEOUT)
+        if debug_logging_on():
+            remember_secrets(request.headers)
+
+        def translate(exc: BaseException) -> TransportError:
+            return _translate(exc, request)
+
+        async def open_response() -> aiohttp.ClientResponse:
+            return await session.request(
                 request.method,
                 request.url,
                 headers=request.headers,
                 data=request.content,
-                timeout=self._timeout(request.timeout),
+                allow_redirects=False,
             )
-        except _ERRORS as exc:
-            raise _translate(exc) from None
+
+        resp = await within(deadlines.opening(), open_response, _ERRORS, translate)
+        assert isinstance(resp, aiohttp.ClientResponse)
+        body = BoundedBody(
+            resp.status, _LowerHeaders(resp.headers), resp.content.readany, _ERRORS, translate, request, deadlines
+        )
         try:
-            yield _AiohttpStream(resp)
+            yield body
         finally:
-            resp.release()
+            if body.complete:
+                resp.release()  # back to the pool
+            else:
+                resp.close()  # a half-read body: the connection cannot be reused
 
     async def aclose(self) -> None:
         if self._session is not None and not self._session.closed:

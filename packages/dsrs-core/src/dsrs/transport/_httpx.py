@@ -1,4 +1,8 @@
-"""The default transport, on ``httpx.AsyncClient``."""
+"""The default transport, on ``httpx.AsyncClient``.
+
+httpx's own timeouts and redirects are off and bodies are read raw: deadlines, bounds and
+gzip/deflate are enforced by :mod:`dsrs.transport._reading` the same way for both transports.
+"""
 
 from __future__ import annotations
 
@@ -19,45 +23,30 @@ from dsrs.transport._base import (
     TransportTimeout,
     TruncatedBodyError,
 )
+from dsrs.transport._deadlines import RequestDeadlines
+from dsrs.transport._decoding import ACCEPT_ENCODING
+from dsrs.transport._reading import BoundedBody, within
+from dsrs.transport._secrets import debug_logging_on, install_log_filter, remember_secrets, request_secrets, scrub
 
 _DEFAULT_TIMEOUT = 600.0
+_NO_TIMEOUT = httpx.Timeout(None)
 
 
-def _translate(exc: httpx.HTTPError) -> TransportError:
-    msg = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+def _translate(exc: BaseException, request: HttpRequest) -> TransportError:
+    # Only the class name and text survive (httpx errors carry the request object, headers included).
+    text = scrub(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__, request_secrets(request.headers))
     if isinstance(exc, httpx.TimeoutException):
-        return TransportTimeout(msg)
+        return TransportTimeout(text)
     if isinstance(exc, (httpx.ConnectError, httpx.UnsupportedProtocol, httpx.InvalidURL)):
-        return ConnectError(msg)
+        return ConnectError(text)
     if isinstance(exc, httpx.RemoteProtocolError) and "complete message body" in str(exc):
-        return TruncatedBodyError(msg)
+        return TruncatedBodyError(text)
     if isinstance(exc, (httpx.ReadError, httpx.RemoteProtocolError, httpx.WriteError)):
-        return ReadError(msg)
-    return TransportError(msg)
+        return ReadError(text)
+    return TransportError(text)
 
 
-def _timeout(t: float | None) -> httpx.Timeout:
-    return httpx.Timeout(t if t is not None else _DEFAULT_TIMEOUT)
-
-
-class _HttpxStream(StreamingResponse):
-    def __init__(self, resp: httpx.Response) -> None:
-        self._resp = resp
-        self.status = resp.status_code
-        self.headers = {k.lower(): v for k, v in resp.headers.items()}
-
-    async def aiter_bytes(self) -> AsyncIterator[bytes]:
-        try:
-            async for chunk in self._resp.aiter_raw():
-                yield chunk
-        except httpx.HTTPError as exc:
-            raise _translate(exc) from None
-
-    async def aread(self) -> bytes:
-        try:
-            return await self._resp.aread()
-        except httpx.HTTPError as exc:
-            raise _translate(exc) from None
+_ERRORS = (httpx.HTTPError, httpx.InvalidURL)
 
 
 class HttpxTransport(Transport):
@@ -66,36 +55,48 @@ class HttpxTransport(Transport):
     def __init__(self, client: httpx.AsyncClient | None = None, **client_kwargs: Any) -> None:
         limits = httpx.Limits(max_connections=512, max_keepalive_connections=256)
         self._client = client or httpx.AsyncClient(limits=limits, **client_kwargs)
+        install_log_filter()
 
     async def send(self, request: HttpRequest) -> HttpResponse:
-        try:
-            resp = await self._client.request(
-                request.method,
-                request.url,
-                headers=dict(request.headers),
-                content=request.content,
-                timeout=_timeout(request.timeout),
-            )
-        except httpx.HTTPError as exc:
-            raise _translate(exc) from None
-        return HttpResponse(resp.status_code, {k.lower(): v for k, v in resp.headers.items()}, resp.content)
+        async with self.stream(request) as resp:
+            body = await resp.aread()
+            return HttpResponse(resp.status, resp.headers, body)
 
     @asynccontextmanager
     async def stream(self, request: HttpRequest) -> AsyncIterator[StreamingResponse]:
-        req = self._client.build_request(
-            request.method,
-            request.url,
-            headers=dict(request.headers),
-            content=request.content,
-            timeout=_timeout(request.timeout),
-        )
+        client = self._client
+        deadlines = RequestDeadlines(request, _DEFAULT_TIMEOUT)
+        if debug_logging_on():
+            remember_secrets(request.headers)
+
+        def translate(exc: BaseException) -> TransportError:
+            return _translate(exc, request)
+
+        async def open_response() -> httpx.Response:
+            req = client.build_request(
+                request.method,
+                request.url,
+                # Only what BoundedBody decodes (httpx would add br/zstd when their packages are installed).
+                headers={"accept-encoding": ACCEPT_ENCODING, **request.headers},
+                content=request.content,
+                timeout=_NO_TIMEOUT,
+            )
+            return await client.send(req, stream=True, follow_redirects=False)
+
+        resp = await within(deadlines.opening(), open_response, _ERRORS, translate)
+        assert isinstance(resp, httpx.Response)
+        raw = resp.aiter_raw()
+
+        async def read() -> bytes:
+            return await anext(raw, b"")
+
+        headers = {k.lower(): v for k, v in resp.headers.items()}
         try:
-            resp = await self._client.send(req, stream=True)
-        except httpx.HTTPError as exc:
-            raise _translate(exc) from None
-        try:
-            yield _HttpxStream(resp)
+            yield BoundedBody(resp.status_code, headers, read, _ERRORS, translate, request, deadlines)
         finally:
+            close_raw = getattr(raw, "aclose", None)
+            if close_raw is not None:
+                await close_raw()
             await resp.aclose()
 
     async def aclose(self) -> None:

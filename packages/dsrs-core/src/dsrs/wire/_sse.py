@@ -1,11 +1,27 @@
-"""Incremental, sans-IO decoders for streamed bodies: Server-Sent Events and NDJSON."""
+"""Incremental, sans-IO decoders for streamed bodies: Server-Sent Events and NDJSON.
+
+Both keep the undecoded tail in a ``bytearray`` and remember how far they already searched it for
+a line end, so a long line arriving in many chunks costs time linear in its length (not quadratic),
+and both bound what they hold: a line longer than ``max_line_bytes`` (or an SSE event whose data
+exceeds ``max_event_bytes``) raises :class:`~dsrs.transport.BodyTooLargeError` naming the bound,
+as soon as the bytes past it arrive. It is a ``TransportError``, so a provider's stream loop that
+already turns transport errors into typed ones reports it as a ``ResponseParseError``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-__all__ = ["NDJSONDecoder", "SSEDecoder", "SSEEvent"]
+from dsrs.transport._base import BodyTooLargeError
+
+__all__ = ["DEFAULT_MAX_EVENT_BYTES", "DEFAULT_MAX_LINE_BYTES", "NDJSONDecoder", "SSEDecoder", "SSEEvent"]
+
+#: Default bounds: far above any streamed delta (a whole base64 image fits), far below a memory problem.
+DEFAULT_MAX_LINE_BYTES = 8 * 1024 * 1024
+DEFAULT_MAX_EVENT_BYTES = 8 * 1024 * 1024
+
+_LF, _CR = 0x0A, 0x0D
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,9 +34,15 @@ class SSEEvent:
 class SSEDecoder:
     """Feed bytes as they arrive; get complete events (per the WHATWG event-stream rules)."""
 
-    def __init__(self) -> None:
-        self._buf = b""
+    def __init__(
+        self, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
+    ) -> None:
+        self.max_line_bytes = max_line_bytes
+        self.max_event_bytes = max_event_bytes
+        self._buf = bytearray()
+        self._scanned = 0  # bytes of _buf already known to hold no line end
         self._data: list[str] = []
+        self._data_bytes = 0
         self._event: str | None = None
         self._id: str | None = None
 
@@ -30,40 +52,45 @@ class SSEDecoder:
     def iter_feed(self, chunk: bytes) -> Iterator[SSEEvent]:
         """Like :meth:`feed`, but yields each event as soon as it is parsed (the first delta of a
         large chunk reaches the caller before the rest of the chunk is decoded). Exhaust it."""
-        buf = self._buf + chunk if self._buf else chunk
-        pos = 0  # an offset, not a re-slice per line: a large chunk stays linear to decode
+        buf = self._buf
+        buf += chunk
+        pos = 0  # start of the current line
+        scan = self._scanned
+        lf = -2  # cached position of the next LF at or after scan (-1: none; -2: not searched)
         try:
             while True:
-                idx = self._find_eol(buf, pos)
-                if idx is None:
-                    return
-                end, skip = idx
+                if lf != -1 and lf < scan:
+                    lf = buf.find(b"\n", scan)
+                cr = buf.find(b"\r", scan, lf if lf != -1 else len(buf))
+                if cr != -1:
+                    if cr + 1 == len(buf):
+                        scan = cr  # a CR at the end may be the first half of CRLF
+                        break
+                    end, nxt = cr, cr + 2 if buf[cr + 1] == _LF else cr + 1
+                elif lf != -1:
+                    end, nxt = lf, lf + 1
+                else:
+                    scan = len(buf)
+                    break
+                if end - pos > self.max_line_bytes:
+                    raise BodyTooLargeError("max_line_bytes", self.max_line_bytes, "an SSE line")
                 line = buf[pos:end].decode("utf-8", "replace")
-                pos = end + skip
+                pos = scan = nxt
                 ev = self._line(line)
                 if ev is not None:
                     yield ev
+            if len(buf) - pos > self.max_line_bytes:
+                raise BodyTooLargeError("max_line_bytes", self.max_line_bytes, "an SSE line")
         finally:
-            self._buf = buf[pos:]
-
-    @staticmethod
-    def _find_eol(buf: bytes, pos: int) -> tuple[int, int] | None:
-        n = buf.find(b"\n", pos)
-        r = buf.find(b"\r", pos, n if n != -1 else len(buf))
-        if r != -1:
-            if r + 1 == len(buf):
-                return None  # a CR at the end may be the first half of CRLF
-            return (r, 2) if buf[r + 1 : r + 2] == b"\n" else (r, 1)
-        if n == -1:
-            return None
-        return n, 1
+            del buf[:pos]  # O(1) amortized at the front of a bytearray
+            self._scanned = scan - pos
 
     def _line(self, line: str) -> SSEEvent | None:
         if line == "":
             if not self._data and self._event is None:
                 return None
             ev = SSEEvent("\n".join(self._data), self._event, self._id)
-            self._data, self._event = [], None
+            self._data, self._data_bytes, self._event = [], 0, None
             return ev
         if line.startswith(":"):
             return None
@@ -71,6 +98,9 @@ class SSEDecoder:
         if value.startswith(" "):
             value = value[1:]
         if field == "data":
+            self._data_bytes += len(value) + 1
+            if self._data_bytes > self.max_event_bytes:
+                raise BodyTooLargeError("max_event_bytes", self.max_event_bytes, "an SSE event's data")
             self._data.append(value)
         elif field == "event":
             self._event = value
@@ -83,23 +113,44 @@ class SSEDecoder:
         out = self.feed(b"\n") if self._buf else []
         if self._data:
             out.append(SSEEvent("\n".join(self._data), self._event, self._id))
-            self._data, self._event = [], None
+            self._data, self._data_bytes, self._event = [], 0, None
         return out
 
 
 class NDJSONDecoder:
     """Feed bytes; get complete lines (one JSON document each, decoding left to the caller)."""
 
-    def __init__(self) -> None:
-        self._buf = b""
+    def __init__(self, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> None:
+        self.max_line_bytes = max_line_bytes
+        self._buf = bytearray()
+        self._scanned = 0
 
     def feed(self, chunk: bytes) -> list[bytes]:
-        self._buf += chunk
-        if b"\n" not in self._buf:
-            return []
-        *lines, self._buf = self._buf.split(b"\n")
-        return [ln.strip() for ln in lines if ln.strip()]
+        return list(self.iter_feed(chunk))
+
+    def iter_feed(self, chunk: bytes) -> Iterator[bytes]:
+        """Like :meth:`feed`, yielding each non-empty line (stripped) as soon as it is found. Exhaust it."""
+        buf = self._buf
+        buf += chunk
+        pos = 0
+        scan = self._scanned  # bytes of buf already known to hold no LF
+        try:
+            while (end := buf.find(b"\n", max(pos, scan))) != -1:
+                if end - pos > self.max_line_bytes:
+                    raise BodyTooLargeError("max_line_bytes", self.max_line_bytes, "an NDJSON line")
+                line = bytes(buf[pos:end]).strip()
+                pos = end + 1
+                if line:
+                    yield line
+            scan = len(buf)
+            if scan - pos > self.max_line_bytes:
+                raise BodyTooLargeError("max_line_bytes", self.max_line_bytes, "an NDJSON line")
+        finally:
+            del buf[:pos]
+            self._scanned = max(scan - pos, 0)
 
     def close(self) -> list[bytes]:
-        rest, self._buf = self._buf.strip(), b""
+        rest = bytes(self._buf).strip()
+        self._buf.clear()
+        self._scanned = 0
         return [rest] if rest else []

@@ -1,0 +1,97 @@
+"""A response body read within the request's deadlines and size bound, content-decoded.
+
+Both transports hand :class:`BoundedBody` a function returning the next raw chunk (``b""`` at the
+end) plus their exception translation; deadlines, decoding and bounds live here once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+
+from dsrs.transport._base import BodyTooLargeError, HttpRequest, StreamingResponse, TransportError
+from dsrs.transport._deadlines import Deadline, RequestDeadlines, timeout_at
+from dsrs.transport._decoding import BodyDecoder
+
+__all__ = ["BoundedBody", "within"]
+
+
+async def within(
+    deadline: Deadline,
+    step: Callable[[], Awaitable[object]],
+    errors: tuple[type[BaseException], ...],
+    translate: Callable[[BaseException], TransportError],
+) -> object:
+    """``await step()`` before ``deadline``; library errors become :class:`TransportError`.
+
+    The error is raised outside the ``except`` block, so the library's exception (which may hold the
+    request and its headers) is neither ``__cause__`` nor ``__context__`` of what the caller sees.
+    """
+    err: TransportError
+    try:
+        async with timeout_at(deadline[0]):
+            return await step()
+    except asyncio.TimeoutError:
+        err = RequestDeadlines.expired(deadline)
+    except errors as exc:
+        err = translate(exc)
+    raise err
+
+
+class BoundedBody(StreamingResponse):
+    """The body of one response; ``complete`` once it was read to its end."""
+
+    def __init__(
+        self,
+        status: int,
+        headers: Mapping[str, str],
+        read: Callable[[], Awaitable[bytes]],
+        errors: tuple[type[BaseException], ...],
+        translate: Callable[[BaseException], TransportError],
+        request: HttpRequest,
+        deadlines: RequestDeadlines,
+    ) -> None:
+        self.status = status
+        self.headers = headers
+        self._read = read
+        self._errors = errors
+        self._translate = translate
+        self._request = request
+        self._deadlines = deadlines
+        self._started = False
+        self.complete = False
+
+    async def _next(self) -> bytes:
+        chunk = await within(self._deadlines.reading(not self._started), self._read, self._errors, self._translate)
+        assert isinstance(chunk, bytes)
+        self._started = True
+        return chunk
+
+    async def aiter_bytes(self) -> AsyncIterator[bytes]:
+        decoder = BodyDecoder(self.headers.get("content-encoding"), None)
+        while chunk := await self._next():
+            for piece in decoder.decode(chunk):
+                yield piece
+        for piece in decoder.finish():
+            yield piece
+        self.complete = True
+
+    async def aread(self) -> bytes:
+        limit = self._request.max_body_bytes
+        encoding = self.headers.get("content-encoding")
+        decoder = BodyDecoder(encoding, limit)
+        if not encoding and _declared_length(self.headers) > limit:
+            raise BodyTooLargeError("max_body_bytes", limit)  # refused before a byte is read
+        parts: list[bytes] = []
+        while chunk := await self._next():
+            parts.extend(decoder.decode(chunk))
+        parts.extend(decoder.finish())
+        self.complete = True
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def _declared_length(headers: Mapping[str, str]) -> int:
+    try:
+        return int(headers.get("content-length") or 0)
+    except ValueError:
+        return 0
