@@ -15,7 +15,15 @@ from typing import Any
 
 from dsrs import errors
 from dsrs.plugins._types import ProviderFailure
-from dsrs.transport._base import ConnectError, ReadError, TransportError, TransportTimeout, TruncatedBodyError
+from dsrs.transport._base import (
+    BodyDecodeError,
+    BodyTooLargeError,
+    ConnectError,
+    ReadError,
+    TransportError,
+    TransportTimeout,
+    TruncatedBodyError,
+)
 
 __all__ = ["classify_by_status", "classify_failure", "parse_duration", "retry_after_from_headers"]
 
@@ -120,6 +128,8 @@ def _classify_exception(failure: ProviderFailure) -> errors.LMError:
     text = str(exc) if exc is not None else (failure.message or "unknown failure")
     if isinstance(exc, (TransportTimeout, TimeoutError)):
         return errors.LMTimeoutError(f"timed out: {text}", **kw)
+    if isinstance(exc, (BodyTooLargeError, BodyDecodeError)):  # the text names the bound or the encoding
+        return errors.ResponseParseError(f"unusable response: {text}", **kw)
     if isinstance(exc, TruncatedBodyError):
         return errors.ResponseParseError(f"truncated body: {text}", body=failure.body, **kw)
     if isinstance(exc, ConnectError):
