@@ -162,6 +162,12 @@ class Keys:
         point = coincurve.PublicKey(b"\x02" + bytes.fromhex(peer_public_key_hex))
         return bytes(point.multiply(self._secret).format(compressed=True)[1:33])
 
+    def conversation_key(self, peer_public_key_hex: str) -> bytes:
+        """The NIP-44 v2 conversation key with a peer's x-only key (the same from both sides)."""
+        from dsrs_pylon.nip44 import get_conversation_key
+
+        return get_conversation_key(self._secret, bytes.fromhex(peer_public_key_hex))
+
     def to_dict(self) -> dict[str, str]:
         """Public, stable description (used in cache keys): never the secret."""
         return {"pubkey": self.public_key}
