@@ -18,6 +18,7 @@ from pathlib import Path
 import coincurve
 
 from dsrs_pylon.bech32 import Bech32Error, bech32_decode, bech32_encode, convertbits
+from dsrs_pylon.bip39 import Bip39Error, check_mnemonic
 
 __all__ = [
     "NOSTR_DERIVATION_PATH",
@@ -36,7 +37,11 @@ _HARDENED = 0x80000000
 
 
 class InvalidKeyError(ValueError):
-    """A key, nsec or mnemonic could not be parsed (the message never contains the secret)."""
+    """A key, nsec or mnemonic could not be parsed.
+
+    The message never contains the secret; for a mnemonic it names only the one word that is not a
+    BIP-39 word (and the list word it is closest to), so the typo can be found.
+    """
 
 
 def mnemonic_to_seed(mnemonic: str, passphrase: str = "") -> bytes:
@@ -117,8 +122,17 @@ class Keys:
 
     @classmethod
     def from_mnemonic(cls, mnemonic: str, passphrase: str = "", account: int = 0) -> Keys:
-        """NIP-06: BIP-39 seed, then BIP-32 ``m/44'/1237'/<account>'/0/0``."""
-        seed = mnemonic_to_seed(mnemonic, passphrase)
+        """NIP-06: BIP-39 seed, then BIP-32 ``m/44'/1237'/<account>'/0/0``.
+
+        The words and the checksum are checked first (:func:`dsrs_pylon.bip39.check_mnemonic`): a typo
+        is an :class:`InvalidKeyError` naming the word (and the closest list word) or the checksum,
+        never a silently different identity.
+        """
+        try:
+            words = check_mnemonic(mnemonic)
+        except Bip39Error as exc:
+            raise InvalidKeyError(str(exc)) from None
+        seed = mnemonic_to_seed(words, passphrase)
         return cls(derive_bip32(seed, f"m/44'/1237'/{account}'/0/0"), source="mnemonic")
 
     @classmethod
