@@ -68,9 +68,13 @@ def _dsrs_imports(path: Path) -> list[tuple[int, str, tuple[str, ...]]]:
             for alias in node.names:
                 if alias.name == "dsrs" or alias.name.startswith("dsrs."):
                     found.append((node.lineno, alias.name, ()))
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            if node.module == "dsrs" or node.module.startswith("dsrs."):
-                found.append((node.lineno, node.module, tuple(a.name for a in node.names)))
+        elif (
+            isinstance(node, ast.ImportFrom)
+            and node.module
+            and node.level == 0
+            and (node.module == "dsrs" or node.module.startswith("dsrs."))
+        ):
+            found.append((node.lineno, node.module, tuple(a.name for a in node.names)))
     return found
 
 

@@ -11,10 +11,14 @@ import email.utils
 import re
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dsrs import errors
 from dsrs.plugins._types import ProviderFailure
+
+if TYPE_CHECKING:
+    from dsrs.wire._codec import Codec
+
 from dsrs.transport._base import (
     BodyDecodeError,
     BodyTooLargeError,
@@ -102,6 +106,8 @@ def classify_by_status(failure: ProviderFailure) -> errors.LMError | None:
         )
     if status == 401:
         return errors.AuthenticationError(_message(failure, "authentication failed (check the API key)"), **kw)
+    if status == 402:
+        return errors.QuotaExceededError(_message(failure, "payment required (credit or quota spent)"), **kw)
     if status == 403:
         return errors.PermissionDeniedError(_message(failure, "permission denied"), **kw)
     if status == 404:
@@ -141,8 +147,9 @@ def _classify_exception(failure: ProviderFailure) -> errors.LMError:
     return errors.LMError(_message(failure, text), **kw)
 
 
-def classify_failure(failure: ProviderFailure) -> errors.LMError:
-    """Classify ``failure`` into a typed :class:`~dsrs.errors.LMError` (never returns ``None``)."""
+def classify_failure(failure: ProviderFailure, codec: Codec | None = None) -> errors.LMError:
+    """Classify ``failure`` into a typed :class:`~dsrs.errors.LMError` (never returns ``None``):
+    the ``dsrs_classify_error`` hook, then ``codec.classify``, then the status, then the exception."""
     if isinstance(failure.exception, errors.LMError):
         return failure.exception
     from dsrs.plugins import hooks
@@ -151,6 +158,11 @@ def classify_failure(failure: ProviderFailure) -> errors.LMError:
         err = hooks().classify_error(failure.provider, failure)
     except Exception:  # a broken classifier must not hide the real failure
         err = None
+    if err is None and codec is not None:
+        try:
+            err = codec.classify(failure)
+        except Exception:
+            err = None
     if err is not None:
         return err
     if failure.status is not None:

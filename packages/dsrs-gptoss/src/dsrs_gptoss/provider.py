@@ -86,7 +86,7 @@ class GptOssProvider(OpenAICompatibleProvider):
             raise ValueError(f"structured must be one of {_STRUCTURED_MODES}, got {structured!r}")
         self.structured = structured
         self.harmony = bool(opts.get("harmony", False))
-        self._stream_headers = {**self._headers, "accept": "text/event-stream", "connection": "close"}
+        self._stream_headers = {**self.endpoint.headers, "accept": "text/event-stream", "connection": "close"}
         self.handle: server.ServerHandle | None = None
 
     # --- server lifecycle ---------------------------------------------------------------------
@@ -133,7 +133,10 @@ class GptOssProvider(OpenAICompatibleProvider):
             return True
         if mode == "json_schema":
             return False
-        return self.base_url in _NO_JSON_SCHEMA or gbnf.needs_own_grammar(rf.schema)
+        if self.base_url in _NO_JSON_SCHEMA or gbnf.needs_own_grammar(rf.schema):
+            return True
+        seen = server.capabilities_of(self.base_url)
+        return seen is not None and not seen.json_schema
 
     def build_body(self, request: LMRequest, *, stream: bool = False) -> dict[str, Any]:
         """The JSON body for llama-server (public so benchmarks can send the identical request)."""
@@ -195,13 +198,13 @@ class GptOssProvider(OpenAICompatibleProvider):
         if self.harmony:
             data = json.dumps(self.build_harmony_body(request), ensure_ascii=False, separators=(",", ":")).encode()
             url = openai_chat.chat_url(self.base_url).removesuffix("/chat/completions") + "/completions"
-            return HttpRequest("POST", url, self._headers, data, self.timeout)
+            return HttpRequest("POST", url, self.endpoint.headers, data, self.timeout)
         body = self.build_body(request, stream=stream)
         # A streamed answer gets a connection of its own: aiohttp reuses the connection after
         # llama-server's chunked SSE response and every second stream then fails with "Can not write
         # request body" (seen with aiohttp 3.14 and llama.cpp from llama-cpp-python 0.3.36; a fresh
         # loopback connection costs well under a millisecond).
-        headers = self._headers if not stream else self._stream_headers
+        headers = self.endpoint.headers if not stream else self._stream_headers
         data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
         return HttpRequest("POST", self.url, headers, data, self.timeout)
 

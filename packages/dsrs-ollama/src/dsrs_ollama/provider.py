@@ -38,9 +38,10 @@ class OllamaProvider(HttpProvider):
         )
         self.host = host
         self.chat_url = f"{host}/api/chat"
-        self._headers = {"content-type": "application/json"}
+        headers = {"content-type": "application/json"}
         if config.api_key:  # an Ollama behind an authenticating proxy, or ollama.com
-            self._headers["authorization"] = f"Bearer {config.api_key}"
+            headers["authorization"] = f"Bearer {config.api_key}"
+        self.set_endpoint(host, headers)
 
     def __repr__(self) -> str:
         return f"OllamaProvider(host={self.host!r})"
@@ -53,7 +54,7 @@ class OllamaProvider(HttpProvider):
             raise InvalidRequestError(
                 f"the request is not JSON-serializable: {exc}", provider=self.name, model=request.model
             ) from None
-        return HttpRequest("POST", self.chat_url, self._headers, content, self.timeout)
+        return HttpRequest("POST", self.chat_url, self.endpoint.headers, content, self.timeout)
 
     async def acomplete(self, request: LMRequest) -> LMResponse:
         resp = await self.send(self.encode(request), request)

@@ -136,8 +136,8 @@ class OpenAIChatProvider(OpenAICompatibleProvider):
     def request_headers(self, request: LMRequest) -> dict[str, str]:
         extra = request.options.get("extra_headers")
         if isinstance(extra, Mapping) and extra:
-            return {**self._headers, **{str(k).lower(): str(v) for k, v in extra.items()}}
-        return self._headers
+            return {**self.endpoint.headers, **{str(k).lower(): str(v) for k, v in extra.items()}}
+        return self.endpoint.headers
 
     def encode_json(self, request: LMRequest, *, stream: bool = False) -> dict[str, Any]:
         """The body this provider sends for ``request`` (golden tests compare it)."""

@@ -9,13 +9,28 @@
 from __future__ import annotations
 
 from dsrs._failures import classify_by_status, classify_failure, parse_duration, retry_after_from_headers
+from dsrs._json import JSONDecodeError
+from dsrs._json import dumps as json_dumps
+from dsrs._json import loads as json_loads
 from dsrs.wire import openai_chat
-from dsrs.wire._http_provider import HttpProvider, OpenAICompatibleProvider, env_first
+from dsrs.wire._codec import DEFAULT_MAX_TOKENS, Codec, Endpoint, StreamDecoder, StreamFormat
+from dsrs.wire._http_provider import SECRET_HEADERS, HttpProvider, OpenAICompatibleProvider, env_first, header_secrets
 from dsrs.wire._sse import NDJSONDecoder, SSEDecoder, SSEEvent
-from dsrs.wire.openai_chat import WireOptions
+from dsrs.wire.openai_chat import OpenAIChatCodec, WireOptions
 
 __all__ = [
+    "DEFAULT_MAX_TOKENS",
+    "SECRET_HEADERS",
+    "Codec",
+    "Endpoint",
     "HttpProvider",
+    "JSONDecodeError",
+    "OpenAIChatCodec",
+    "StreamDecoder",
+    "StreamFormat",
+    "header_secrets",
+    "json_dumps",
+    "json_loads",
     "NDJSONDecoder",
     "OpenAICompatibleProvider",
     "SSEDecoder",

@@ -17,14 +17,14 @@ from typing import Any, ClassVar
 from dsrs import _json
 from dsrs._failures import classify_failure
 from dsrs._provider import ProbeResult, Provider, ProviderConfig, ProviderSpec
-from dsrs.errors import LMError
-from dsrs.plugins._types import ProviderFailure
+from dsrs.errors import LMError, ProviderFailure, ResponseParseError
 from dsrs.transport import HttpRequest, HttpResponse, StreamingResponse, TransportError, get_transport
 from dsrs.types import LMRequest, LMResponse, StreamChunk
 from dsrs.wire import openai_chat
-from dsrs.wire._sse import NDJSONDecoder, SSEDecoder
+from dsrs.wire._codec import Codec, Endpoint
+from dsrs.wire._sse import NDJSONDecoder, SSEDecoder, SSEEvent
 
-__all__ = ["HttpProvider", "OpenAICompatibleProvider", "env_first"]
+__all__ = ["SECRET_HEADERS", "HttpProvider", "OpenAICompatibleProvider", "env_first", "header_secrets"]
 
 DEFAULT_TIMEOUT = 600.0
 
@@ -50,11 +50,69 @@ def env_first(names: tuple[str, ...] | list[str]) -> str | None:
     return None
 
 
-class HttpProvider(Provider):
-    """A provider whose calls go through the dsrs transport."""
+#: Header names whose values are credentials: redacted wherever a provider reports anything.
+SECRET_HEADERS = frozenset(
+    {"authorization", "proxy-authorization", "x-api-key", "api-key", "x-goog-api-key", "openai-api-key", "cookie"}
+)
 
-    #: Name of the wire format, put on failures so codec classifiers can claim them.
+
+def header_secrets(headers: Mapping[str, str]) -> tuple[str, ...]:
+    """The credential values in ``headers`` (and the token of an ``Authorization: Bearer`` value)."""
+    found: list[str] = []
+    for name, value in headers.items():
+        if name.lower() in SECRET_HEADERS and value:
+            found.append(value)
+            scheme, _, token = value.partition(" ")
+            if token and scheme.lower() in ("bearer", "basic", "token"):
+                found.append(token)
+    return tuple(found)
+
+
+class HttpProvider(Provider):
+    """A provider whose calls go through the dsrs transport, encoded and decoded by its :attr:`codec`.
+
+    A subclass sets :attr:`codec` (a :class:`~dsrs.wire.Codec`) and calls :meth:`set_endpoint` in its
+    ``__init__`` with the base URL and headers (auth included); :meth:`acomplete` and
+    :meth:`astream` then run ``encode → send → decode`` and classify failures: the
+    ``dsrs_classify_error`` hook first, then ``codec.classify``, then the HTTP status. Every secret
+    the provider sends (its config's key and every credential header, wherever the value came from)
+    is redacted from errors.
+    """
+
+    #: Name of the wire format, put on failures (taken from the codec when there is one).
     wire: ClassVar[str] = "http"
+    #: The wire codec (an instance; may be set per provider instance in ``__init__``).
+    codec: Codec | None = None
+
+    def __init__(self, spec: ProviderSpec, config: ProviderConfig) -> None:
+        super().__init__(spec, config)
+        self._endpoint: Endpoint | None = None
+
+    # --- endpoint and secrets -----------------------------------------------------------------
+
+    def set_endpoint(self, base_url: str, headers: Mapping[str, str] | None = None) -> Endpoint:
+        """Where this provider sends; remembers every credential value in ``headers`` as a secret."""
+        headers = dict(headers or {})
+        secrets = tuple(dict.fromkeys((*self.config.secrets(), *header_secrets(headers))))
+        self._endpoint = Endpoint(base_url.rstrip("/"), headers, self.timeout, secrets)
+        return self._endpoint
+
+    @property
+    def endpoint(self) -> Endpoint:
+        if self._endpoint is None:
+            if not self.config.base_url:
+                raise ValueError(f"provider {self.name!r} needs a base_url (LM(..., base_url='http://host:port'))")
+            self.set_endpoint(self.config.base_url)
+        assert self._endpoint is not None
+        return self._endpoint
+
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret this provider sends: redacted from errors, probe details and logs."""
+        if self._endpoint is not None:
+            return self._endpoint.secrets
+        return self.config.secrets()
+
+    # --- failures -----------------------------------------------------------------------------
 
     def failure(
         self,
@@ -64,7 +122,13 @@ class HttpProvider(Provider):
         headers: Mapping[str, str] | None = None,
         body: bytes = b"",
         exception: BaseException | None = None,
+        code: str | None = None,
+        message: str | None = None,
     ) -> LMError:
+        """The typed error for a failed call (hook, then the codec, then the status, then the
+        exception type). ``code``/``message`` carry a protocol-level error (e.g. an SSE ``error``
+        event) that has no HTTP status of its own."""
+        codec = self.codec
         return classify_failure(
             ProviderFailure(
                 provider=self.name,
@@ -73,16 +137,81 @@ class HttpProvider(Provider):
                 headers=headers or {},
                 body=body,
                 exception=exception,
-                code=None,
-                message=None,
-                wire=self.wire,
-                secrets=self.config.secrets(),
-            )
+                code=code,
+                message=message,
+                wire=codec.wire if codec is not None else self.wire,
+                secrets=self.secrets(),
+            ),
+            codec=codec,
         )
 
     @property
     def timeout(self) -> float:
         return self.config.timeout if self.config.timeout is not None else DEFAULT_TIMEOUT
+
+    # --- the call path ------------------------------------------------------------------------
+
+    def _codec(self) -> Codec:
+        if self.codec is None:
+            raise NotImplementedError(f"{type(self).__name__} sets no codec: set `codec` or override acomplete")
+        return self.codec
+
+    def encode(self, request: LMRequest, *, stream: bool = False) -> HttpRequest:
+        """The HTTP request for ``request`` (the codec's, for this provider's endpoint)."""
+        return self._codec().encode(request, self.endpoint, stream=stream)
+
+    def decode(self, resp: HttpResponse, request: LMRequest) -> LMResponse:
+        """A 2xx response as an answer; a body of the wrong shape is a ResponseParseError."""
+        try:
+            return self._codec().decode(request, resp)
+        except LMError:
+            raise
+        except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
+            raise self._bad_body(request, exc, resp.content) from None
+
+    def _bad_body(self, request: LMRequest, exc: Exception, body: bytes | str = b"") -> LMError:
+        raw = body.encode("utf-8", "replace") if isinstance(body, str) else body
+        return ResponseParseError(
+            f"unexpected response shape: {type(exc).__name__}: {exc}",
+            provider=self.name,
+            model=request.model,
+            body=raw,
+            secrets=self.secrets(),
+        )
+
+    async def acomplete(self, request: LMRequest) -> LMResponse:
+        resp = await self.send(self.encode(request), request)
+        return self.decode(resp, request)
+
+    async def astream(self, request: LMRequest) -> AsyncIterator[StreamChunk]:
+        codec = self._codec()
+        decoder = codec.stream_decoder(request)
+        http = self.encode(request, stream=True)
+        events = (
+            self.stream_events(http, request) if codec.stream_format == "sse" else self._ndjson_events(http, request)
+        )
+        async for event in events:
+            try:
+                chunk = decoder.feed(event)
+            except LMError:
+                raise
+            except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
+                raise self._bad_body(request, exc, event.data) from None
+            if chunk is not None:
+                yield chunk
+        try:
+            final = decoder.finish()
+        except LMError:
+            raise
+        except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
+            raise self._bad_body(request, exc) from None
+        yield StreamChunk(response=final)
+
+    async def _ndjson_events(self, http: HttpRequest, request: LMRequest) -> AsyncIterator[SSEEvent]:
+        async for line in self.stream_ndjson(http, request):
+            yield SSEEvent(line.decode("utf-8", "replace"))
+
+    # --- transport helpers --------------------------------------------------------------------
 
     async def send(self, http: HttpRequest, request: LMRequest | None = None) -> HttpResponse:
         """Send; return a 2xx response or raise the classified error."""
@@ -108,18 +237,24 @@ class HttpProvider(Provider):
         except TransportError as exc:
             raise self.failure(request, exception=exc) from None
 
-    async def stream_sse(self, http: HttpRequest, request: LMRequest | None = None) -> AsyncIterator[str]:
-        """Open a streamed response and yield each Server-Sent Event's ``data`` as soon as it is parsed."""
+    async def stream_events(self, http: HttpRequest, request: LMRequest | None = None) -> AsyncIterator[SSEEvent]:
+        """Open a streamed response and yield each Server-Sent Event (``event`` name and ``data``)
+        as soon as it is parsed."""
         sse = SSEDecoder()
         async with self.open_stream(http, request) as resp:
             try:
                 async for raw in resp.aiter_bytes():
                     for event in sse.iter_feed(raw):
-                        yield event.data
+                        yield event
                 for event in sse.close():
-                    yield event.data
+                    yield event
             except TransportError as exc:
                 raise self.failure(request, exception=exc) from None
+
+    async def stream_sse(self, http: HttpRequest, request: LMRequest | None = None) -> AsyncIterator[str]:
+        """Like :meth:`stream_events`, yielding only each event's ``data``."""
+        async for event in self.stream_events(http, request):
+            yield event.data
 
     async def stream_ndjson(self, http: HttpRequest, request: LMRequest | None = None) -> AsyncIterator[bytes]:
         """Open a streamed response and yield each newline-delimited JSON line (undecoded)."""
@@ -165,7 +300,8 @@ class OpenAICompatibleProvider(HttpProvider):
         )
         self.base_url = base_url.rstrip("/")
         self.url = openai_chat.chat_url(self.base_url)
-        self._headers = self.build_headers()
+        self.codec = openai_chat.OpenAIChatCodec(self.options_for)
+        self.set_endpoint(self.base_url, self.build_headers())
 
     def build_headers(self) -> dict[str, str]:
         headers = {"content-type": "application/json", "accept": "application/json"}
@@ -177,7 +313,7 @@ class OpenAICompatibleProvider(HttpProvider):
         return f"{type(self).__name__}(name={self.name!r}, base_url={self.base_url!r})"
 
     def options_for(self, request: LMRequest) -> openai_chat.WireOptions:
-        """Wire quirks for this request (override for per-model differences)."""
+        """Wire quirks (the model family's profile) for this request; override per model."""
         return self.wire_options
 
     def encode(self, request: LMRequest, *, stream: bool = False) -> HttpRequest:
@@ -186,26 +322,7 @@ class OpenAICompatibleProvider(HttpProvider):
 
             env = " or ".join(self.api_key_env) or "api_key="
             raise AuthenticationError(f"no API key: set {env}", provider=self.name, model=request.model)
-        body = openai_chat.encode_body(request, stream=stream, options=self.options_for(request))
-        headers = self._headers if not stream else {**self._headers, "accept": "text/event-stream"}
-        return HttpRequest("POST", self.url, headers, _json.dumps(body), self.timeout)
-
-    def decode(self, resp: HttpResponse, request: LMRequest) -> LMResponse:
-        return openai_chat.decode_response(
-            resp.status, resp.headers, resp.content, provider=self.name, model=request.model
-        )
-
-    async def acomplete(self, request: LMRequest) -> LMResponse:
-        resp = await self.send(self.encode(request), request)
-        return self.decode(resp, request)
-
-    async def astream(self, request: LMRequest) -> AsyncIterator[StreamChunk]:
-        decoder = openai_chat.ChatStreamDecoder(provider=self.name, model=request.model)
-        async for data in self.stream_sse(self.encode(request, stream=True), request):
-            chunk = decoder.feed(data)
-            if chunk is not None:
-                yield chunk
-        yield StreamChunk(response=decoder.finish())
+        return super().encode(request, stream=stream)
 
     @classmethod
     def probe_url(cls, base_url: str) -> str:

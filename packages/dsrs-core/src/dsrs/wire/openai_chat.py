@@ -7,20 +7,24 @@ Cerebras, OpenRouter, vLLM, llama.cpp's ``llama-server``, LM Studio.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from dsrs import _json, errors
 from dsrs._failures import classify_by_status, retry_after_from_headers
 from dsrs._usage import LmUsage
 from dsrs.plugins._types import ProviderFailure
+from dsrs.transport import HttpRequest, HttpResponse
 from dsrs.types import LMRequest, LMResponse, Message, StreamChunk, ToolCall
+from dsrs.wire._codec import Endpoint
+from dsrs.wire._sse import SSEEvent
 
 __all__ = [
     "WIRE",
     "ChatStreamDecoder",
+    "OpenAIChatCodec",
     "WireOptions",
     "chat_url",
     "classify",
@@ -246,7 +250,9 @@ class ChatStreamDecoder:
         self._timings: Any = None
         self.done = False
 
-    def feed(self, data: str) -> StreamChunk | None:
+    def feed(self, data: str | SSEEvent) -> StreamChunk | None:
+        if isinstance(data, SSEEvent):
+            data = data.data
         if data.strip() == "[DONE]":
             self.done = True
             return None
@@ -409,3 +415,36 @@ def classify(failure: ProviderFailure) -> errors.LMError | None:
         secrets=failure.secrets,
     )
     return classify_by_status(sub)
+
+
+class OpenAIChatCodec:
+    """The :class:`~dsrs.wire.Codec` of the Chat Completions wire.
+
+    ``options`` is the profile of model-family quirks (:class:`WireOptions`), or a function
+    choosing one per request (reasoning models send ``max_completion_tokens`` and no temperature).
+    """
+
+    wire = WIRE
+    stream_format: Literal["sse"] = "sse"
+
+    def __init__(self, options: WireOptions | Callable[[LMRequest], WireOptions] = DEFAULT_OPTIONS) -> None:
+        self._options = options
+
+    def options_for(self, request: LMRequest) -> WireOptions:
+        return self._options(request) if callable(self._options) else self._options
+
+    def encode(self, request: LMRequest, endpoint: Endpoint, *, stream: bool) -> HttpRequest:
+        body = encode_body(request, stream=stream, options=self.options_for(request))
+        headers = endpoint.headers if not stream else {**endpoint.headers, "accept": "text/event-stream"}
+        return HttpRequest("POST", chat_url(endpoint.base_url), headers, _json.dumps(body), endpoint.timeout)
+
+    def decode(self, request: LMRequest, response: HttpResponse) -> LMResponse:
+        return decode_response(
+            response.status, response.headers, response.content, provider=request.provider, model=request.model
+        )
+
+    def stream_decoder(self, request: LMRequest) -> ChatStreamDecoder:
+        return ChatStreamDecoder(provider=request.provider, model=request.model)
+
+    def classify(self, failure: ProviderFailure) -> errors.LMError | None:
+        return classify(failure)
