@@ -112,7 +112,7 @@ def price_source(provider: str, model: str) -> PriceSource | None:
         try:
             if impl.function(**{a: values[a] for a in impl.argnames if a in values}) is not None:
                 return "package table"
-        except Exception:  # a broken table prices nothing; the cost hook warns about it on real calls
+        except Exception:  # noqa: S112 - a broken table prices nothing; real calls warn about it
             continue
     if genai_prices_cost(canonical, _PROBE_USAGE) is not None:
         return "genai-prices"
