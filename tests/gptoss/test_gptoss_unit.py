@@ -197,9 +197,13 @@ def test_cli_where_reports_missing_parts(
     clean_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("PATH", str(clean_env / "empty-bin"))
+    assert cli.main(["where"]) == 1  # no model
+    out = capsys.readouterr().out
+    assert "engine: xllamacpp 20" in out and "dsrs-gptoss install" in out and "cache:" in out
+    monkeypatch.setenv("GPTOSS_ENGINE", "llama-server")
     assert cli.main(["where"]) == 1
     out = capsys.readouterr().out
-    assert "llama-server:" in out and "dsrs-gptoss install" in out and "cache:" in out
+    assert "engine: llama-server not found" in out and "--from-source" in out
 
 
 def test_install_pins_are_consistent() -> None:

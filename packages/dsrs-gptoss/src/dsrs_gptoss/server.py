@@ -11,8 +11,13 @@ Public API (other packages' tests use it too)::
     handle.base_url                                 # reused, or auto-started (maybe on another port)
 
 ``ensure_server`` reuses a server that answers ``GET /health``; otherwise, for a local base URL, it
-starts one (binary from ``LLAMA_SERVER_BIN``, PATH or the ``dsrs-gptoss install`` cache; model from
-``LLAMA_MODEL_PATH`` or the discovery dirs) and stops it when the process exits.
+starts one (engine from :func:`find_engine`; model from ``LLAMA_MODEL_PATH`` or the discovery dirs)
+and stops it when the process exits.
+
+Engines, in order: ``LLAMA_SERVER_BIN``; a ``llama-server`` on PATH (a user's own build, e.g. for a
+GPU); the one ``dsrs-gptoss install --from-source`` built; else the prebuilt engine from the
+``xllamacpp`` wheel, run as ``python -m dsrs_gptoss.engine`` (:mod:`dsrs_gptoss.engine`). Both speak
+llama.cpp's HTTP API and get the same lifecycle. ``GPTOSS_ENGINE=llama-server|xllamacpp`` picks one.
 """
 
 from __future__ import annotations
@@ -24,14 +29,17 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from dsrs.errors import ProviderUnavailableError
+from dsrs_gptoss import engine as prebuilt
 from dsrs_gptoss import install
 
 __all__ = [
@@ -44,6 +52,10 @@ __all__ = [
     "ServerStartError",
     "ServerHandle",
     "ensure_server",
+    "Engine",
+    "EngineKind",
+    "EngineCheckFailed",
+    "find_engine",
     "find_binary",
     "find_model",
     "model_search_dirs",
@@ -52,6 +64,9 @@ __all__ = [
     "free_port",
     "stop_started_servers",
     "stop_auto_started_servers",
+    "check_capabilities",
+    "capabilities_of",
+    "Capabilities",
     "default_threads",
 ]
 
@@ -86,6 +101,10 @@ class ServerStartError(LlamaServerError):
     """llama-server exited during start, or did not become healthy in time."""
 
 
+class EngineCheckFailed(ServerStartError):
+    """The engine started but does not serve what the provider relies on (json_schema, grammar, Jinja)."""
+
+
 # --- discovery ------------------------------------------------------------------------------------
 
 
@@ -108,8 +127,77 @@ def find_binary() -> Path:
         return cached
     raise BinaryNotFoundError(
         "llama-server not found (LLAMA_SERVER_BIN is unset, none on PATH, none in "
-        f"{install.llama_cpp_dir() / 'bin'}). Get it with: {INSTALL_HINT}"
+        f"{install.llama_cpp_dir() / 'bin'}). Build it with: {INSTALL_HINT} --from-source"
     )
+
+
+EngineKind = Literal["llama-server", "xllamacpp"]
+_ENGINE_ENV = "GPTOSS_ENGINE"
+
+
+@dataclass(frozen=True)
+class Engine:
+    """How to run a llama.cpp HTTP server: a ``llama-server`` binary, or the xllamacpp engine module."""
+
+    kind: EngineKind
+    argv: tuple[str, ...]
+    version: str = ""
+
+    @classmethod
+    def binary(cls, path: str | Path) -> Engine:
+        return cls("llama-server", (str(path),))
+
+    @classmethod
+    def prebuilt(cls, python: str | None = None) -> Engine:
+        """The xllamacpp engine in ``python`` (default: this interpreter)."""
+        version = prebuilt.installed_version() or ""
+        return cls("xllamacpp", (python or sys.executable, "-m", "dsrs_gptoss.engine"), version)
+
+    @property
+    def name(self) -> str:
+        return f"xllamacpp {self.version}".strip() if self.kind == "xllamacpp" else f"llama-server {self.argv[0]}"
+
+
+def _prebuilt_engine() -> Engine | None:
+    if not prebuilt.available():
+        return None
+    try:
+        prebuilt.check_version()
+    except prebuilt.EngineCheckError as exc:
+        raise BinaryNotFoundError(f"the prebuilt engine cannot be used: {exc}") from None
+    return Engine.prebuilt()
+
+
+def find_engine() -> Engine:
+    """The engine to start: ``LLAMA_SERVER_BIN``, PATH, the source build, else the xllamacpp wheel.
+
+    ``GPTOSS_ENGINE=llama-server`` allows only a binary; ``GPTOSS_ENGINE=xllamacpp`` only the wheel.
+    """
+    wanted = os.environ.get(_ENGINE_ENV, "auto").strip().lower() or "auto"
+    if wanted not in ("auto", "llama-server", "xllamacpp"):
+        raise BinaryNotFoundError(f"{_ENGINE_ENV}={wanted} is not one of auto, llama-server, xllamacpp")
+    if wanted == "xllamacpp":
+        found = _prebuilt_engine()
+        if found is None:
+            raise BinaryNotFoundError(
+                f"{_ENGINE_ENV}=xllamacpp but xllamacpp is not installed in {sys.executable}: "
+                f"pip install 'xllamacpp{prebuilt.SUPPORTED_SPEC}'"
+            )
+        return found
+    try:
+        return Engine.binary(find_binary())
+    except BinaryNotFoundError:
+        if wanted == "llama-server" or os.environ.get("LLAMA_SERVER_BIN"):
+            raise
+    found = _prebuilt_engine()
+    if found is None:
+        raise BinaryNotFoundError(
+            "no llama.cpp engine: LLAMA_SERVER_BIN is unset, no llama-server on PATH or in "
+            f"{install.llama_cpp_dir() / 'bin'}, and xllamacpp is not installed in {sys.executable}. "
+            f"Get the prebuilt engine with: pip install 'xllamacpp{prebuilt.SUPPORTED_SPEC}' "
+            "(or build llama-server: dsrs-gptoss install --from-source)"
+        )
+    return found
 
 
 def model_search_dirs() -> list[Path]:
@@ -253,30 +341,41 @@ class LlamaServer:
         model_path: str | Path,
         *,
         binary: str | Path | None = None,
+        engine: Engine | None = None,
         host: str = "127.0.0.1",
         port: int | None = None,
         ctx_size: int = 4096,
         threads: int | None = None,
+        threads_batch: int | None = None,
+        parallel: int = 1,
         alias: str | None = None,
         jinja: bool = True,
         extra_args: Sequence[str] = (),
         log_path: str | Path | None = None,
         startup_timeout: float = 120.0,
+        verify: bool = True,
     ) -> None:
         self.model_path = Path(model_path)
-        self.binary = Path(binary) if binary is not None else find_binary()
+        if engine is None:
+            engine = Engine.binary(binary) if binary is not None else find_engine()
+        self.engine = engine
+        self.binary = Path(engine.argv[0])
         self.host = host
         self.port = port if port is not None else free_port(host)
         self.ctx_size = ctx_size
         self.threads = threads if threads is not None else default_threads()
+        self.threads_batch = threads_batch
+        self.parallel = max(1, parallel)
         self.alias = alias
         self.jinja = jinja
         self.extra_args = tuple(extra_args)
         logs = install.cache_home() / "logs"
         self.log_path = Path(log_path) if log_path is not None else logs / f"llama-server-{self.port}.log"
         self.startup_timeout = startup_timeout
+        self.verify = verify
         self.process: subprocess.Popen[bytes] | None = None
         self.started_seconds: float | None = None
+        self.capabilities: Capabilities | None = None
 
     @property
     def base_url(self) -> str:
@@ -288,7 +387,7 @@ class LlamaServer:
 
     def command(self) -> list[str]:
         cmd = [
-            str(self.binary),
+            *self.engine.argv,
             "--model",
             str(self.model_path),
             "--host",
@@ -305,6 +404,13 @@ class LlamaServer:
             cmd += ["--alias", self.alias]
         if self.threads:
             cmd += ["--threads", str(self.threads)]
+        if self.threads_batch:
+            cmd += ["--threads-batch", str(self.threads_batch)]
+        if self.parallel > 1:
+            # ctx_size is the total: llama.cpp gives each slot ctx_size / parallel tokens.
+            cmd += ["--parallel", str(self.parallel), "--cont-batching"]
+        if self.engine.kind == "xllamacpp":
+            cmd += ["--parent-pid", str(os.getpid())]
         cmd += list(self.extra_args)
         return cmd
 
@@ -343,7 +449,7 @@ class LlamaServer:
                 self.process = None
                 _untrack(self)
                 raise ServerStartError(
-                    f"llama-server exited with code {code} while starting ({self.binary} on port {self.port}, "
+                    f"{self.engine.name} exited with code {code} while starting (port {self.port}, "
                     f"model {self.model_path}); log {self.log_path}:\n{self.log_tail()}",
                     log_tail=self.log_tail(),
                 )
@@ -360,6 +466,14 @@ class LlamaServer:
                 )
             time.sleep(delay)
             delay = min(delay * 1.5, 0.25)
+        if self.verify:
+            try:
+                self.capabilities = check_capabilities(self.base_url, jinja=self.jinja)
+            except EngineCheckFailed as exc:
+                self.stop()
+                raise EngineCheckFailed(
+                    f"{self.engine.name} (model {self.model_path.name}): {exc.message}", log_tail=self.log_tail()
+                ) from None
         self.started_seconds = time.monotonic() - t0
         return self
 
@@ -368,6 +482,7 @@ class LlamaServer:
         proc = self.process
         self.process = None
         _untrack(self)
+        _checked.pop(self.base_url, None)
         if proc is None or proc.poll() is not None:
             return
         proc.terminate()
@@ -385,7 +500,73 @@ class LlamaServer:
 
     def __repr__(self) -> str:
         state = f"pid={self.pid}" if self.is_running() else "stopped"
-        return f"LlamaServer({self.base_url}, model={self.model_path.name}, {state})"
+        return f"LlamaServer({self.base_url}, {self.engine.kind}, model={self.model_path.name}, {state})"
+
+
+def _post(base_url: str, path: str, body: dict[str, object], timeout: float) -> tuple[int, str]:
+    host, port = _host_port(base_url)
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        conn.request("POST", path, json.dumps(body), {"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        return resp.status, resp.read(1 << 16).decode("utf-8", "replace")
+    except (OSError, http.client.HTTPException) as exc:
+        raise EngineCheckFailed(f"POST {path} failed: {type(exc).__name__}: {exc}") from None
+    finally:
+        conn.close()
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a started server was seen to do. ``json_schema=False``: the provider sends our GBNF instead."""
+
+    grammar: bool = True
+    json_schema: bool = True
+    jinja: bool = True
+
+
+# Servers this process started and checked, by base URL (the provider reads them via capabilities_of).
+_checked: dict[str, Capabilities] = {}
+
+
+def capabilities_of(base_url: str) -> Capabilities | None:
+    """The result of :func:`check_capabilities` for a server this process started, else None."""
+    return _checked.get(base_url.rstrip("/"))
+
+
+def check_capabilities(base_url: str, *, jinja: bool = True, timeout: float = 60.0) -> Capabilities:
+    """Check that the server does what the provider relies on; :class:`EngineCheckFailed` says what not.
+
+    GBNF grammars must be parsed (a broken one is a 400) and applied, and with ``jinja`` the model's
+    chat template must render. ``response_format`` json_schema may be unusable: llama.cpp builds
+    with LLGuidance (the xllamacpp wheel) stop constraining when LLGuidance cannot map the model's
+    vocabulary (seen with a byte-poor test vocabulary); the result then says ``json_schema=False``
+    and the provider converts schemas to GBNF itself. A few tokens each: milliseconds on small models.
+    """
+    if jinja:
+        status, text = _post(base_url, "/apply-template", {"messages": [{"role": "user", "content": "hi"}]}, timeout)
+        if status != 200 or '"prompt"' not in text:
+            raise EngineCheckFailed(f"the chat template does not render (--jinja): {status} {text[:200]}")
+    probe: dict[str, object] = {"prompt": "x", "n_predict": 4, "temperature": 0.0}
+    status, text = _post(base_url, "/completion", {**probe, "grammar": 'root ::= "{"'}, timeout)
+    if status != 200 or not _content(text).startswith("{"):
+        raise EngineCheckFailed(f"GBNF grammars are not applied: {status} {text[:200]}")
+    status, text = _post(base_url, "/completion", {**probe, "grammar": "root ::= ("}, timeout)
+    if status != 400:
+        raise EngineCheckFailed(f"a broken GBNF grammar was not rejected (HTTP {status}): grammars are ignored")
+    status, text = _post(base_url, "/completion", {**probe, "json_schema": {"type": "array"}}, timeout)
+    found = Capabilities(json_schema=status == 200 and _content(text).startswith("["), jinja=jinja)
+    _checked[base_url.rstrip("/")] = found
+    return found
+
+
+def _content(text: str) -> str:
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return ""
+    content = data.get("content") if isinstance(data, dict) else None
+    return content.lstrip() if isinstance(content, str) else ""
 
 
 # Servers this process started: stopped at exit.
@@ -485,7 +666,7 @@ def ensure_server(
                 f"no llama-server answers at {base} ({body[:120]}); it is not a local URL, so it is not auto-started",
                 model=model or None,
             )
-        binary = find_binary()
+        engine = find_engine()
         path = Path(model_path) if model_path is not None else find_model(model)
         host, port = _host_port(base)
         bind = "127.0.0.1" if host in ("localhost", "0.0.0.0") else host
@@ -493,7 +674,7 @@ def ensure_server(
             port = free_port(bind)  # something else answers on the default port
         server = LlamaServer(
             path,
-            binary=binary,
+            engine=engine,
             host=bind,
             port=port,
             ctx_size=ctx_size,
@@ -509,7 +690,7 @@ def ensure_server(
             # Lost a race for the port: one retry on a fresh free port.
             server = LlamaServer(
                 path,
-                binary=binary,
+                engine=engine,
                 host=bind,
                 ctx_size=ctx_size,
                 threads=threads,

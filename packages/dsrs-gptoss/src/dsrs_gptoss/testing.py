@@ -10,8 +10,9 @@
     with running_server(smollm2()) as srv:         # a real instruct model (98 MB), meaningful answers
         ...
 
-Both models and ``llama-server`` come through :mod:`dsrs_gptoss.install` (cached under
-``$DSRS_CACHE_HOME``); the first run builds llama-server (minutes), later runs take seconds.
+Models come through :mod:`dsrs_gptoss.install` (cached under ``$DSRS_CACHE_HOME``); the server is
+the engine :func:`dsrs_gptoss.server.find_engine` picks (the prebuilt xllamacpp engine on a fresh
+machine: no build). :func:`engine` names one explicitly, for tests run on both engines.
 :func:`write_tiny_gguf` needs the ``gguf`` package (``pip install dsrs-gptoss[test]``).
 """
 
@@ -23,8 +24,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from dsrs_gptoss import engine as prebuilt
 from dsrs_gptoss import install
-from dsrs_gptoss.server import LlamaServer
+from dsrs_gptoss.server import BinaryNotFoundError, Engine, EngineKind, LlamaServer, find_binary
 
 __all__ = [
     "TINY_CHAT_TEMPLATE",
@@ -35,6 +37,8 @@ __all__ = [
     "tiny_gguf",
     "smollm2",
     "llama_server_binary",
+    "ENGINES",
+    "engine",
     "running_server",
 ]
 
@@ -151,13 +155,35 @@ def smollm2() -> Path:
 
 
 def llama_server_binary() -> Path:
-    """llama-server, via ``dsrs-gptoss install`` (built once, minutes; cached afterwards)."""
+    """llama-server built from source via ``dsrs-gptoss install --from-source`` (minutes once; cached)."""
     return install.install_server()
+
+
+#: The engines tests run on: the prebuilt wheel, and a llama-server binary (source-built or the user's).
+ENGINES: tuple[EngineKind, ...] = ("xllamacpp", "llama-server")
+
+
+def engine(kind: EngineKind) -> Engine:
+    """An engine of this kind, without building anything; :class:`LookupError` says why there is none.
+
+    ``llama-server``: ``LLAMA_SERVER_BIN``, PATH or the ``--from-source`` build in the cache.
+    """
+    if kind == "xllamacpp":
+        if not prebuilt.available():
+            raise LookupError("xllamacpp is not installed in this interpreter")
+        try:
+            prebuilt.check_version()
+        except prebuilt.EngineCheckError as exc:
+            raise LookupError(str(exc)) from None
+        return Engine.prebuilt()
+    try:
+        return Engine.binary(find_binary())
+    except BinaryNotFoundError as exc:
+        raise LookupError(f"{exc.message} (build one with: dsrs-gptoss install --from-source)") from None
 
 
 @contextmanager
 def running_server(model_path: str | Path, **kwargs: Any) -> Iterator[LlamaServer]:
-    """A llama-server of our own on a free port, stopped on exit."""
-    kwargs.setdefault("binary", llama_server_binary())
+    """A server of our own on a free port (engine from ``engine=``/``binary=``, else find_engine), stopped on exit."""
     with LlamaServer(model_path, **kwargs) as server:
         yield server
