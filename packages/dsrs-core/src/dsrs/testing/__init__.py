@@ -2,6 +2,8 @@
 
 * :class:`ProviderConformance` — the conformance kit every provider's tests subclass;
 * :class:`LoopbackServer`, :class:`Reply`, :func:`openai_wire_server` — loopback HTTP servers;
+* :class:`HostileServer` — a loopback server that drips, floods, bombs, redirects, echoes keys and
+  lies about usage (``SCENARIOS``), for fault tests of deadlines, bounds and secrets;
 * :func:`isolated_plugins` — a plugin host with only dsrs-core's own plugin, plus what you add.
 """
 
@@ -11,16 +13,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from dsrs.testing._conformance import ProviderConformance
+from dsrs.testing._hostile import SCENARIOS, HostileRequest, HostileServer, lying_usage
 from dsrs.testing._loopback import LoopbackServer, RecordedRequest, Reply, openai_chat_reply, openai_wire_server
 from dsrs.testing._schema_examples import example_instance
 
 __all__ = [
+    "SCENARIOS",
+    "HostileRequest",
+    "HostileServer",
     "LoopbackServer",
     "ProviderConformance",
     "RecordedRequest",
     "Reply",
     "example_instance",
     "isolated_plugins",
+    "lying_usage",
     "openai_chat_reply",
     "openai_wire_server",
 ]
