@@ -1,7 +1,8 @@
 """dsrs quickstart: find the lanes you have, answer a question with a typed signature.
 
-With no API keys at all this runs on the local lane: llama.cpp's llama-server with a small model,
-started for you (get both once with ``dsrs-gptoss install``; ``scripts/demo`` does everything).
+With no API keys at all this runs on the local lane: llama.cpp's server (the prebuilt engine that
+comes with dsrs-gptoss, or your own llama-server) with a small model, started for you (get the model
+once with ``dsrs-gptoss install``; ``scripts/demo`` does everything).
 
     python examples/quickstart.py ["your question"]
 """
