@@ -173,6 +173,18 @@ def test_probe_configured_when_binary_and_model_are_local(clean_env: Path, monke
     assert "auto-starts" in result.detail
 
 
+def test_probe_configured_with_only_a_model_thanks_to_the_prebuilt_engine(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(clean_env / "empty-bin"))
+    _model(install.models_dir() / "m.gguf")
+    monkeypatch.setenv("GPTOSS_BASE_URL", f"http://127.0.0.1:{server.free_port()}")
+    spec = next(s for s in dsrs.providers() if s.name == "gptoss")
+    result = asyncio.run(GptOssProvider.probe(spec, 1.0))
+    assert result.configured is True and result.reachable is None
+    assert "auto-starts" in result.detail and "xllamacpp" in result.detail
+
+
 def test_probe_remote_url_unreachable(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(clean_env / "empty-bin"))
     monkeypatch.setenv("GPTOSS_BASE_URL", "http://127.0.0.1:9")

@@ -353,9 +353,9 @@ class GptOssProvider(OpenAICompatibleProvider):
 
     @classmethod
     async def probe(cls, spec: ProviderSpec, timeout: float) -> ProbeResult:
-        """Configured: ``GPTOSS_BASE_URL`` set, or llama-server and a model available locally.
+        """Configured: ``GPTOSS_BASE_URL`` set, or an engine (:func:`server.find_engine`) and a model local.
 
-        Reachable: ``GET /health`` answers ok. A local URL with nothing running but a binary and a
+        Reachable: ``GET /health`` answers ok. A local URL with nothing running but an engine and a
         model at hand is reported configured with ``reachable=None`` (auto-starts on first call).
         """
         import os
@@ -364,9 +364,9 @@ class GptOssProvider(OpenAICompatibleProvider):
         local_parts: str | None = None
         local_model: str | None = None
         try:
-            binary = server.find_binary()
+            engine = server.find_engine()
             model = server.find_model(spec.default_model or "")
-            local_parts = f"{binary.name} + {model.name}"
+            local_parts = f"{engine.name} + {model.name}"
             local_model = model.name.removesuffix(".gguf")
         except server.LlamaServerError as exc:
             missing = exc.message
