@@ -1,0 +1,101 @@
+"""dspy.Predict and dspy.ChainOfThought on real DSPy, answered by dsrs over a loopback OpenAI server."""
+
+from __future__ import annotations
+
+import asyncio
+import warnings
+
+import dspy
+import pytest
+
+import dsrs
+import dsrs_dspy
+from dsrs.testing import LoopbackServer
+
+from .conftest import COMPLETION_MSATS, PROMPT_MSATS, chat_bodies, words
+
+
+def test_predict_answers_through_dsrs(lm: dsrs.LM, server: LoopbackServer) -> None:
+    with dspy.context(lm=dsrs_dspy.LM(lm)):
+        result = dspy.Predict("question -> answer")(question="Capital of France?")
+    assert result.answer == "answer to Capital of France?"
+    (body,) = chat_bodies(server)
+    assert body["model"] == "loopback-model"
+    assert [m["role"] for m in body["messages"]] == ["system", "user"]
+    assert "Capital of France?" in body["messages"][1]["content"]
+
+
+def test_chain_of_thought_gets_reasoning_and_answer(lm: dsrs.LM, server: LoopbackServer) -> None:
+    with dspy.context(lm=dsrs_dspy.LM(lm)):
+        result = dspy.ChainOfThought("question -> answer")(question="Why is the sky blue?")
+    assert result.reasoning == "thinking about Why is the sky blue?"
+    assert result.answer == "answer to Why is the sky blue?"
+    (body,) = chat_bodies(server)
+    assert "`reasoning`" in body["messages"][0]["content"]
+
+
+def test_async_predict_and_chain_of_thought(lm: dsrs.LM, server: LoopbackServer) -> None:
+    async def main() -> tuple[str, str]:
+        with dspy.context(lm=dsrs_dspy.LM(lm)):
+            a = await dspy.Predict("question -> answer").acall(question="one")
+            b = await dspy.ChainOfThought("question -> answer").acall(question="two")
+        return a.answer, b.answer
+
+    assert asyncio.run(main()) == ("answer to one", "answer to two")
+    assert len(chat_bodies(server)) == 2
+
+
+def test_usage_and_cost_are_reported_back_to_dspy(lm: dsrs.LM, server: LoopbackServer) -> None:
+    dspy_lm = dsrs_dspy.LM(lm)
+    with dspy.context(lm=dspy_lm, track_usage=True):
+        result = dspy.Predict("question -> answer")(question="How much?")
+    (body,) = chat_bodies(server)
+    prompt = sum(words(m["content"]) for m in body["messages"])  # what the server reported
+    completion = words(dspy_lm.history[-1]["outputs"][0])
+    usage = result.get_lm_usage()[dspy_lm.model]
+    assert (usage["prompt_tokens"], usage["completion_tokens"]) == (prompt, completion)
+    entry = dspy_lm.history[-1]
+    msats = prompt * PROMPT_MSATS + completion * COMPLETION_MSATS
+    assert entry["dsrs"]["cost_msats"] == msats
+    assert entry["cost"] == pytest.approx(dsrs.Cost(msats=msats).resolved().usd)
+    assert entry["cost_details"] == {"kind": "dsrs", "currency": "USD", "msats": msats}
+    assert entry["dsrs"]["provider"] == "openai-compatible"
+
+
+def test_dspy_settings_reach_the_wire_over_the_dsrs_lm_settings(server: LoopbackServer) -> None:
+    from .conftest import loopback_lm
+
+    base = loopback_lm(server, temperature=0.9, max_tokens=999)
+    with dspy.context(lm=dsrs_dspy.LM(base, temperature=0.25, max_tokens=77, stop=["\n\n\n"])):
+        dspy.Predict("question -> answer")(question="q")
+    with dspy.context(lm=dsrs_dspy.LM(base)):
+        dspy.Predict("question -> answer")(question="q2")
+    first, second = chat_bodies(server)
+    assert (first["temperature"], first["max_tokens"], first["stop"]) == (0.25, 77, ["\n\n\n"])
+    assert (second["temperature"], second["max_tokens"]) == (0.9, 999)  # the dsrs LM's own settings
+
+
+def test_no_deprecation_warning_on_any_path(lm: dsrs.LM) -> None:
+    dspy_lm = dsrs_dspy.LM(lm)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with dspy.context(lm=dspy_lm):
+            dspy.Predict("question -> answer")(question="a")
+            dspy.ChainOfThought("question -> answer")(question="b")
+            asyncio.run(dspy.Predict("question -> answer").acall(question="c"))
+        dspy_lm("plain prompt")
+    deprecations = [w for w in caught if issubclass(w.category, (DeprecationWarning, PendingDeprecationWarning))]
+    assert deprecations == [], [str(w.message) for w in deprecations]
+
+
+def test_model_name_and_target_are_exposed(lm: dsrs.LM) -> None:
+    dspy_lm = dsrs_dspy.LM(lm)
+    assert dspy_lm.model == "dsrs:openai-compatible:loopback-model"
+    assert dspy_lm.dsrs_target is lm
+    assert isinstance(dspy_lm, dspy.LM)
+    assert dsrs_dspy.LM(lm, model="mine").model == "mine"
+
+
+def test_a_wrong_target_is_refused_by_name() -> None:
+    with pytest.raises(TypeError, match=r"dsrs\.LM or dsrs\.LaneMux, got str"):
+        dsrs_dspy.LM("openai/gpt-4o")  # type: ignore[arg-type]
