@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
     from dsrs._usage import UsageRecord
 
-__all__ = ["CallLog", "enabled", "get_log", "read_logs", "record_call", "set_enabled", "state"]
+__all__ = ["CallLog", "count_logs", "enabled", "get_log", "read_logs", "record_call", "set_enabled", "state"]
 
 DEFAULT_FILENAME = "logs.sqlite3"
 FLAG_FILENAME = "logs-on"
@@ -259,6 +259,22 @@ def set_log(log: CallLog | None) -> None:
 def record_call(record: UsageRecord) -> None:
     """The sink (called only when :func:`enabled`)."""
     (_log or get_log()).record(record)
+
+
+def count_logs(path: str | os.PathLike[str] | None = None) -> int:
+    """How many entries the log holds."""
+    import sqlite3
+
+    file = Path(path) if path is not None else default_path()
+    if not file.exists():
+        return 0
+    conn = sqlite3.connect(f"{file.resolve().as_uri()}?mode=ro", uri=True, timeout=2.0)
+    try:
+        if conn.execute("PRAGMA user_version").fetchone()[0] < 1:
+            return 0
+        return int(conn.execute("SELECT COUNT(*) FROM logs").fetchone()[0])
+    finally:
+        conn.close()
 
 
 def read_logs(path: str | os.PathLike[str] | None = None, *, limit: int = 3) -> list[dict[str, Any]]:
