@@ -35,14 +35,24 @@ _MAPPING: tuple[tuple[type[errors.LMError], Any, str | None], ...] = (
 )
 
 
-def to_lm15_error(exc: errors.LMError) -> Exception:
-    """The lm15 error DSPy expects from an engine for the dsrs error ``exc`` (raise it ``from exc``)."""
-    target: Any = lm15.ProviderError
-    code: str | None = "dsrs"
+def _mapped(exc: errors.LMError) -> tuple[Any, str | None]:
     for source, mapped, mapped_code in _MAPPING:
         if isinstance(exc, source):
-            target, code = mapped, mapped_code
-            break
+            return mapped, mapped_code
+    return lm15.ProviderError, "dsrs"
+
+
+def to_lm15_error(exc: errors.LMError) -> Exception:
+    """The lm15 error DSPy expects from an engine for the dsrs error ``exc`` (raise it ``from exc``).
+
+    When every lane of a LaneMux failed the same way (all overloaded, all rate limited), the error
+    is of that kind, so DSPy code catching ``LMServerError`` or ``LMRateLimitError`` still works.
+    """
+    target, code = _mapped(exc)
+    if isinstance(exc, errors.AllLanesFailedError):
+        kinds = {_mapped(e)[0] for e in exc.errors.values() if isinstance(e, errors.LMError)}
+        if len(kinds) == 1 and len(exc.errors) > 0 and all(isinstance(e, errors.LMError) for e in exc.errors.values()):
+            target = kinds.pop()
     kwargs: dict[str, Any] = {"provider": exc.provider or "dsrs"}
     if issubclass(target, lm15.ProviderError):
         kwargs.update(status=exc.status, retry_after=exc.retry_after, provider_code=exc.code)
