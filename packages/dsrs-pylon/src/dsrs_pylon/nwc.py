@@ -2,8 +2,14 @@
 
 ``PYLON_NWC_URI=nostr+walletconnect://<wallet pubkey>?relay=wss://...&secret=<hex>`` makes the
 package's ``dsrs_pay_invoice`` hook pay the swarm's invoices from that wallet. Requests are kind
-23194 events signed with the URI's secret, content NIP-04 encrypted to the wallet; responses are kind
-23195 from the wallet's key, tagged with the request id.
+23194 events signed with the URI's secret; responses are kind 23195 from the wallet's key, tagged
+with the request id.
+
+Encryption follows current NIP-47: the wallet's info event (kind 13194) lists the schemes it speaks
+in an ``encryption`` tag (``nip44_v2 nip04``); the client picks NIP-44 v2 when offered and NIP-04
+only as the fallback (also when the info event has no ``encryption`` tag, which NIP-47 defines as
+NIP-04 only), names its choice in the request's ``encryption`` tag, and decrypts the response in the
+same scheme.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from dsrs.errors import PaymentError
 from dsrs.plugins import PaymentContext, PaymentProof
-from dsrs_pylon import nip04
+from dsrs_pylon import encryption
 from dsrs_pylon.event import Event, first_tag, sign_event, tag_values, verify_event
 from dsrs_pylon.keys import InvalidKeyError, Keys
 from dsrs_pylon.relay import RelayPool, new_subscription_id
@@ -37,6 +43,10 @@ __all__ = [
 INFO_KIND = 13194
 REQUEST_KIND = 23194
 RESPONSE_KIND = 23195
+
+
+def encryption_schemes() -> tuple[str, ...]:
+    return encryption.SCHEMES
 
 
 class NwcError(PaymentError):
@@ -76,19 +86,47 @@ class NwcUri:
 class NwcClient:
     """One connection to a NIP-47 wallet service; use as ``async with NwcClient(uri) as wallet``."""
 
-    def __init__(self, uri: str | NwcUri, *, timeout: float = 30.0, connect_timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        uri: str | NwcUri,
+        *,
+        timeout: float = 30.0,
+        connect_timeout: float = 5.0,
+        encryption: str | None = None,
+    ) -> None:
+        """``encryption`` forces a scheme (``"nip44_v2"``/``"nip04"``); by default the wallet's info event decides."""
         self.uri = uri if isinstance(uri, NwcUri) else NwcUri.parse(uri)
         self.timeout = timeout
         self.connect_timeout = connect_timeout
+        if encryption is not None and encryption not in encryption_schemes():
+            raise NwcError(
+                f"encryption must be one of {list(encryption_schemes())}, got {encryption!r}", code="bad_encryption"
+            )
+        self._forced = encryption
+        #: The scheme requests use, known after :meth:`connect`.
+        self.encryption: str | None = encryption
+        #: The schemes the wallet's info event offers (``()`` when it has none or no ``encryption`` tag).
+        self.wallet_encryption: tuple[str, ...] = ()
+        self._info: Event | None = None
         self._pool: RelayPool | None = None
         self._waiting: dict[str, asyncio.Future[Event]] = {}
         self._sub = new_subscription_id("nwc")
 
     def __repr__(self) -> str:
-        return f"NwcClient(wallet={self.uri.wallet_pubkey[:12]}…, relays={self.uri.relays!r})"
+        return (
+            f"NwcClient(wallet={self.uri.wallet_pubkey[:12]}…, relays={self.uri.relays!r}, "
+            f"encryption={self.encryption!r})"
+        )
 
     def _on_event(self, _url: str, _sub: str, event: Event) -> None:
-        if event.get("kind") != RESPONSE_KIND or event.get("pubkey") != self.uri.wallet_pubkey:
+        if event.get("pubkey") != self.uri.wallet_pubkey:
+            return
+        if event.get("kind") == INFO_KIND:
+            newest = self._info is None or event.get("created_at", 0) >= self._info.get("created_at", 0)
+            if newest and verify_event(event):
+                self._info = event
+            return
+        if event.get("kind") != RESPONSE_KIND:
             return
         for ref in tag_values(event, "e"):
             fut = self._waiting.get(ref[0]) if ref else None
@@ -100,9 +138,34 @@ class NwcClient:
         await pool.connect(self.connect_timeout)
         if not pool.connections:
             raise NwcError("cannot reach the wallet's relays: " + "; ".join(pool.failures.values()), code="unreachable")
-        flt = {"kinds": [RESPONSE_KIND], "authors": [self.uri.wallet_pubkey], "#p": [self.uri.keys.public_key]}
-        await pool.subscribe(self._sub, [flt], wait_eose=self.connect_timeout)
+        try:
+            await self._choose_encryption(pool)
+            flt = {"kinds": [RESPONSE_KIND], "authors": [self.uri.wallet_pubkey], "#p": [self.uri.keys.public_key]}
+            await pool.subscribe(self._sub, [flt], wait_eose=self.connect_timeout)
+        except BaseException:
+            await pool.close()
+            raise
         self._pool = pool
+
+    async def _choose_encryption(self, pool: RelayPool) -> None:
+        """Read the wallet's info event and pick NIP-44 v2 when it is offered, else NIP-04."""
+        info_sub = new_subscription_id("nwc-info")
+        flt = {"kinds": [INFO_KIND], "authors": [self.uri.wallet_pubkey], "limit": 1}
+        await pool.subscribe(info_sub, [flt], wait_eose=self.connect_timeout)
+        await pool.unsubscribe(info_sub)
+        tag = first_tag(self._info, "encryption") if self._info is not None else None
+        self.wallet_encryption = encryption.parse_tag(tag[0] if tag else None)
+        if self._forced is not None:
+            return
+        # No info event, or one without an encryption tag: NIP-47 defines that as NIP-04 only.
+        offered = self.wallet_encryption or (encryption.NIP04,)
+        chosen = encryption.choose(offered)
+        if chosen is None:
+            raise NwcError(
+                f"the wallet offers only encryption {list(offered)}; this client speaks {list(encryption.SCHEMES)}",
+                code="UNSUPPORTED_ENCRYPTION",
+            )
+        self.encryption = chosen
 
     async def aclose(self) -> None:
         if self._pool is not None:
@@ -120,10 +183,12 @@ class NwcClient:
         """Send one command and return its ``result``; raise :class:`NwcError` on an error response."""
         if self._pool is None:
             await self.connect()
-        assert self._pool is not None
-        keys = self.uri.keys
-        content = nip04.encrypt(keys, self.uri.wallet_pubkey, json.dumps({"method": method, "params": params}))
-        event = sign_event(keys, REQUEST_KIND, [["p", self.uri.wallet_pubkey]], content)
+        assert self._pool is not None and self.encryption is not None
+        keys, scheme = self.uri.keys, self.encryption
+        payload = json.dumps({"method": method, "params": params})
+        content = encryption.encrypt_to(keys, self.uri.wallet_pubkey, payload, scheme)
+        tags = [["p", self.uri.wallet_pubkey], ["encryption", scheme]]
+        event = sign_event(keys, REQUEST_KIND, tags, content)
         fut: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
         self._waiting[event["id"]] = fut
         try:
@@ -137,9 +202,12 @@ class NwcClient:
         finally:
             self._waiting.pop(event["id"], None)
         try:
-            body = json.loads(nip04.decrypt(keys, self.uri.wallet_pubkey, response["content"]))
-        except (nip04.Nip04Error, ValueError):
-            raise NwcError("the wallet's response could not be decrypted or parsed", code="bad_response") from None
+            body = json.loads(encryption.decrypt_from(keys, self.uri.wallet_pubkey, response["content"], scheme))
+        except ValueError as exc:  # EncryptionError or bad JSON
+            reason = str(exc) if isinstance(exc, encryption.EncryptionError) else "not JSON"
+            raise NwcError(
+                f"the wallet's response to {method} could not be decrypted or parsed ({reason})", code="bad_response"
+            ) from None
         if not isinstance(body, dict):
             raise NwcError("the wallet's response is not a JSON object", code="bad_response")
         error = body.get("error")

@@ -21,7 +21,7 @@ from typing import Any
 
 from dsrs.errors import PaymentError
 from dsrs.plugins import PaymentContext, PaymentProof, hookimpl
-from dsrs_pylon import bolt11, nip04
+from dsrs_pylon import bolt11, encryption
 from dsrs_pylon.event import Event, sign_event, verify_event
 from dsrs_pylon.keys import Keys
 from dsrs_pylon.nwc import INFO_KIND, REQUEST_KIND, RESPONSE_KIND
@@ -175,16 +175,33 @@ class NwcWalletService:
     ``connection_uri(account)`` mints a client secret bound to that account. Supports
     ``pay_invoice``, ``make_invoice``, ``lookup_invoice`` and ``get_balance``; other methods answer
     ``NOT_IMPLEMENTED``; unknown client keys answer ``UNAUTHORIZED``.
+
+    ``encryption`` is what the service speaks, announced in its info event's ``encryption`` tag
+    (NIP-47): ``("nip44_v2",)`` is a wallet that refuses NIP-04; ``("nip04",)`` a legacy one, whose
+    info event then carries no ``encryption`` tag at all (as wallets from before NIP-44 publish it).
+    A request in a scheme it does not speak is answered ``UNSUPPORTED_ENCRYPTION``.
     """
 
     METHODS = ("pay_invoice", "make_invoice", "lookup_invoice", "get_balance")
 
-    def __init__(self, ledger: Ledger, relays: list[str], keys: Keys | None = None) -> None:
+    def __init__(
+        self,
+        ledger: Ledger,
+        relays: list[str],
+        keys: Keys | None = None,
+        *,
+        encryption: tuple[str, ...] = ("nip44_v2", "nip04"),
+    ) -> None:
         self.ledger = ledger
         self.relays = relays
         self.keys = keys or Keys.generate()
+        self.encryption = encryption
         self.clients: dict[str, str] = {}  # client pubkey -> account
         self.requests: list[tuple[str, str]] = []  # (client pubkey, method)
+        #: The scheme of each request, as its ``encryption`` tag named it (absent = nip04).
+        self.request_schemes: list[str] = []
+        #: Every request event as received (kind 23194 is ephemeral: relays do not store it).
+        self.received: list[Event] = []
         self._pool: RelayPool | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -200,7 +217,9 @@ class NwcWalletService:
         if not pool.connections:
             raise ConnectionError("wallet service: no relay reachable")
         self._pool = pool
-        await pool.publish(sign_event(self.keys, INFO_KIND, [], " ".join(self.METHODS)), 5.0)
+        legacy = self.encryption == (encryption.NIP04,)
+        info_tags = [] if legacy else [["encryption", " ".join(self.encryption)]]
+        await pool.publish(sign_event(self.keys, INFO_KIND, info_tags, " ".join(self.METHODS)), 5.0)
         flt = {"kinds": [REQUEST_KIND], "#p": [self.keys.public_key]}
         await pool.subscribe(new_subscription_id("nwc-svc"), [flt], wait_eose=5.0)
 
@@ -228,16 +247,23 @@ class NwcWalletService:
         if event.get("kind") != REQUEST_KIND or not verify_event(event):
             return
         client = event["pubkey"]
+        self.received.append(event)
         result: dict[str, Any] | None = None
         error: dict[str, str] | None = None
         method = "unknown"
-        try:
-            body = json.loads(nip04.decrypt(self.keys, client, event["content"]))
-            method = str(body.get("method"))
-            params = body.get("params") or {}
-        except (nip04.Nip04Error, ValueError, AttributeError):
-            body, params = None, {}
-            error = {"code": "OTHER", "message": "cannot decrypt or parse the request"}
+        tag = next((t for t in event["tags"] if t and t[0] == "encryption" and len(t) > 1), None)
+        scheme = tag[1] if tag else encryption.NIP04
+        self.request_schemes.append(scheme)
+        params: dict[str, Any] = {}
+        if scheme not in self.encryption:
+            error = {"code": "UNSUPPORTED_ENCRYPTION", "message": f"this wallet speaks {' '.join(self.encryption)}"}
+        else:
+            try:
+                body = json.loads(encryption.decrypt_from(self.keys, client, event["content"], scheme))
+                method = str(body.get("method"))
+                params = body.get("params") or {}
+            except (ValueError, AttributeError):
+                error = {"code": "OTHER", "message": "cannot decrypt or parse the request"}
         self.requests.append((client, method))
         account = self.clients.get(client)
         if error is None and account is None:
@@ -250,7 +276,8 @@ class NwcWalletService:
             except (KeyError, TypeError, ValueError) as exc:
                 error = {"code": "OTHER", "message": f"bad params: {type(exc).__name__}"}
         reply = {"result_type": method, "error": error, "result": result}
-        content = nip04.encrypt(self.keys, client, json.dumps(reply))
+        reply_scheme = scheme if scheme in encryption.SCHEMES else encryption.NIP04
+        content = encryption.encrypt_to(self.keys, client, json.dumps(reply), reply_scheme)
         response = sign_event(self.keys, RESPONSE_KIND, [["p", client], ["e", event["id"]]], content)
         if self._pool is not None:
             with contextlib.suppress(Exception):
