@@ -147,12 +147,13 @@ def _write(keys: dict[str, str]) -> Path:
 def set_key(name: str, value: str) -> Path:
     """Store ``value`` under ``name`` (replacing any old value); return the file's path."""
     check_name(name)
-    if not isinstance(value, str) or not value.strip():
+    value = value.strip() if isinstance(value, str) else ""
+    if not value:
         raise ValueError(f"the value for {name} is empty")
     if any(c in value for c in "\r\n\0"):
         raise ValueError(f"the value for {name} contains a line break or NUL; a key is one line")
     keys = dict(load_keys(strict=True))
-    keys[name] = value.strip()
+    keys[name] = value
     return _write(keys)
 
 

@@ -75,7 +75,7 @@ class BatchedSQLite:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._conn: sqlite3.Connection | None = None
-        self._last_log = 0.0
+        self._last_log: dict[str, float] = {}
         self._atexit = False
 
     def default_path(self) -> Path:
@@ -172,7 +172,7 @@ class BatchedSQLite:
             except (sqlite3.OperationalError, OSError) as exc:
                 # Locked, busy, read-only, disk full: keep the rows for the next flush.
                 self._requeue(rows)
-                self._log(f"could not write {self.path} ({type(exc).__name__}: {exc}); will retry")
+                self._log("retry", f"could not write {self.path} ({type(exc).__name__}: {exc}); will retry")
                 return 0
             except sqlite3.DatabaseError as exc:
                 self.broken = f"{type(exc).__name__}: {exc}"
@@ -196,13 +196,14 @@ class BatchedSQLite:
             if excess > 0:
                 del merged[:excess]
                 self.dropped += excess
-                self._log(f"{excess} rows dropped: {self.path} stayed unwritable")
+                self._log("drop", f"{self.dropped} rows dropped so far: {self.path} stayed unwritable")
             self._pending = merged
 
-    def _log(self, message: str) -> None:
+    def _log(self, kind: str, message: str) -> None:
+        # At most one line a minute per kind, so a file locked for an hour does not flood the log.
         now = time.monotonic()
-        if now - self._last_log >= _LOG_INTERVAL_S:
-            self._last_log = now
+        if now - self._last_log.get(kind, -_LOG_INTERVAL_S) >= _LOG_INTERVAL_S:
+            self._last_log[kind] = now
             log.warning("dsrs %s: %s", self.what, message)
 
     def close(self) -> None:

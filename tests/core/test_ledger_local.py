@@ -1,0 +1,152 @@
+"""The local usage ledger (``usage.sqlite3``): batched writes, summaries, hostile values, bad files."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import stat
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import dsrs
+from dsrs import _ledger
+from dsrs._ledger import LocalLedger, usage_summary
+from dsrs._usage import LmUsage, UsageRecord
+
+
+@pytest.fixture
+def ledger(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalLedger]:
+    monkeypatch.setenv("DSRS_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("DSRS_LEDGER", raising=False)
+    led = LocalLedger(flush_interval=3600)  # flushed by the tests, not the timer
+    _ledger.set_ledger(led)
+    yield led
+    _ledger.set_ledger(None)
+
+
+def _record(provider: str = "acme", model: str = "m1", **kw: object) -> UsageRecord:
+    usage = kw.pop("usage", None) or LmUsage.from_tokens(10, 5).with_cost(dsrs.Cost(msats=30))
+    return UsageRecord(provider=provider, model=model, usage=usage, timestamp=time.time(), **kw)  # type: ignore[arg-type]
+
+
+def test_every_call_is_recorded_without_prompt_text(ledger: LocalLedger, tmp_path: Path) -> None:
+    lm = dsrs.LM("fake:echo")
+    spent = lm.call("the zebra-quokka question").usage + lm.call("another unusual-marmoset prompt").usage
+    report = usage_summary(by=("provider", "model"))
+    (row,) = report["rows"]
+    assert (row["provider"], row["model"], row["calls"]) == ("fake", "echo", 2)
+    assert row["prompt_tokens"] == spent.prompt_tokens > 0 and row["cost_msats"] == spent.cost_msats
+    ledger.close()
+    files = [p for p in tmp_path.iterdir() if p.name.startswith("usage.sqlite3")]
+    assert files and b"".join(p.read_bytes() for p in files).find(b"quokka") == -1
+    if sys.platform != "win32":
+        assert stat.S_IMODE((tmp_path / "usage.sqlite3").stat().st_mode) == 0o600
+
+
+def test_ledger_off(ledger: LocalLedger, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DSRS_LEDGER", "0")
+    _ledger.set_ledger(ledger)  # re-reads DSRS_LEDGER
+    dsrs.LM("fake:echo").call("hi")
+    assert ledger.flush() == 0 and not ledger.path.exists()
+
+
+def test_groups_failures_lanes_and_since(ledger: LocalLedger) -> None:
+    old = UsageRecord(provider="acme", model="m1", usage=LmUsage.from_tokens(1, 1), timestamp=time.time() - 3 * 86400)
+    ledger.record(old)
+    ledger.record(_record(lane="fast", request_id="r1", attempt=1))
+    ledger.record(_record(lane="fast", request_id="r2", attempt=1, error="RateLimitError", usage=LmUsage()))
+    ledger.record(_record(lane="slow", request_id="r2", attempt=2))
+    ledger.record(_record(usage=LmUsage.from_tokens(10, 5).with_cost(dsrs.Cost(msats=30)).as_cache_hit()))
+    ledger.record(_record(model="unpriced", usage=LmUsage.from_tokens(7, 7)))
+    rows = {(r["lane"], r["error"]): r for r in usage_summary(by=("lane", "error"))["rows"]}
+    assert rows[("fast", "RateLimitError")]["errors"] == 1
+    assert rows[("fast", "-")]["cost_msats"] == 30 and rows[("slow", "-")]["calls"] == 1
+    total = usage_summary(by=())["total"]
+    assert total["calls"] == 6 and total["errors"] == 1 and total["cache_hits"] == 1
+    assert total["prompt_tokens"] == 1 + 10 + 10 + 7  # the cache hit spent nothing
+    assert total["unpriced_calls"] == 2  # the old one and "unpriced"
+    recent = usage_summary(by=("model",), since=time.time() - 86400)
+    assert recent["total"]["calls"] == 5
+
+
+def test_hostile_usage_numbers_do_not_poison_the_ledger(ledger: LocalLedger) -> None:
+    bad = LmUsage(prompt_tokens="12", completion_tokens=float("nan"), total_tokens=-5, cost_msats="x")  # type: ignore[arg-type]
+    ledger.record(UsageRecord(provider="p\0q", model="m" * 10_000, usage=bad, lane=object()))  # type: ignore[arg-type]
+    ledger.record(_record())
+    assert ledger.flush() == 2
+    total = usage_summary(by=())["total"]
+    assert total["calls"] == 2 and total["prompt_tokens"] == 10 and total["total_tokens"] == 15
+
+
+def test_unknown_group_names_the_parameter(ledger: LocalLedger) -> None:
+    with pytest.raises(ValueError, match=r"--by must name some of day, provider, lane, model, error, got 'colour'"):
+        usage_summary(by=("colour",))
+
+
+def test_background_thread_writes_batches(tmp_path: Path) -> None:
+    led = LocalLedger(tmp_path / "u.sqlite3", flush_interval=0.05)
+    for _ in range(500):
+        led.record(_record())
+    deadline = time.monotonic() + 5
+    while led.written < 500 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert led.written == 500
+    led.close()
+
+
+def test_a_locked_file_keeps_rows_for_the_next_flush(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "u.sqlite3"
+    led = LocalLedger(path, flush_interval=3600, busy_timeout_s=0.05, max_pending=3)
+    led.record(_record())
+    assert led.flush() == 1
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        for _ in range(5):
+            led.record(_record())
+        with caplog.at_level(logging.WARNING, logger="dsrs.ledger"):
+            assert led.flush() == 0
+        assert "will retry" in caplog.text and "2 rows dropped so far" in caplog.text
+        assert led.dropped == 2
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert led.flush() == 3
+    assert usage_summary(path, by=())["total"]["calls"] == 4
+    led.close()
+
+
+def test_a_corrupt_file_turns_the_ledger_off_with_one_log_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "u.sqlite3"
+    path.write_bytes(b"not a database " * 400)
+    led = LocalLedger(path, flush_interval=3600)
+    led.record(_record())
+    with caplog.at_level(logging.WARNING, logger="dsrs.ledger"):
+        assert led.flush() == 0
+        led.record(_record())
+        assert led.flush() == 0
+    assert led.broken is not None and "DatabaseError" in led.broken
+    assert caplog.text.count("is unusable") == 1
+
+
+def test_fork_child_does_not_write_the_parents_rows(tmp_path: Path) -> None:
+    if not hasattr(os, "fork"):
+        pytest.skip("no fork here")
+    path = tmp_path / "u.sqlite3"
+    led = LocalLedger(path, flush_interval=3600)
+    led.record(_record())
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        code = 0 if led.flush() == 0 else 1
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert led.flush() == 1
+    led.close()
