@@ -15,11 +15,11 @@ from pathlib import Path
 import nox
 
 ROOT = Path(__file__).parent
-PACKAGES = ("core", "openai", "google", "gptoss", "pylon", "ollama")
+PACKAGES = ("core", "openai", "google", "gptoss", "pylon", "ollama", "dspy")
 PYTHONS = ("3.10", "3.11", "3.12", "3.13")
 MAIN_PYTHON = "3.11"
 # Sibling packages that a package's end-to-end tests use when present (they skip without them).
-INTEGRATION_SIBLINGS: dict[str, tuple[str, ...]] = {"openai": ("gptoss",), "pylon": ("ollama",)}
+INTEGRATION_SIBLINGS: dict[str, tuple[str, ...]] = {"openai": ("gptoss",), "pylon": ("ollama",), "dspy": ("gptoss",)}
 
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_existing_virtualenvs = False
@@ -39,7 +39,7 @@ def _core(extras: str = "test") -> str:
 def tests(session: nox.Session, package: str) -> None:
     """Unit and integration tests of one package, in a venv holding only what it declares."""
     if package == "core":
-        session.install(_core("fast,redis,test"))
+        session.install(_core("fast,redis,prices,test"))
     else:
         session.install(_core(), f"{_pkg(package)}[test]")
     args = ["-p", "no:cacheprovider", f"tests/{package}"]
