@@ -111,7 +111,7 @@ def _redis_usage(args: argparse.Namespace) -> int:
 
 def format_local(report: dict[str, Any]) -> str:
     by: list[str] = report["by"]
-    widths = {"day": 10, "provider": 18, "lane": 14, "model": 28, "error": 24}
+    widths = {name: max([len(name), 5, *(len(str(r.get(name) or "-")) for r in report["rows"])]) for name in by}
     since = report["since"]
     when = (
         " since " + _dt.datetime.fromtimestamp(since, _dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

@@ -1,0 +1,104 @@
+"""Local usage ledger benchmark (issue 16 item 4): what recording every call costs on the hot path.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_ledger.py            # full run (about a minute)
+    .venv/bin/python benchmarks/bench_ledger.py --quick    # short run
+
+Sequential ``await lm.acall(...)`` in one process, three variants measured round by round
+(interleaved, so drift hits all alike), each against the same-run baseline *ledger off*
+(``DSRS_LEDGER=0``: the usage hook still runs, the record is dropped at once):
+
+* ``fake:echo`` — the cheapest call dsrs has (no I/O), so the ratio is the worst case;
+* a loopback HTTP server (``_server.BenchServer``, its own process) — a real call's path;
+* each with the ledger on, and with the ledger plus the opt-in prompt log (``DSRS_LOG=1``).
+
+Per variant: median µs per call over the rounds, the overhead in µs and the ratio to *off*. The
+writer thread runs during the timed calls (its GIL time is part of the figure); after each round
+the script checks that every call was written (``rows written == calls``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from _server import BenchServer  # noqa: E402
+
+VARIANTS = ("off", "ledger", "ledger+log")
+
+
+def _configure(variant: str, directory: Path) -> tuple[object, object]:
+    from dsrs import _calllog, _ledger
+
+    os.environ["DSRS_LEDGER"] = "0" if variant == "off" else "1"
+    os.environ["DSRS_LOG"] = "1" if variant == "ledger+log" else "0"
+    ledger = _ledger.LocalLedger(directory / f"usage-{variant}.sqlite3")
+    log = _calllog.CallLog(directory / f"logs-{variant}.sqlite3")
+    _ledger.set_ledger(ledger)
+    _calllog.set_log(log)
+    return ledger, log
+
+
+async def _round(lm: object, calls: int) -> float:
+    acall = lm.acall  # type: ignore[attr-defined]
+    t0 = time.perf_counter()
+    for i in range(calls):
+        await acall(f"benchmark prompt {i}")
+    return (time.perf_counter() - t0) / calls * 1e6
+
+
+def _measure(label: str, lm: object, rounds: int, calls: int, directory: Path) -> dict[str, float]:
+    per_call: dict[str, list[float]] = {v: [] for v in VARIANTS}
+    asyncio.run(_round(lm, min(calls, 200)))  # warm-up: imports, connections
+    for _ in range(rounds):
+        for variant in VARIANTS:
+            ledger, log = _configure(variant, directory)
+            us = asyncio.run(_round(lm, calls))
+            ledger.close()  # type: ignore[attr-defined]
+            log.close()  # type: ignore[attr-defined]
+            per_call[variant].append(us)
+            expected = 0 if variant == "off" else calls
+            written = ledger.written  # type: ignore[attr-defined]
+            assert written >= expected, f"{variant}: {written} rows written for {calls} calls"
+            if variant == "ledger+log":
+                assert log.written >= calls, f"log: {log.written} rows for {calls} calls"  # type: ignore[attr-defined]
+    medians = {v: statistics.median(xs) for v, xs in per_call.items()}
+    base = medians["off"]
+    print(f"\n{label}: median µs per call over {rounds} rounds of {calls} sequential calls")
+    for v in VARIANTS:
+        extra = medians[v] - base
+        print(f"  {v:<11} {medians[v]:8.2f} µs   overhead {extra:+6.2f} µs   ratio {medians[v] / base:.3f}")
+    return medians
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    rounds, calls = (3, 2000) if args.quick else (7, 10000)
+    http_calls = calls // 5
+
+    import dsrs
+
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(tmp)
+        os.environ["DSRS_CACHE_DIR"] = tmp
+        print(f"python {sys.version.split()[0]}, dsrs {dsrs.__version__}")
+        _measure("fake:echo (no I/O: worst case)", dsrs.LM("fake:echo"), rounds, calls, directory)
+        with BenchServer(words=8) as srv:
+            lm = dsrs.LM("openai-compat:m", base_url=srv.url)
+            _measure(f"loopback HTTP server ({srv.url})", lm, rounds, http_calls, directory)
+
+
+if __name__ == "__main__":
+    main()
