@@ -52,6 +52,7 @@ KNOWN_DISTRIBUTIONS: dict[str, str] = {
     "llamacpp": "dsrs-gptoss",
     "pylon": "dsrs-pylon",
     "ollama": "dsrs-ollama",
+    "anthropic": "dsrs-anthropic",
 }
 _KNOWN_PATTERNS: tuple[tuple[str, str], ...] = (
     ("gpt-oss*", "dsrs-gptoss"),
@@ -62,6 +63,7 @@ _KNOWN_PATTERNS: tuple[tuple[str, str], ...] = (
     ("chatgpt-*", "dsrs-openai"),
     ("codex-*", "dsrs-openai"),
     ("gemini-*", "dsrs-google"),
+    ("claude-*", "dsrs-anthropic"),
 )
 
 
