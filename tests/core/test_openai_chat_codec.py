@@ -374,3 +374,149 @@ def test_prompt_echo_containing_429_is_not_a_rate_limit() -> None:
 def test_model_named_in_not_found() -> None:
     err = openai_chat.classify(_fail(404, {"error": {"message": "no such model", "code": "model_not_found"}}))
     assert err is not None and "'m'" in str(err)
+
+
+# --- real response shapes (bodies from the vendors' documentation) ---------------------------
+
+# docs.mistral.ai "Reasoning" (magistral-medium-latest): content is a list of a thinking chunk
+# (whose ``thinking`` is itself a list of text chunks) and a text chunk.
+MISTRAL_REASONING = {
+    "id": "9a3d0b7c",
+    "object": "chat.completion",
+    "model": "magistral-medium-latest",
+    "choices": [
+        {
+            "index": 0,
+            "message": {
+                "role": "assistant",
+                "tool_calls": None,
+                "content": [
+                    {"type": "thinking", "thinking": [{"type": "text", "text": "Let me count: 2 + 2 is 4."}]},
+                    {"type": "text", "text": "The answer is 4."},
+                ],
+            },
+            "finish_reason": "stop",
+        }
+    ],
+    "usage": {"prompt_tokens": 12, "total_tokens": 40, "completion_tokens": 28},
+}
+
+
+def test_mistral_content_chunks_split_text_and_reasoning() -> None:
+    r = openai_chat.decode_response(200, {}, json.dumps(MISTRAL_REASONING).encode(), provider="mistral", model="m")
+    assert r.text == "The answer is 4." and isinstance(r.text, str)
+    assert r.reasoning == "Let me count: 2 + 2 is 4."
+    assert r.usage.total_tokens == 40
+
+
+def test_mistral_streamed_content_chunks_are_deltas_of_text_and_reasoning() -> None:
+    d = openai_chat.ChatStreamDecoder(provider="mistral", model="m")
+    events = [
+        {"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]},
+        {
+            "choices": [
+                {
+                    "index": 0,
+                    "delta": {"content": [{"type": "thinking", "thinking": [{"type": "text", "text": "Let me"}]}]},
+                }
+            ]
+        },
+        {
+            "choices": [
+                {
+                    "index": 0,
+                    "delta": {"content": [{"type": "thinking", "thinking": [{"type": "text", "text": " count."}]}]},
+                }
+            ]
+        },
+        {"choices": [{"index": 0, "delta": {"content": [{"type": "text", "text": "It is "}]}}]},
+        {"choices": [{"index": 0, "delta": {"content": "4."}, "finish_reason": "stop"}]},
+    ]
+    chunks = [c for e in events if (c := d.feed(json.dumps(e))) is not None]
+    assert [(c.text, c.reasoning) for c in chunks] == [("", "Let me"), ("", " count."), ("It is ", ""), ("4.", "")]
+    r = d.finish()
+    assert (r.text, r.reasoning) == ("It is 4.", "Let me count.")
+
+
+# openrouter.ai/docs "Errors" > "Error during streaming": the last chunk carries the error object
+# next to choices whose finish_reason is "error".
+OPENROUTER_STREAM_ERROR = {
+    "id": "cmpl-abc123",
+    "object": "chat.completion.chunk",
+    "created": 1234567890,
+    "model": "openai/gpt-3.5-turbo",
+    "provider": "openai",
+    "error": {"code": "server_error", "message": "Provider disconnected unexpectedly"},
+    "choices": [{"index": 0, "delta": {"content": ""}, "finish_reason": "error"}],
+}
+
+
+def test_error_chunk_with_choices_is_a_typed_error_not_an_empty_success() -> None:
+    d = openai_chat.ChatStreamDecoder(provider="openrouter", model="m")
+    d.feed(json.dumps({"choices": [{"index": 0, "delta": {"content": "Hel"}}]}))
+    with pytest.raises(dsrs.ProviderUnavailableError, match="Provider disconnected"):
+        d.feed(json.dumps(OPENROUTER_STREAM_ERROR))
+
+
+def test_error_next_to_choices_in_a_2xx_body_is_a_typed_error() -> None:
+    body = {**OPENROUTER_STREAM_ERROR, "error": {"code": 402, "message": "Insufficient credits"}}
+    with pytest.raises(dsrs.QuotaExceededError):
+        openai_chat.decode_response(200, {}, json.dumps(body).encode(), provider="openrouter", model="m")
+
+
+def _choice(message: object, **extra: object) -> bytes:
+    return json.dumps({"choices": [{"index": 0, "message": message, "finish_reason": "stop"}], **extra}).encode()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        _choice("just a string"),
+        _choice(["a", "list"]),
+        _choice({"content": {"text": "an object where text belongs"}}),
+        _choice({"content": 42}),
+        _choice({"content": "ok", "tool_calls": "not a list"}),
+        _choice({"content": "ok", "tool_calls": [1, 2]}),
+        _choice({"content": "ok", "tool_calls": [{"function": "f"}]}),
+        _choice({"content": "ok", "tool_calls": [{"function": {"arguments": "{}"}}]}),
+        _choice({"content": "ok"}, usage="lots"),
+        _choice({"content": "ok"}, usage={"prompt_tokens": "ten"}),
+        _choice({"content": [{"type": "text", "text": 5}]}),
+        _choice({"content": [{"type": "thinking", "thinking": 5}, {"type": "text", "text": "x"}]}),
+    ],
+)
+def test_wrong_types_in_a_2xx_body_are_parse_errors(body: bytes) -> None:
+    with pytest.raises(dsrs.ResponseParseError, match="unexpected chat completion shape"):
+        openai_chat.decode_response(200, {}, body, provider="p", model="m")
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"choices": [{"index": 0, "delta": "text"}]},
+        {"choices": "nope"},
+        {"choices": [{"index": 0, "delta": {"content": {"text": "obj"}}}]},
+        {"choices": [{"index": 0, "delta": {"tool_calls": {"index": 0}}}]},
+        {"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": 1}}]}}]},
+        {"choices": [], "usage": ["x"]},
+    ],
+)
+def test_wrong_types_in_a_stream_chunk_are_parse_errors(event: object) -> None:
+    d = openai_chat.ChatStreamDecoder(provider="p", model="m")
+    with pytest.raises(dsrs.ResponseParseError, match="unexpected stream chunk shape"):
+        d.feed(json.dumps(event))
+
+
+def test_null_content_with_tool_calls_is_an_empty_str() -> None:
+    body = _choice({"content": None, "tool_calls": [{"id": "c", "function": {"name": "f", "arguments": "{}"}}]})
+    r = openai_chat.decode_response(200, {}, body, provider="p", model="m")
+    assert r.text == "" and r.tool_calls[0].name == "f"
+
+
+def test_tool_strict_is_sent_from_the_tool() -> None:
+    t = Tool("f", "", {"type": "object", "properties": {}})
+    strict_tool = Tool("g", "", {"type": "object", "properties": {}}, strict=True)  # type: ignore[call-arg]
+    loose_tool = Tool("h", "", {"type": "object", "properties": {}}, strict=False)  # type: ignore[call-arg]
+    tools = openai_chat.encode_body(_req(tools=(t, strict_tool, loose_tool)))["tools"]
+    assert "strict" not in tools[0]["function"]
+    assert tools[1]["function"]["strict"] is True and tools[2]["function"]["strict"] is False

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from typing import Any
 
 import dsrs
 from dsrs import LmUsage
-from dsrs.plugins import ProviderFailure
 from dsrs_openai import _plugin
 
 
@@ -29,11 +29,12 @@ def test_cost_hook_prices_only_its_providers() -> None:
     assert _plugin.dsrs_cost("openai:unknown-model", usage) is None
 
 
-def test_classify_hook_claims_only_its_wires() -> None:
+def test_errors_are_classified_by_the_codec_not_a_hook() -> None:
+    # One OpenAI classifier (dsrs.wire.openai_chat.classify), asked through the provider's codec;
+    # the package registers no dsrs_classify_error hook of its own any more.
+    assert not hasattr(_plugin, "dsrs_classify_error")
     body = b'{"error": {"message": "quota", "type": "insufficient_quota", "code": "insufficient_quota"}}'
-    mine = ProviderFailure("groq", "m", 429, {}, body, wire="openai-chat")
-    assert isinstance(_plugin.dsrs_classify_error("groq", mine), dsrs.errors.QuotaExceededError)
-    assert (
-        _plugin.dsrs_classify_error("ollama", ProviderFailure("ollama", "m", 429, {}, body, wire="openai-chat")) is None
-    )
-    assert _plugin.dsrs_classify_error("openai", ProviderFailure("openai", "m", 429, {}, body, wire="ollama")) is None
+    lm = dsrs.LM("groq:llama-3.1-8b-instant", api_key="k", base_url="http://127.0.0.1:9")
+    provider: Any = lm.provider()
+    err = provider.failure(lm.build_request("hi"), status=429, body=body)
+    assert isinstance(err, dsrs.errors.QuotaExceededError) and err.provider == "groq"

@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from dsrs import ProviderSpec
-from dsrs.errors import LMError, ProviderFailure
 from dsrs.plugins import hookimpl
 from dsrs.types import Cost, LmUsage
 from dsrs_openai.catalog import OPENAI_PATTERNS, VENDORS
@@ -22,9 +21,9 @@ _CLASSES = {
     "xai": "XAIProvider",
     "mistral": "MistralProvider",
 }
-#: Every provider name this package registers (the error classifier claims only these).
+#: Every provider name this package registers (the cost hook prices only these).
+#: Errors need no hook here: the codecs' ``classify`` (``dsrs.wire.openai_chat.classify``) reads them.
 PROVIDER_NAMES = frozenset({"openai", "openai-responses", "codex", *_CLASSES})
-_WIRES = frozenset({"openai-chat", "openai-responses"})
 
 
 @hookimpl
@@ -85,12 +84,3 @@ def dsrs_cost(model: str, usage: LmUsage) -> Cost | None:
     from dsrs_openai.pricing import cost_for
 
     return cost_for(model, usage)
-
-
-@hookimpl
-def dsrs_classify_error(provider: str, error: ProviderFailure) -> LMError | None:
-    if provider not in PROVIDER_NAMES or error.wire not in _WIRES:
-        return None
-    from dsrs_openai.classify import classify
-
-    return classify(error)

@@ -173,9 +173,7 @@ class OpenAIChatProvider(OpenAICompatibleProvider):
             response = self.fix_usage(super().decode(resp, request))
         except LMError as exc:
             # An error object inside a 2xx body (OpenRouter puts the real status in error.code).
-            from dsrs_openai.classify import classify
-
-            err = classify(
+            err = openai_chat.classify(
                 ProviderFailure(
                     self.name,
                     request.model,
@@ -194,9 +192,7 @@ class OpenAIChatProvider(OpenAICompatibleProvider):
         return response
 
     def _stream_event_error(self, request: LMRequest, data: str, exc: LMError) -> LMError:
-        from dsrs_openai.classify import classify
-
-        err = classify(
+        err = openai_chat.classify(
             ProviderFailure(
                 self.name, request.model, None, {}, data.encode(), wire=self.wire, secrets=self.config.secrets()
             )

@@ -29,7 +29,7 @@ from dsrs import errors
 from dsrs.errors import ProviderFailure
 from dsrs.types import LMRequest, LMResponse, LmUsage, Message, StreamChunk, ToolCall
 from dsrs.wire import openai_chat
-from dsrs_openai.classify import classify
+from dsrs.wire.openai_chat import classify
 
 __all__ = [
     "RESPONSE_OPTIONS",

@@ -4,7 +4,7 @@ Each has its base URL (overridable with ``<VENDOR>_BASE_URL``), its key (``<VEND
 provider options its API documents, and its quirks:
 
 * Groq — ``max_completion_tokens``; no ``name`` on messages; ``reasoning_format`` option;
-* Cerebras — ``max_completion_tokens``; top-level error objects (see :mod:`dsrs_openai.classify`);
+* Cerebras — ``max_completion_tokens``; top-level error objects (read by :func:`dsrs.wire.openai_chat.classify`);
 * OpenRouter — asks for usage accounting (``usage.include``) so the charged cost comes back;
 * Together — Llama-style sampling options (``top_k``, ``repetition_penalty``, ``min_p``);
 * DeepSeek — ``deepseek-reasoner`` takes no ``temperature``; cache hits in ``prompt_cache_hit_tokens``;

@@ -1,8 +1,8 @@
 """dsrs-core's own plugin, loaded through the ``dsrs`` entry-point group like any other.
 
 Registers the fake provider and the generic OpenAI-compatible provider, prices ``fake:`` calls,
-prices models no package table lists from genai-prices (``dsrs._prices``, asked last), and
-classifies failures of every provider speaking the OpenAI chat wire.
+and prices models no package table lists from genai-prices (``dsrs._prices``, asked last).
+Failures of the OpenAI chat wire are classified by its codec (``OpenAIChatCodec.classify``).
 """
 
 from __future__ import annotations
@@ -13,9 +13,7 @@ from dsrs import _calllog as calllog
 from dsrs._ledger import record_usage
 from dsrs._provider import ProviderSpec
 from dsrs._usage import Cost, LmUsage, UsageRecord
-from dsrs.errors import LMError
 from dsrs.plugins import hookimpl
-from dsrs.plugins._types import ProviderFailure
 
 
 @hookimpl
@@ -67,12 +65,3 @@ def dsrs_usage_recorded(record: UsageRecord) -> None:
     record_usage(record)
     if calllog.enabled():
         calllog.record_call(record)
-
-
-@hookimpl(trylast=True)
-def dsrs_classify_error(provider: str, error: ProviderFailure) -> LMError | None:
-    if error.wire == "openai-chat":
-        from dsrs.wire import openai_chat
-
-        return openai_chat.classify(error)
-    return None

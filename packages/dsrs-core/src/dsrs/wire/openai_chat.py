@@ -2,53 +2,83 @@
 
 Pure functions from an :class:`LMRequest` to request bytes and from response bytes to an
 :class:`LMResponse` or a typed error. Shared by every OpenAI-compatible server: OpenAI, Groq,
-Cerebras, OpenRouter, vLLM, llama.cpp's ``llama-server``, LM Studio.
+Cerebras, Mistral, DeepSeek, OpenRouter, vLLM, llama.cpp's ``llama-server``, LM Studio.
+
+Content parts (OpenAI API reference, "Chat Completions: Create: messages: user: content"):
+:class:`~dsrs.types.Text` → ``{"type": "text"}``; :class:`~dsrs.types.Image` → ``image_url`` (a URL
+or a ``data:`` URL, ``detail`` from the part's options); :class:`~dsrs.types.Audio` →
+``input_audio`` ``{data, format}`` (base64 WAV or MP3 only); :class:`~dsrs.types.File` → ``file``
+``{file_data, filename}``. Which kinds a server or model takes is the profile's
+:attr:`WireOptions.parts`; anything else raises :class:`~dsrs.types.UnsupportedPartError` before
+sending.
+
+Responses: ``message.content`` is a string, or (Mistral's reasoning models, docs.mistral.ai
+"Reasoning") a list of chunks ``{"type": "text", "text"}`` and ``{"type": "thinking", "thinking":
+[{"type": "text", "text"}]}``, streamed the same way in ``delta.content``; thinking goes to
+``reasoning``, never into ``text``. An ``error`` object in any body or stream chunk — also next to
+``choices``, as in OpenRouter's mid-stream errors (openrouter.ai/docs "Errors: Error during
+streaming") — is a typed error, and a body of the wrong types is a
+:class:`~dsrs.errors.ResponseParseError`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit
 
 from dsrs import _json, errors
 from dsrs._failures import classify_by_status, retry_after_from_headers
+from dsrs._parts import Audio, File, Image, Media, Part, Text, UnsupportedPartError
 from dsrs._usage import LmUsage
 from dsrs.plugins._types import ProviderFailure
 from dsrs.transport import HttpRequest, HttpResponse
-from dsrs.types import LMRequest, LMResponse, Message, StreamChunk, ToolCall
-from dsrs.wire._codec import Endpoint
+from dsrs.types import LMRequest, LMResponse, Message, StreamChunk, Tool, ToolCall
+from dsrs.wire._codec import Endpoint, StreamFormat
 from dsrs.wire._sse import SSEEvent
 
 __all__ = [
+    "ALL_PARTS",
     "WIRE",
     "ChatStreamDecoder",
     "OpenAIChatCodec",
     "WireOptions",
+    "audio_format",
     "chat_url",
     "classify",
+    "content_text",
     "decode_json_object",
     "decode_response",
     "encode_body",
+    "encode_content",
     "encode_message",
+    "error_fields",
     "parse_usage",
+    "unsupported_part",
 ]
 
-#: Name of this wire format in :attr:`ProviderFailure.code`-free classification dispatch.
+#: Name of this wire format (put on failures).
 WIRE = "openai-chat"
+#: Every media part kind the Chat Completions wire can carry.
+ALL_PARTS = frozenset({"image", "audio", "file"})
 
 
 @dataclass(frozen=True, slots=True)
 class WireOptions:
-    """Per-provider quirks of the OpenAI-compatible wire.
+    """A profile of per-provider (or per-model-family) quirks of the OpenAI-compatible wire.
 
     Attributes:
         max_tokens_field: ``"max_tokens"`` or ``"max_completion_tokens"`` (OpenAI reasoning models).
         send_temperature: ``False`` for models that reject the parameter (o1/o3 reasoning models).
         include_usage_in_stream: send ``stream_options.include_usage`` (usage on streams).
         passthrough_options: provider options copied into the body verbatim; ``None`` = all.
-        strict_tools: mark tool schemas ``strict``.
+        strict_tools: mark tool schemas ``strict`` when the :class:`~dsrs.types.Tool` says nothing.
+        extra_body: fields merged into every body.
+        parts: the media part kinds (``"image"``, ``"audio"``, ``"file"``) this server and model
+            take; any other part is refused before sending.
+        system_role: the role ``system``/``developer`` messages are sent as (``"user"`` for
+            models that reject both, e.g. o1-mini), or ``None`` to keep them.
     """
 
     max_tokens_field: str = "max_tokens"
@@ -57,6 +87,8 @@ class WireOptions:
     passthrough_options: frozenset[str] | None = None
     strict_tools: bool = False
     extra_body: Mapping[str, Any] = field(default_factory=dict)
+    parts: frozenset[str] = ALL_PARTS
+    system_role: str | None = None
 
 
 DEFAULT_OPTIONS = WireOptions()
@@ -70,8 +102,85 @@ def chat_url(base_url: str) -> str:
     return base + "/chat/completions"
 
 
-def encode_message(m: Message) -> dict[str, Any]:
-    d: dict[str, Any] = {"role": m.role, "content": m.content}
+# --- content parts ----------------------------------------------------------------------------
+
+#: ``input_audio.format`` for the audio media types OpenAI takes (only WAV and MP3).
+_AUDIO_FORMATS = {
+    "audio/wav": "wav",
+    "audio/x-wav": "wav",
+    "audio/wave": "wav",
+    "audio/vnd.wave": "wav",
+    "audio/mpeg": "mp3",
+    "audio/mp3": "mp3",
+}
+
+
+def unsupported_part(provider: str, model: str | None, part: Part, why: str) -> UnsupportedPartError:
+    """The error for a part a wire or model cannot carry, naming the provider and the part type."""
+    what = type(part).__name__
+    media = f" ({part.media_type})" if isinstance(part, Media) else ""
+    return UnsupportedPartError(
+        f"the {provider} provider cannot send a {what} part{media}: {why}", provider=provider, model=model
+    )
+
+
+def audio_format(part: Audio) -> str | None:
+    """OpenAI's ``input_audio.format`` (``"wav"``/``"mp3"``) for ``part``, or ``None``."""
+    return _AUDIO_FORMATS.get(part.media_type.lower())
+
+
+def _encode_part(part: Part, options: WireOptions, provider: str, model: str | None) -> dict[str, Any]:
+    if isinstance(part, Text):
+        return {"type": "text", "text": part.text}
+    if part.kind not in options.parts:
+        raise unsupported_part(provider, model, part, f"this server/model takes {_kinds(options.parts)}")
+    if isinstance(part, Image):
+        ref: dict[str, Any] = {"url": part.data_url()}
+        if "detail" in part.options:
+            ref["detail"] = part.options["detail"]
+        return {"type": "image_url", "image_url": ref}
+    if isinstance(part, Audio):
+        fmt = audio_format(part)
+        if fmt is None:
+            raise unsupported_part(provider, model, part, "input_audio takes WAV or MP3 only")
+        if part.data is None:
+            raise unsupported_part(provider, model, part, "input_audio takes base64 data, not a URL")
+        return {"type": "input_audio", "input_audio": {"data": part.base64(), "format": fmt}}
+    if isinstance(part, File):
+        if part.data is None:
+            raise unsupported_part(provider, model, part, "a file part takes the bytes (file_data), not a URL")
+        return {"type": "file", "file": {"file_data": part.data_url(), "filename": part.name or _filename(part)}}
+    raise unsupported_part(provider, model, part, "unknown part type")  # pragma: no cover - Part is closed
+
+
+def _kinds(kinds: frozenset[str]) -> str:
+    return "text only" if not kinds else "text and " + ", ".join(sorted(kinds)) + " parts"
+
+
+def _filename(part: File) -> str:
+    ext = part.media_type.rsplit("/", 1)[-1].split("+")[0] or "bin"
+    return f"file.{ext}"
+
+
+def encode_content(
+    m: Message, options: WireOptions = DEFAULT_OPTIONS, *, provider: str = "openai-compatible", model: str | None = None
+) -> str | list[dict[str, Any]] | None:
+    """A message's ``content``: its string, or the list of content parts (media on user turns only)."""
+    content = m.content
+    if content is None or isinstance(content, str):
+        return content
+    if m.role != "user":
+        for part in content:
+            if not isinstance(part, Text):
+                raise unsupported_part(provider, model, part, f"media parts go in user messages, not {m.role!r} ones")
+    return [_encode_part(p, options, provider, model) for p in content]
+
+
+def encode_message(
+    m: Message, options: WireOptions = DEFAULT_OPTIONS, *, provider: str = "openai-compatible", model: str | None = None
+) -> dict[str, Any]:
+    role = options.system_role if options.system_role and m.role in ("system", "developer") else m.role
+    d: dict[str, Any] = {"role": role, "content": encode_content(m, options, provider=provider, model=model)}
     if m.name is not None:
         d["name"] = m.name
     if m.role == "tool" and m.tool_call_id is not None:
@@ -92,9 +201,24 @@ def _tool_choice(choice: str | Mapping[str, Any] | None) -> Any:
     return {"type": "function", "function": {"name": choice}}
 
 
+def encode_tool(t: Tool, options: WireOptions = DEFAULT_OPTIONS) -> dict[str, Any]:
+    """``{"type": "function", "function": {...}}``; ``strict`` from the tool, else the profile's."""
+    fn: dict[str, Any] = {"name": t.name, "description": t.description, "parameters": dict(t.parameters)}
+    strict = getattr(t, "strict", None)
+    if strict is not None:
+        fn["strict"] = bool(strict)
+    elif options.strict_tools:
+        fn["strict"] = True
+    return {"type": "function", "function": fn}
+
+
 def encode_body(request: LMRequest, *, stream: bool = False, options: WireOptions = DEFAULT_OPTIONS) -> dict[str, Any]:
     """The JSON body for ``POST /chat/completions``. Every parameter is mapped explicitly."""
-    body: dict[str, Any] = {"model": request.model, "messages": [encode_message(m) for m in request.messages]}
+    who, model = request.provider, request.model
+    body: dict[str, Any] = {
+        "model": model,
+        "messages": [encode_message(m, options, provider=who, model=model) for m in request.messages],
+    }
     if request.temperature is not None and options.send_temperature:
         body["temperature"] = request.temperature
     if request.max_tokens is not None:
@@ -113,13 +237,7 @@ def encode_body(request: LMRequest, *, stream: bool = False, options: WireOption
         else:
             body["response_format"] = {"type": "json_object"}
     if request.tools:
-        tools = []
-        for t in request.tools:
-            fn: dict[str, Any] = {"name": t.name, "description": t.description, "parameters": dict(t.parameters)}
-            if options.strict_tools:
-                fn["strict"] = True
-            tools.append({"type": "function", "function": fn})
-        body["tools"] = tools
+        body["tools"] = [encode_tool(t, options) for t in request.tools]
         if request.tool_choice is not None:
             body["tool_choice"] = _tool_choice(request.tool_choice)
     for key, value in request.options.items():
@@ -133,39 +251,128 @@ def encode_body(request: LMRequest, *, stream: bool = False, options: WireOption
     return body
 
 
+# --- responses --------------------------------------------------------------------------------
+
+
+class _BadShape(ValueError):
+    """A 2xx body whose fields have the wrong types (turned into a ResponseParseError)."""
+
+
+def _count(raw: Mapping[str, Any], key: str) -> int:
+    value = raw.get(key)
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise _BadShape(f"usage.{key} is not a token count: {value!r}"[:120])
+    return int(value)
+
+
 def parse_usage(raw: Mapping[str, Any] | None) -> LmUsage:
     """Usage from an OpenAI-style ``usage`` object (cached and reasoning token details included)."""
     if not raw:
         return LmUsage.from_tokens(0, 0)
-    # On every call: one constructor, no ``or {}`` placeholders, ABC checks only when details exist.
+    if not isinstance(raw, Mapping):
+        raise _BadShape(f"usage is a {type(raw).__name__}, not an object")
+    # On every call: one constructor, no ``or {}`` placeholders, detail checks only when they exist.
     get = raw.get
-    prompt = int(get("prompt_tokens") or 0)
-    completion = int(get("completion_tokens") or 0)
+    prompt = _count(raw, "prompt_tokens")
+    completion = _count(raw, "completion_tokens")
     total = get("total_tokens")
     pdet = get("prompt_tokens_details")
     cdet = get("completion_tokens_details")
     return LmUsage(
         prompt_tokens=prompt,
         completion_tokens=completion,
-        total_tokens=prompt + completion if total is None else int(total),
-        cached_tokens=int(pdet.get("cached_tokens") or 0) if pdet and isinstance(pdet, Mapping) else 0,
-        reasoning_tokens=int(cdet.get("reasoning_tokens") or 0) if cdet and isinstance(cdet, Mapping) else 0,
+        total_tokens=prompt + completion if total is None else _count(raw, "total_tokens"),
+        cached_tokens=_count(pdet, "cached_tokens") if pdet and isinstance(pdet, Mapping) else 0,
+        reasoning_tokens=_count(cdet, "reasoning_tokens") if cdet and isinstance(cdet, Mapping) else 0,
         cost_msats=None,
         cost_usd=None,
         calls=1,
     )
 
 
+def _thinking_text(value: Any) -> str:
+    """A ``thinking`` chunk's text: a list of ``{"type": "text", "text"}`` chunks, or a str."""
+    if isinstance(value, str):
+        return value
+    if not isinstance(value, list):
+        raise _BadShape(f"a thinking chunk holds a {type(value).__name__}, not a list of text chunks")
+    out = []
+    for item in value:
+        if isinstance(item, str):
+            out.append(item)
+        elif isinstance(item, Mapping) and isinstance(item.get("text"), str):
+            out.append(item["text"])
+        else:
+            raise _BadShape("a thinking chunk's item is not a text chunk")
+    return "".join(out)
+
+
+def content_text(content: Any) -> tuple[str, str]:
+    """``(text, reasoning)`` of a message's (or delta's) ``content``: a str, ``None`` or a chunk list.
+
+    Text chunks (``text``, ``output_text``) go to the text, ``thinking`` chunks to the reasoning;
+    chunks that carry no answer text (Mistral's ``reference`` citations) are skipped. Anything
+    else (an object, a number) is a malformed body.
+    """
+    if content is None:
+        return "", ""
+    if isinstance(content, str):
+        return content, ""
+    if not isinstance(content, list):
+        raise _BadShape(f"message content is a {type(content).__name__}, not text")
+    text: list[str] = []
+    reasoning: list[str] = []
+    for chunk in content:
+        if isinstance(chunk, str):
+            text.append(chunk)
+            continue
+        if not isinstance(chunk, Mapping):
+            raise _BadShape(f"a content chunk is a {type(chunk).__name__}, not an object")
+        kind = chunk.get("type")
+        if kind in ("text", "output_text"):
+            value = chunk.get("text")
+            if not isinstance(value, str):
+                raise _BadShape(f"a text chunk's text is a {type(value).__name__}")
+            text.append(value)
+        elif kind == "thinking":
+            reasoning.append(_thinking_text(chunk.get("thinking")))
+        elif kind == "reasoning":
+            reasoning.append(_thinking_text(chunk.get("text", chunk.get("reasoning", ""))))
+    return "".join(text), "".join(reasoning)
+
+
+def _reasoning_field(msg: Mapping[str, Any]) -> str:
+    value = msg.get("reasoning_content")
+    if value is None:
+        value = msg.get("reasoning")
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return content_text(value)[0] or content_text(value)[1]
+
+
 def _tool_calls(raw: Any) -> tuple[ToolCall, ...]:
     if not raw:
         return ()
+    if not isinstance(raw, list):
+        raise _BadShape(f"tool_calls is a {type(raw).__name__}, not a list")
     out = []
     for i, tc in enumerate(raw):
+        if not isinstance(tc, Mapping):
+            raise _BadShape(f"tool_calls[{i}] is a {type(tc).__name__}, not an object")
         fn = tc.get("function") or {}
+        if not isinstance(fn, Mapping):
+            raise _BadShape(f"tool_calls[{i}].function is a {type(fn).__name__}, not an object")
+        name = fn.get("name")
+        if not isinstance(name, str) or not name:
+            raise _BadShape(f"tool_calls[{i}].function.name is missing or not a str")
         args = fn.get("arguments")
         if not isinstance(args, str):
             args = _json.dumps(args if args is not None else {}).decode()
-        out.append(ToolCall(id=str(tc.get("id") or f"call_{i}"), name=str(fn.get("name") or ""), arguments=args))
+        out.append(ToolCall(id=str(tc.get("id") or f"call_{i}"), name=name, arguments=args))
     return tuple(out)
 
 
@@ -186,53 +393,88 @@ def decode_json_object(body: bytes, what: str, *, provider: str, model: str | No
 
 
 def _parse_error(
-    message: str, *, provider: str, model: str | None, body: bytes, status: int
+    message: str, *, provider: str, model: str | None, body: bytes | str, status: int | None
 ) -> errors.ResponseParseError:
     return errors.ResponseParseError(message, provider=provider, model=model, status=status, body=body)
+
+
+def _has_error(data: Mapping[str, Any]) -> bool:
+    err = data.get("error")
+    return isinstance(err, (Mapping, str)) and bool(err)
+
+
+def _error_in_body(
+    data: Mapping[str, Any], headers: Mapping[str, str], body: bytes, *, provider: str, model: str | None, status: int
+) -> errors.LMError:
+    err = classify(ProviderFailure(provider, model, status, headers, body, wire=WIRE))
+    if err is None or isinstance(err, errors.ResponseParseError):
+        err = errors.ProviderUnavailableError(
+            "the provider reported an error in a 2xx body", provider=provider, model=model, status=status, body=body
+        )
+    return err
+
+
+def _with_timings(usage: LmUsage, timings: Any) -> LmUsage:
+    return LmUsage.from_tokens(
+        usage.prompt_tokens,
+        usage.completion_tokens,
+        total_tokens=usage.total_tokens,
+        cached_tokens=usage.cached_tokens,
+        reasoning_tokens=usage.reasoning_tokens,
+        detail={"timings": timings},
+    )
 
 
 def decode_response(
     status: int, headers: Mapping[str, str], body: bytes, *, provider: str, model: str | None = None
 ) -> LMResponse:
-    """Decode a 2xx chat completion body. Raises :class:`ResponseParseError` when malformed."""
+    """Decode a 2xx chat completion body. Raises :class:`ResponseParseError` when malformed and the
+    typed error when the body carries an ``error`` object (with or without ``choices``)."""
     data = decode_json_object(body, "a chat completion", provider=provider, model=model, status=status)
-    if "error" in data and "choices" not in data:
-        err = classify(ProviderFailure(provider, model, status, headers, body))
-        raise (
-            err
-            if err is not None
-            else _parse_error("error object in a 2xx body", provider=provider, model=model, body=body, status=status)
-        )
+    if _has_error(data):
+        raise _error_in_body(data, headers, body, provider=provider, model=model, status=status)
     choices = data.get("choices")
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
         raise _parse_error("chat completion has no choices", provider=provider, model=model, body=body, status=status)
-    choice = choices[0]
-    msg = choice.get("message") or {}
+    try:
+        return _decode_choice(data, choices[0], provider=provider, model=model, status=status)
+    except _BadShape as exc:
+        raise _parse_error(
+            f"unexpected chat completion shape: {exc}", provider=provider, model=model, body=body, status=status
+        ) from None
+
+
+def _decode_choice(
+    data: Mapping[str, Any], choice: Mapping[str, Any], *, provider: str, model: str | None, status: int
+) -> LMResponse:
+    msg = choice.get("message")
+    if msg is None:
+        msg = {}
+    if not isinstance(msg, Mapping):
+        raise _BadShape(f"choices[0].message is a {type(msg).__name__}, not an object")
     raw_usage = data.get("usage")
     usage = parse_usage(raw_usage)
     if isinstance(data.get("timings"), dict):  # llama-server reports speed
-        usage = LmUsage.from_tokens(
-            usage.prompt_tokens,
-            usage.completion_tokens,
-            total_tokens=usage.total_tokens,
-            cached_tokens=usage.cached_tokens,
-            reasoning_tokens=usage.reasoning_tokens,
-            detail={"timings": data["timings"]},
-        )
+        usage = _with_timings(usage, data["timings"])
     finish = choice.get("finish_reason")
+    if finish is not None and not isinstance(finish, str):
+        raise _BadShape(f"finish_reason is a {type(finish).__name__}")
     if finish == "content_filter":
         raise errors.ContentFilterError(
             "the provider's content filter stopped the answer", provider=provider, model=model, status=status
         )
+    text, chunk_reasoning = content_text(msg.get("content"))
+    reasoning = _reasoning_field(msg) or chunk_reasoning
+    resolved = data.get("model")
     return LMResponse(
-        text=msg.get("content") or "",
+        text=text,
         usage=usage,
         tool_calls=_tool_calls(msg.get("tool_calls")),
-        reasoning=msg.get("reasoning_content") or msg.get("reasoning") or None,
+        reasoning=reasoning or None,
         finish_reason=finish,
         raw_usage=raw_usage,
         provider=provider,
-        model=data.get("model") or model,
+        model=resolved if isinstance(resolved, str) and resolved else model,
     )
 
 
@@ -264,36 +506,83 @@ class ChatStreamDecoder:
             ) from None
         if not isinstance(obj, dict):
             return None
-        if "error" in obj and not obj.get("choices"):
-            err = classify(ProviderFailure(self.provider, self.model, None, {}, data.encode()))
-            raise err or errors.ProviderUnavailableError("error event in stream", provider=self.provider, body=data)
-        if obj.get("usage"):
-            self._usage = obj["usage"]
+        if _has_error(obj):
+            # Any chunk carrying an error fails the stream, also when it has choices (OpenRouter's
+            # last chunk: {"error": {...}, "choices": [{"finish_reason": "error", ...}]}).
+            err = classify(ProviderFailure(self.provider, self.model, None, {}, data.encode(), wire=WIRE))
+            if err is None or isinstance(err, errors.ResponseParseError):
+                err = errors.ProviderUnavailableError(
+                    "error event in stream", provider=self.provider, model=self.model, body=data
+                )
+            raise err
+        try:
+            return self._feed(obj)
+        except _BadShape as exc:
+            raise errors.ResponseParseError(
+                f"unexpected stream chunk shape: {exc}", provider=self.provider, model=self.model, body=data
+            ) from None
+
+    def _feed(self, obj: Mapping[str, Any]) -> StreamChunk | None:
+        usage = obj.get("usage")
+        if usage:
+            if not isinstance(usage, Mapping):
+                raise _BadShape(f"usage is a {type(usage).__name__}, not an object")
+            self._usage = usage
         if isinstance(obj.get("timings"), dict):
             self._timings = obj["timings"]
-        if obj.get("model"):
+        if isinstance(obj.get("model"), str) and obj["model"]:
             self.model = obj["model"]
-        text = reasoning = ""
-        for choice in obj.get("choices") or ():
+        choices = obj.get("choices") or []
+        if not isinstance(choices, list):
+            raise _BadShape(f"choices is a {type(choices).__name__}, not a list")
+        texts: list[str] = []
+        thoughts: list[str] = []
+        for choice in choices:
+            if not isinstance(choice, Mapping):
+                raise _BadShape("a choice is not an object")
             delta = choice.get("delta") or {}
-            text = delta.get("content") or ""
-            reasoning = delta.get("reasoning_content") or delta.get("reasoning") or ""
-            for tc in delta.get("tool_calls") or ():
-                slot = self._tools.setdefault(int(tc.get("index", 0)), {"id": "", "name": "", "arguments": ""})
-                if tc.get("id"):
-                    slot["id"] = tc["id"]
-                fn = tc.get("function") or {}
-                if fn.get("name"):
-                    slot["name"] += fn["name"]
-                if fn.get("arguments"):
-                    slot["arguments"] += fn["arguments"]
-            if choice.get("finish_reason"):
-                self._finish = choice["finish_reason"]
+            if not isinstance(delta, Mapping):
+                raise _BadShape(f"delta is a {type(delta).__name__}, not an object")
+            text, chunk_reasoning = content_text(delta.get("content"))
+            texts.append(text)
+            thoughts.append(_reasoning_field(delta) or chunk_reasoning)
+            self._tool_deltas(delta.get("tool_calls"))
+            finish = choice.get("finish_reason")
+            if finish:
+                if not isinstance(finish, str):
+                    raise _BadShape(f"finish_reason is a {type(finish).__name__}")
+                self._finish = finish
+        text, reasoning = "".join(texts), "".join(thoughts)
         if text:
             self._text.append(text)
         if reasoning:
             self._reasoning.append(reasoning)
         return StreamChunk(text=text, reasoning=reasoning) if (text or reasoning) else None
+
+    def _tool_deltas(self, raw: Any) -> None:
+        if not raw:
+            return
+        if not isinstance(raw, list):
+            raise _BadShape(f"delta.tool_calls is a {type(raw).__name__}, not a list")
+        for tc in raw:
+            if not isinstance(tc, Mapping):
+                raise _BadShape("a tool call delta is not an object")
+            index = tc.get("index", 0)
+            if isinstance(index, bool) or not isinstance(index, int):
+                raise _BadShape(f"tool call delta index is {index!r}"[:80])
+            slot = self._tools.setdefault(index, {"id": "", "name": "", "arguments": ""})
+            if tc.get("id"):
+                slot["id"] = str(tc["id"])
+            fn = tc.get("function") or {}
+            if not isinstance(fn, Mapping):
+                raise _BadShape("a tool call delta's function is not an object")
+            for key in ("name", "arguments"):
+                piece = fn.get(key)
+                if piece is None:
+                    continue
+                if not isinstance(piece, str):
+                    raise _BadShape(f"a tool call delta's {key} is a {type(piece).__name__}, not a str")
+                slot[key] += piece
 
     def finish(self) -> LMResponse:
         if self._finish == "content_filter":
@@ -304,16 +593,19 @@ class ChatStreamDecoder:
             raise errors.ResponseParseError(
                 "stream ended before the answer was complete", provider=self.provider, model=self.model
             )
-        usage = parse_usage(self._usage)
+        try:
+            usage = parse_usage(self._usage)
+        except _BadShape as exc:
+            raise errors.ResponseParseError(
+                f"unexpected usage in the stream: {exc}", provider=self.provider, model=self.model
+            ) from None
         if self._timings is not None:
-            usage = LmUsage.from_tokens(
-                usage.prompt_tokens,
-                usage.completion_tokens,
-                total_tokens=usage.total_tokens,
-                cached_tokens=usage.cached_tokens,
-                reasoning_tokens=usage.reasoning_tokens,
-                detail={"timings": self._timings},
-            )
+            usage = _with_timings(usage, self._timings)
+        for i, t in sorted(self._tools.items()):
+            if not t["name"]:
+                raise errors.ResponseParseError(
+                    f"streamed tool call {i} has no function name", provider=self.provider, model=self.model
+                )
         calls = tuple(
             ToolCall(id=t["id"] or f"call_{i}", name=t["name"], arguments=t["arguments"] or "{}")
             for i, t in sorted(self._tools.items())
@@ -330,87 +622,188 @@ class ChatStreamDecoder:
         )
 
 
-# --- errors ---------------------------------------------------------------------------------
+# --- errors -----------------------------------------------------------------------------------
+# Structured fields first (``error.code`` / ``error.type``), then the HTTP status; body text is
+# never searched. Vendors differ in the envelope, not the meaning, so every shape is normalised:
+#
+# * OpenAI, Groq, DeepSeek, Together: ``{"error": {"message", "type", "param", "code"}}``;
+# * Cerebras: the same fields at the top level (``{"message", "type", "param", "code"}``);
+# * Mistral: top level with ``"object": "error"``;
+# * OpenRouter: ``{"error": {"code": 402, "message", "metadata"}}`` (a numeric code = HTTP status);
+# * xAI / llama.cpp: ``{"code": "...", "error": "message"}``;
+# * Responses API stream ``error`` events: ``{"type": "error", "code", "message"}``.
 
-_QUOTA_CODES = frozenset({"insufficient_quota", "billing_hard_limit_reached", "quota_exceeded"})
-_RATE_CODES = frozenset({"rate_limit_exceeded", "rate_limit_error", "tokens_rate_limit_exceeded"})
-_CONTEXT_CODES = frozenset({"context_length_exceeded", "string_above_max_length", "context_window_exceeded"})
-_FILTER_CODES = frozenset({"content_policy_violation", "content_filter", "responsible_ai_policy_violation"})
-_AUTH_CODES = frozenset({"invalid_api_key", "authentication_error", "invalid_authentication", "incorrect_api_key"})
-_NOT_FOUND_CODES = frozenset({"model_not_found", "model_not_available", "not_found_error"})
+_QUOTA = frozenset(
+    {"insufficient_quota", "billing_hard_limit_reached", "quota_exceeded", "insufficient_balance", "payment_required"}
+)
+_RATE = frozenset(
+    {
+        "rate_limit_exceeded",
+        "rate_limit_error",
+        "too_many_requests_error",
+        "tokens_rate_limit_exceeded",
+        "rate_limited",
+        "requests",
+        "tokens",
+        "queue_exceeded",
+    }
+)
+_CONTEXT = frozenset(
+    {"context_length_exceeded", "string_above_max_length", "context_window_exceeded", "request_too_large"}
+)
+_FILTER = frozenset(
+    {
+        "content_policy_violation",
+        "content_filter",
+        "invalid_prompt",
+        "responsible_ai_policy_violation",
+        "moderation_blocked",
+    }
+)
+_AUTH = frozenset(
+    {
+        "invalid_api_key",
+        "wrong_api_key",
+        "authentication_error",
+        "invalid_authentication",
+        "incorrect_api_key",
+        "unauthorized",
+    }
+)
+_PERMISSION = frozenset(
+    {
+        "permission_denied",
+        "permission_error",
+        "permission_denied_error",
+        "unsupported_country_region_territory",
+        "model_not_allowed",
+    }
+)
+_NOT_FOUND = frozenset({"model_not_found", "model_not_available", "not_found_error", "model_decommissioned"})
+_UNAVAILABLE = frozenset(
+    {
+        "server_error",
+        "overloaded_error",
+        "service_unavailable",
+        "engine_overloaded",
+        "server_is_overloaded",
+        "capacity_exceeded",
+        "internal_error",
+        "api_error",
+        "service_unavailable_error",
+    }
+)
+#: Non-standard statuses: Groq 498 (flex capacity), Anthropic-style 529 (overloaded) behind routers.
+_UNAVAILABLE_STATUSES = frozenset({498, 529})
+_ENVELOPE_KEYS = ("message", "type", "code")
 
 
-def error_object(body: bytes) -> dict[str, Any] | None:
-    """The ``error`` object of an OpenAI-style error body, or ``None`` when the body is not one."""
+def _load(body: bytes) -> Any:
     try:
-        data = _json.loads(body) if body else None
-    except _json.JSONDecodeError:
+        return _json.loads(body) if body else None
+    except (ValueError, UnicodeDecodeError):  # JSONDecodeError is a ValueError
         return None
-    if not isinstance(data, dict):
+
+
+def error_fields(body: bytes) -> dict[str, Any] | None:
+    """The error object of any supported vendor envelope, normalised to ``message``/``type``/``code``."""
+    data = _load(body)
+    if isinstance(data, list) and data and isinstance(data[0], Mapping):  # some gateways wrap in a list
+        data = data[0]
+    if not isinstance(data, Mapping):
         return None
     err = data.get("error")
-    if isinstance(err, dict):
-        return err
-    if isinstance(err, str):  # some servers send {"error": "message"}
-        return {"message": err}
+    if isinstance(err, Mapping):
+        return dict(err)
+    if isinstance(err, str):  # xAI / llama.cpp style: {"code": "...", "error": "message"}
+        return {"message": err, "code": data.get("code"), "type": data.get("type")}
+    if (
+        data.get("object") == "error"
+        or data.get("type") == "error"
+        or ("choices" not in data and "output" not in data and "message" in data and ("type" in data or "code" in data))
+    ):
+        return {k: data.get(k) for k in (*_ENVELOPE_KEYS, "param")}
     return None
 
 
+def _status_hint(fields: Mapping[str, Any], status: int | None) -> int | None:
+    code = fields.get("code")
+    if isinstance(code, int) and not isinstance(code, bool) and 400 <= code < 600 and (status is None or status < 400):
+        return code  # OpenRouter puts the real status in error.code (also inside 200 streams)
+    return status
+
+
 def classify(failure: ProviderFailure) -> errors.LMError | None:
-    """Classify an OpenAI-style error response from its structured ``error.code``/``type``, then status."""
+    """A typed error for an OpenAI-wire failure, or ``None`` when there is nothing to classify."""
     if failure.status is None and not failure.body:
-        return None
-    err = error_object(failure.body)
-    if err is None:
+        return None  # a transport exception: the generic exception classification applies
+    fields = error_fields(failure.body)
+    if fields is None:
         if failure.status is not None and 200 <= failure.status < 300:
             return None
-        if failure.status is not None and failure.status < 500 and failure.body.lstrip()[:1] == b"<":
-            # an HTML page from a proxy instead of the API: nothing structured to go on
+        if failure.body.lstrip()[:1] == b"<" and (failure.status is None or failure.status < 500):
             return errors.ResponseParseError(
-                f"HTML body with HTTP {failure.status}",
+                f"HTML body with HTTP {failure.status}" if failure.status else "HTML body where JSON was expected",
                 provider=failure.provider,
                 model=failure.model,
                 status=failure.status,
                 body=failure.body,
                 secrets=failure.secrets,
             )
+        if failure.status in _UNAVAILABLE_STATUSES:
+            return errors.ProviderUnavailableError(
+                f"provider over capacity ({failure.status})",
+                provider=failure.provider,
+                model=failure.model,
+                status=failure.status,
+                retry_after=retry_after_from_headers(failure.headers),
+                body=failure.body,
+                secrets=failure.secrets,
+            )
         return classify_by_status(failure) if failure.status is not None else None
-    code = str(err.get("code") or "").lower()
-    etype = str(err.get("type") or "").lower()
-    message = str(err.get("message") or "") or None
+    status = _status_hint(fields, failure.status)
+    code = str(fields.get("code") or "").lower() if not isinstance(fields.get("code"), int) else ""
+    etype = str(fields.get("type") or "").lower()
+    message = str(fields.get("message") or "").strip() or None
+    keys = {code, etype} - {""}
     kw: dict[str, Any] = dict(
         provider=failure.provider,
         model=failure.model,
-        status=failure.status,
+        status=failure.status if failure.status is not None else status,
         body=failure.body,
         code=code or etype or None,
         secrets=failure.secrets,
     )
-    keys = {code, etype}
-    if keys & _QUOTA_CODES:
-        return errors.QuotaExceededError(message or "quota exceeded", **kw)
-    if keys & _RATE_CODES or (failure.status == 429 and not keys & _QUOTA_CODES):
+    if keys & _QUOTA or status == 402:
+        return errors.QuotaExceededError(message or "quota or credit exhausted", **kw)
+    if keys & _RATE or status == 429:
         return errors.RateLimitError(
             message or "rate limited", retry_after=retry_after_from_headers(failure.headers), **kw
         )
-    if keys & _CONTEXT_CODES:
+    if keys & _CONTEXT or status == 413:
         return errors.ContextWindowExceededError(message or "context window exceeded", **kw)
-    if keys & _FILTER_CODES:
-        return errors.ContentFilterError(message or "blocked by the content filter", **kw)
-    if keys & _AUTH_CODES or failure.status == 401:
-        return errors.AuthenticationError(message or "authentication failed", **kw)
-    if keys & _NOT_FOUND_CODES or failure.status == 404:
+    if keys & _FILTER:
+        return errors.ContentFilterError(message or "blocked by the content policy", **kw)
+    if keys & _AUTH or status == 401:
+        return errors.AuthenticationError(message or "authentication failed (check the API key)", **kw)
+    if keys & _PERMISSION or status == 403:
+        return errors.PermissionDeniedError(message or "permission denied", **kw)
+    if keys & _NOT_FOUND or status == 404:
         what = f"model {failure.model!r} not found" if failure.model else "not found"
         return errors.InvalidRequestError(f"{what}: {message}" if message else what, **kw)
-    if failure.status is None:
-        return errors.ProviderUnavailableError(message or "error in stream", **kw)
+    if keys & _UNAVAILABLE or (status is not None and (status >= 500 or status in _UNAVAILABLE_STATUSES)):
+        return errors.ProviderUnavailableError(
+            message or f"server error {status}", retry_after=retry_after_from_headers(failure.headers), **kw
+        )
+    if status is None or 200 <= status < 300:
+        return errors.ProviderUnavailableError(message or "error reported in the stream", **kw)
     sub = ProviderFailure(
         failure.provider,
         failure.model,
-        failure.status,
+        status,
         failure.headers,
         failure.body,
-        code=code or None,
+        code=code or etype or None,
         message=message,
         secrets=failure.secrets,
     )
@@ -425,7 +818,7 @@ class OpenAIChatCodec:
     """
 
     wire = WIRE
-    stream_format: Literal["sse"] = "sse"
+    stream_format: StreamFormat = "sse"
 
     def __init__(self, options: WireOptions | Callable[[LMRequest], WireOptions] = DEFAULT_OPTIONS) -> None:
         self._options = options
