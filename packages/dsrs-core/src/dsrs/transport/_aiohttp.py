@@ -49,9 +49,6 @@ def _translate(exc: BaseException, request: HttpRequest) -> TransportError:
     return TransportError(text)
 
 
-_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError)
-
-
 class _LowerHeaders(Mapping[str, str]):
     """aiohttp's case-insensitive response headers seen as a lower-case-keyed mapping.
 
@@ -125,10 +122,10 @@ class AiohttpTransport(Transport):
                 allow_redirects=False,
             )
 
-        resp = await within(deadlines.opening(), open_response, _ERRORS, translate)
+        resp = await within(deadlines.opening(), open_response, translate)
         assert isinstance(resp, aiohttp.ClientResponse)
         body = BoundedBody(
-            resp.status, _LowerHeaders(resp.headers), resp.content.readany, _ERRORS, translate, request, deadlines
+            resp.status, _LowerHeaders(resp.headers), resp.content.readany, translate, request, deadlines
         )
         try:
             yield body

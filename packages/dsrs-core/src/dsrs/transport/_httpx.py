@@ -46,9 +46,6 @@ def _translate(exc: BaseException, request: HttpRequest) -> TransportError:
     return TransportError(text)
 
 
-_ERRORS = (httpx.HTTPError, httpx.InvalidURL)
-
-
 class HttpxTransport(Transport):
     name = "httpx"
 
@@ -83,7 +80,7 @@ class HttpxTransport(Transport):
             )
             return await client.send(req, stream=True, follow_redirects=False)
 
-        resp = await within(deadlines.opening(), open_response, _ERRORS, translate)
+        resp = await within(deadlines.opening(), open_response, translate)
         assert isinstance(resp, httpx.Response)
         raw = resp.aiter_raw()
 
@@ -92,7 +89,7 @@ class HttpxTransport(Transport):
 
         headers = {k.lower(): v for k, v in resp.headers.items()}
         try:
-            yield BoundedBody(resp.status_code, headers, read, _ERRORS, translate, request, deadlines)
+            yield BoundedBody(resp.status_code, headers, read, translate, request, deadlines)
         finally:
             close_raw = getattr(raw, "aclose", None)
             if close_raw is not None:

@@ -17,12 +17,11 @@ __all__ = ["BoundedBody", "within"]
 
 
 async def within(
-    deadline: Deadline,
-    step: Callable[[], Awaitable[object]],
-    errors: tuple[type[BaseException], ...],
-    translate: Callable[[BaseException], TransportError],
+    deadline: Deadline, step: Callable[[], Awaitable[object]], translate: Callable[[BaseException], TransportError]
 ) -> object:
-    """``await step()`` before ``deadline``; library errors become :class:`TransportError`.
+    """``await step()`` (a call into the HTTP library) before ``deadline``; whatever the library
+    raises becomes a :class:`TransportError` (hostile input can surface more than its documented
+    errors: an ``ExceptionGroup`` from a port out of range, a ``ValueError`` from a header).
 
     The error is raised outside the ``except`` block, so the library's exception (which may hold the
     request and its headers) is neither ``__cause__`` nor ``__context__`` of what the caller sees.
@@ -33,7 +32,9 @@ async def within(
             return await step()
     except asyncio.TimeoutError:
         err = RequestDeadlines.expired(deadline)
-    except errors as exc:
+    except TransportError as exc:  # already ours
+        err = exc
+    except Exception as exc:
         err = translate(exc)
     raise err
 
@@ -46,7 +47,6 @@ class BoundedBody(StreamingResponse):
         status: int,
         headers: Mapping[str, str],
         read: Callable[[], Awaitable[bytes]],
-        errors: tuple[type[BaseException], ...],
         translate: Callable[[BaseException], TransportError],
         request: HttpRequest,
         deadlines: RequestDeadlines,
@@ -54,7 +54,6 @@ class BoundedBody(StreamingResponse):
         self.status = status
         self.headers = headers
         self._read = read
-        self._errors = errors
         self._translate = translate
         self._request = request
         self._deadlines = deadlines
@@ -62,7 +61,7 @@ class BoundedBody(StreamingResponse):
         self.complete = False
 
     async def _next(self) -> bytes:
-        chunk = await within(self._deadlines.reading(not self._started), self._read, self._errors, self._translate)
+        chunk = await within(self._deadlines.reading(not self._started), self._read, self._translate)
         assert isinstance(chunk, bytes)
         self._started = True
         return chunk

@@ -46,7 +46,7 @@ LOGGERS = (
 )
 
 _CREDENTIAL_HEADER = re.compile(r"(?i)^(?:.*-)?(?:authorization|api-key|key|token|secret|cookie)$|^x-.*(?:key|token)$")
-_NAMES = r"authorization|proxy-authorization|x-api-key|api-key|x-goog-api-key|cookie|set-cookie|x-[a-z-]*(?:key|token)"
+_NAMES = r"(?:[a-z0-9-]*-)?(?:authorization|api-key|cookie|token|secret)|x-[a-z0-9-]*key"
 # httpcore: [(b'authorization', b'Bearer sk-...'), ...]; others: "authorization: Bearer ...", 'x-api-key': '...'
 _HEADER_PAIR = re.compile(rf"(?i)(b?['\"](?:{_NAMES})['\"]\s*,\s*b?['\"])[^'\"]*")
 _HEADER_LINE = re.compile(rf"(?i)((?:^|[\s{{(,'\"])(?:{_NAMES})['\"]?\s*[:=]\s*['\"]?)(?:bearer\s+)?[^\s,'\"}}\]]+")
