@@ -316,6 +316,8 @@ def _swarm_response(request: LMRequest, outcome: JobOutcome, detail: dict[str, A
             "fee_msats": outcome.fee_msats,
             "relays": outcome.relays_accepted,
             "tokens_reported": outcome.prompt_tokens is not None,
+            "encryption": outcome.encryption,
+            "proof_valid": outcome.proof_valid,
         },
     ).with_cost(Cost(msats=paid))
     raw = {

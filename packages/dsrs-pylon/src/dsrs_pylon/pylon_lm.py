@@ -32,6 +32,9 @@ class PylonLM(LM):
     """A Pylon LM: ``pylon:swarm``, ``pylon:local[:model]`` or ``pylon:hybrid`` with Pylon options."""
 
     def __init__(self, model: str = "pylon:swarm", /, **kwargs: Any) -> None:
+        # No automatic retries by default: a swarm job has its own offer and phase handling, a retry is
+        # a new paid job, and a failure after paying is never retried (see dsrs_pylon.swarm.run_job).
+        kwargs.setdefault("retries", 0)
         super().__init__(model, **kwargs)
 
     @field_validator("model")
@@ -117,7 +120,13 @@ class PylonLM(LM):
         return self.with_options(identity=identity if isinstance(identity, Keys) else Keys.parse(identity))
 
     def with_options(self, **options: Any) -> PylonLM:
-        return cast(PylonLM, super().with_options(**options))
+        """Copy with Pylon options added (``None`` removes one).
+
+        Merged here rather than by ``LM.with_options``: its misspelling guard takes Pylon's per-phase
+        limits (``feedback_timeout``, ``connect_timeout``, ...) for typos of ``timeout``.
+        """
+        merged = {**self.options, **options}
+        return self._copy(options={k: v for k, v in merged.items() if v is not None})
 
     def with_temperature(self, temperature: float | None) -> PylonLM:
         return self._copy(temperature=temperature)

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import logging
-from collections.abc import Mapping, Sequence
+import secrets
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,12 +33,13 @@ from dsrs.errors import (
     ProviderUnavailableError,
     RateLimitError,
 )
-from dsrs.plugins import PaymentContext, PaymentProof, hooks
-from dsrs.types import Message
-from dsrs_pylon import bolt11
+from dsrs.plugins import PaymentContext
+from dsrs.types import Message, Text
+from dsrs_pylon import bolt11, encryption
 from dsrs_pylon.budget import Budget
 from dsrs_pylon.event import Event, first_tag, sign_event, tag_values, verify_event
 from dsrs_pylon.keys import Keys
+from dsrs_pylon.payment import call_wallet, check_proof, invoices
 from dsrs_pylon.relay import RelayPool, new_subscription_id
 
 __all__ = [
@@ -83,6 +84,10 @@ class SwarmSettings:
     offer_wait: float = 2.0
     provider_name: str = "pylon"
     model_label: str = "swarm"
+    #: Encrypt inputs and params to the (single) target (NIP-90 ``["encrypted"]`` requests).
+    encrypt: bool = False
+    #: Force ``"nip44_v2"`` or ``"nip04"``; by default NIP-44, NIP-04 only where the provider announces only that.
+    encryption: str | None = None
 
 
 @dataclass
@@ -102,14 +107,26 @@ class JobOutcome:
     statuses: list[tuple[str, str]] = field(default_factory=list)
     rejected_events: int = 0
     ignored_events: int = 0
+    #: The partial text streamed so far (``status: partial`` feedback, in order).
     partial: str = ""
+    #: ``"nip44_v2"``/``"nip04"`` when the request was encrypted to the provider, else ``None``.
+    encryption: str | None = None
+    #: False when the wallet's answer was malformed (a warning named the plugin; the job still waited).
+    proof_valid: bool = True
 
 
 def messages_to_inputs(messages: Sequence[Message]) -> list[list[str]]:
     """``i`` tags: one user prompt → ``["i", text, "text"]``; a conversation → one tag per message, marker = role."""
+    for n, m in enumerate(messages):
+        other = next((p for p in m.parts if not isinstance(p, Text)), None)
+        if other is not None:
+            raise InvalidRequestError(
+                f"Pylon swarm jobs carry text only: messages[{n}] has a {type(other).__name__} part",
+                provider="pylon",
+            )
     if len(messages) == 1 and messages[0].role == "user":
-        return [["i", messages[0].content or "", "text"]]
-    return [["i", m.content or "", "text", "", m.role] for m in messages if m.content]
+        return [["i", messages[0].text, "text"]]
+    return [["i", m.text, "text", "", m.role] for m in messages if m.text]
 
 
 def build_job_tags(
@@ -136,7 +153,17 @@ def build_job_tags(
     tags.append(["bid", str(bid_msats)])
     tags.append(["relays", *relays])
     tags.extend(["p", t] for t in targets)
+    # NIP-01 ids hash the content and created_at (whole seconds): without a nonce the same prompt sent
+    # twice in a second would be the same job. A NIP-13 nonce tag claiming difficulty 0 is valid PoW.
+    tags.append(["nonce", secrets.token_hex(16), "0"])
     return tags
+
+
+def encrypt_job_tags(keys: Keys, tags: list[list[str]], provider: str, scheme: str) -> tuple[list[list[str]], str]:
+    """NIP-90 encrypted request: every tag but ``p``/``nonce`` moves into the content, encrypted to ``provider``."""
+    private = [t for t in tags if t[0] not in ("p", "nonce")]
+    public = [["p", provider], ["encrypted"], *(t for t in tags if t[0] == "nonce")]
+    return public, encryption.encrypt_to(keys, provider, json.dumps(private, ensure_ascii=False), scheme)
 
 
 def _short(pubkey: str) -> str:
@@ -146,18 +173,31 @@ def _short(pubkey: str) -> str:
 class _Job:
     """State of one job while following its events."""
 
-    def __init__(self, settings: SwarmSettings, request: Event, bid: int, model: str | None) -> None:
+    def __init__(
+        self,
+        settings: SwarmSettings,
+        request: Event,
+        bid: int,
+        model: str | None,
+        *,
+        scheme: str | None = None,
+        on_partial: Callable[[str], None] | None = None,
+    ) -> None:
         self.s = settings
         self.request = request
         self.job_id: str = request["id"]
         self.bid = bid
         self.model = model
+        self.scheme = scheme
+        self.on_partial = on_partial
         self.seen: set[str] = set()
         self.paid_to: str | None = None
         self.payment_attempted = False
-        self.outcome = JobOutcome(text="", job_id=self.job_id, provider_pubkey="")
+        self.outcome = JobOutcome(text="", job_id=self.job_id, provider_pubkey="", encryption=scheme)
         self.pending_error: LMError | None = None
         self.engaged = False
+        self._partial_author: str | None = None
+        self._partial_ahead: dict[int, str] = {}  # offset -> delta that arrived before its predecessor
 
     def _err(self, cls: type[LMError], message: str, **kw: Any) -> LMError:
         return cls(message, provider=self.s.provider_name, model=self.s.model_label, **kw)
@@ -166,6 +206,17 @@ class _Job:
         if self.s.targets and author not in self.s.targets:
             return False
         return self.paid_to is None or author == self.paid_to
+
+    def _content(self, event: Event) -> str | None:
+        """The event's content, decrypted when it is marked ``encrypted``; ``None`` when that fails."""
+        if first_tag(event, "encrypted") is None:
+            return str(event["content"])
+        try:
+            return encryption.decrypt_from(self.s.keys, event["pubkey"], event["content"])
+        except encryption.EncryptionError as exc:
+            self.outcome.rejected_events += 1
+            log.warning("job %s: dropped an encrypted event that does not decrypt: %s", self.job_id[:12], exc)
+            return None
 
     async def handle(self, event: Event) -> JobOutcome | None:
         """Process one incoming event; return the outcome when the job is done."""
@@ -185,19 +236,41 @@ class _Job:
             self.outcome.ignored_events += 1
             return None
         if event["kind"] == RESULT_KIND:
-            return self._result(event)
+            content = self._content(event)
+            return None if content is None else self._result(event, content)
         if event["kind"] == FEEDBACK_KIND:
             await self._feedback(event)
         return None
 
-    def _result(self, event: Event) -> JobOutcome:
+    def _result(self, event: Event, content: str) -> JobOutcome:
         out = self.outcome
-        out.text = event["content"]
+        out.text = content
         out.provider_pubkey = event["pubkey"]
         usage = first_tag(event, "usage")
         if usage and len(usage) >= 2 and usage[0].isdigit() and usage[1].isdigit():
             out.prompt_tokens, out.completion_tokens = int(usage[0]), int(usage[1])
         return out
+
+    def _partial(self, event: Event) -> None:
+        """Append a partial result in order. Our DVM tags each delta with its ``offset``; others are appended as they come."""
+        author = event["pubkey"]
+        if self._partial_author not in (None, author):
+            self.outcome.ignored_events += 1  # one stream per job: the first provider that streams
+            return
+        content = self._content(event)
+        if not content:
+            return
+        self._partial_author = author
+        offset_tag = first_tag(event, "offset")
+        offset = int(offset_tag[0]) if offset_tag and offset_tag[0].isdigit() else len(self.outcome.partial)
+        self._partial_ahead[offset] = content
+        while len(self.outcome.partial) in self._partial_ahead:
+            delta = self._partial_ahead.pop(len(self.outcome.partial))
+            self.outcome.partial += delta
+            if self.on_partial is not None:
+                self.on_partial(delta)
+        for stale in [o for o in self._partial_ahead if o < len(self.outcome.partial)]:
+            del self._partial_ahead[stale]  # a repeat of text already streamed
 
     async def _feedback(self, event: Event) -> None:
         status_tag = first_tag(event, "status") or []
@@ -211,8 +284,7 @@ class _Job:
             self.engaged = True
         elif status == "partial":
             self.engaged = True
-            if event["content"]:
-                self.outcome.partial = event["content"]
+            self._partial(event)
         elif status == "error":
             err = self._err(
                 ProviderUnavailableError,
@@ -228,6 +300,17 @@ class _Job:
         if self.s.targets and len(self.s.targets) == 1:
             raise err
         self.pending_error = err
+
+    def _invoice_problem(self, invoice: bolt11.Invoice, tag_msats: int) -> str | None:
+        if invoice.amount_msats is None:
+            return "the invoice has no amount"
+        if invoice.amount_msats != tag_msats:
+            return f"the invoice amount ({invoice.amount_msats} msats) differs from the amount tag ({tag_msats} msats)"
+        if invoice.amount_msats > self.bid:
+            return f"the invoice amount ({invoice.amount_msats} msats) is above our bid ({self.bid} msats)"
+        if invoice.is_expired():
+            return "the invoice has expired"
+        return None
 
     async def _payment_required(self, event: Event, author: str) -> None:
         if self.paid_to is not None or self.payment_attempted:
@@ -250,17 +333,7 @@ class _Job:
         except bolt11.Bolt11Error as exc:
             self._refuse(self._err(PaymentError, f"refused invoice from {_short(author)}: {exc}"))
             return
-        reason = None
-        if invoice.amount_msats is None:
-            reason = "the invoice has no amount"
-        elif invoice.amount_msats != tag_msats:
-            reason = (
-                f"the invoice amount ({invoice.amount_msats} msats) differs from the amount tag ({tag_msats} msats)"
-            )
-        elif invoice.amount_msats > self.bid:
-            reason = f"the invoice amount ({invoice.amount_msats} msats) is above our bid ({self.bid} msats)"
-        elif invoice.is_expired():
-            reason = "the invoice has expired"
+        reason = self._invoice_problem(invoice, tag_msats)
         if reason is not None:
             self._refuse(
                 self._err(PaymentError, f"refused to pay provider {_short(author)}: {reason}; nothing was paid")
@@ -278,9 +351,27 @@ class _Job:
                 )
             )
             return
+        holder = invoices().claim(invoice.payment_hash, self.job_id)
+        if holder == self.job_id:
+            # This very job is already paying (or paid) this invoice, e.g. the request reached us twice:
+            # do not pay again, wait for the result of the payment in flight.
+            self.paid_to, self.payment_attempted, self.engaged = author, True, True
+            self.outcome.ignored_events += 1
+            return
+        if holder is not None:
+            self._refuse(
+                self._err(
+                    PaymentError,
+                    f"provider {_short(author)} sent an invoice this process already paid for job {holder[:12]}; "
+                    "an invoice is paid at most once, nothing was paid",
+                    code="invoice_reused",
+                )
+            )
+            return
         try:
             reservation = self.s.budget.reserve(price, provider=self.s.provider_name, model=self.s.model_label)
         except BudgetExceededError as exc:
+            invoices().release(invoice.payment_hash, self.job_id)
             self._refuse(exc)
             return
         self.payment_attempted = True
@@ -293,11 +384,11 @@ class _Job:
             extra={"payment_hash": invoice.payment_hash, "relays": list(self.s.relays)},
         )
         try:
-            proof: PaymentProof | None = await asyncio.wait_for(
-                asyncio.to_thread(hooks().pay_invoice, invoice.bolt11, price, context), self.s.payment_timeout
+            answer, plugin = await asyncio.wait_for(
+                asyncio.to_thread(call_wallet, invoice.bolt11, price, context), self.s.payment_timeout
             )
         except asyncio.TimeoutError:
-            reservation.commit()  # outcome unknown: count it as spent, never overspend
+            reservation.commit()  # outcome unknown: count it as spent, never overspend (the claim stays)
             raise self._err(
                 PaymentError, f"the wallet did not answer within {self.s.payment_timeout:g}s; payment outcome unknown"
             ) from None
@@ -306,36 +397,35 @@ class _Job:
                 reservation.commit()  # the wallet may have paid: count it, never overspend
             else:
                 reservation.release()
+                invoices().release(invoice.payment_hash, self.job_id)
             exc.provider = exc.provider or self.s.provider_name
             raise
         except Exception as exc:
             reservation.commit()
             raise self._err(PaymentError, f"the wallet failed ({type(exc).__name__}: {exc}); outcome unknown") from exc
-        if proof is None:
+        if answer is None:
             reservation.release()
+            invoices().release(invoice.payment_hash, self.job_id)
             raise self._err(
                 PaymentError,
                 "no wallet to pay the invoice: set PYLON_NWC_URI (Nostr Wallet Connect) "
                 "or install a plugin implementing dsrs_pay_invoice",
                 code="no_wallet",
             )
-        reservation.commit(price + max(0, proof.fee_msats))
+        proof = check_proof(
+            answer,
+            plugin=plugin,
+            payment_hash=invoice.payment_hash,
+            fee_cap_msats=max(0, self.s.budget.remaining_msats),
+        )
+        # The wallet was called and answered: the money has (most likely) left. Count it and wait for
+        # the result even when the proof is malformed (a warning named the plugin).
+        reservation.commit(price + proof.fee_msats)
         self.paid_to = author
         self.engaged = True
         out = self.outcome
-        out.paid_msats, out.fee_msats, out.bolt11, out.preimage = (
-            price,
-            max(0, proof.fee_msats),
-            invoice.bolt11,
-            proof.preimage,
-        )
-        if proof.preimage:
-            try:
-                ok = hashlib.sha256(bytes.fromhex(proof.preimage)).hexdigest() == invoice.payment_hash
-            except ValueError:
-                ok = False
-            if not ok:
-                raise self._err(PaymentError, "the wallet's preimage does not match the invoice's payment hash")
+        out.paid_msats, out.fee_msats, out.bolt11, out.preimage = price, proof.fee_msats, invoice.bolt11, proof.preimage
+        out.proof_valid = proof.valid
 
 
 def _publish_failure(
@@ -365,8 +455,13 @@ async def run_job(
     max_tokens: int | None = None,
     temperature: float | None = None,
     params: Mapping[str, Any] | None = None,
+    on_partial: Callable[[str], None] | None = None,
 ) -> JobOutcome:
-    """Run one text-generation job on the swarm and return its outcome (or raise a typed error)."""
+    """Run one text-generation job on the swarm and return its outcome (or raise a typed error).
+
+    ``on_partial(delta)`` is called, in order, with the text of each ``partial`` feedback of the
+    provider that streams; the outcome's ``text`` is always the verified 6050 result.
+    """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + settings.timeout
     budget = settings.budget
@@ -385,10 +480,21 @@ async def run_job(
         targets=settings.targets,
         params=params,
     )
-    request = sign_event(settings.keys, JOB_KIND, tags, "")
-    job = _Job(settings, request, bid, model)
+    if settings.encrypt and len(settings.targets) != 1:
+        raise InvalidRequestError(
+            f"an encrypted job goes to exactly one provider, got {len(settings.targets)} targets: "
+            "use .with_targets(pubkey), or .with_encryption(False)",
+            provider=settings.provider_name,
+            model=settings.model_label,
+        )
     queue: asyncio.Queue[Event] = asyncio.Queue()
-    pool = RelayPool(settings.relays, settings.keys, lambda _url, _sub, ev: queue.put_nowait(ev))
+    announcements: list[Event] = []
+    info_sub = new_subscription_id("nip89")
+
+    def sink(_url: str, sub: str, event: Event) -> None:
+        (announcements.append if sub == info_sub else queue.put_nowait)(event)
+
+    pool = RelayPool(settings.relays, settings.keys, sink)
     sub_id = new_subscription_id("job")
 
     def remaining() -> float:
@@ -403,6 +509,19 @@ async def run_job(
                 model=settings.model_label,
                 code="relay_unreachable",
             )
+        scheme: str | None = None
+        content = ""
+        if settings.encrypt:
+            provider = settings.targets[0]
+            scheme = settings.encryption
+            if scheme is None:
+                flt = {"kinds": [HANDLER_KIND], "authors": [provider], "#k": [str(JOB_KIND)]}
+                await pool.subscribe(info_sub, [flt], wait_eose=max(0.01, min(settings.publish_timeout, remaining())))
+                await pool.unsubscribe(info_sub)
+                scheme = _scheme_for(settings, provider, announcements)
+            tags, content = encrypt_job_tags(settings.keys, tags, provider, scheme)
+        request = sign_event(settings.keys, JOB_KIND, tags, content)
+        job = _Job(settings, request, bid, model, scheme=scheme, on_partial=on_partial)
         live = await pool.subscribe(
             sub_id,
             [{"kinds": [RESULT_KIND, FEEDBACK_KIND], "#e": [job.job_id]}],
@@ -457,10 +576,35 @@ async def run_job(
                 outcome = await job.handle(getter.result())
                 if outcome is not None:
                     return outcome
+        except LMError as exc:
+            if job.payment_attempted:
+                # Money may have left for this job: running it again would pay again. Not retryable.
+                exc.retryable = False
+            raise
         finally:
             lost.cancel()
     finally:
         await pool.close()
+
+
+def _scheme_for(settings: SwarmSettings, provider: str, announcements: Sequence[Event]) -> str:
+    """NIP-44 v2, unless the provider's newest NIP-89 announcement offers only NIP-04."""
+    mine = [e for e in announcements if e.get("pubkey") == provider and verify_event(e)]
+    if not mine:
+        return encryption.NIP44
+    tag = first_tag(max(mine, key=lambda e: int(e["created_at"])), "encryption")
+    offered = encryption.parse_tag(tag[0] if tag else None)
+    if not offered:
+        return encryption.NIP44
+    chosen = encryption.choose(offered)
+    if chosen is None:
+        raise InvalidRequestError(
+            f"provider {_short(provider)} announces encryption {list(offered)}; "
+            f"this client speaks {list(encryption.SCHEMES)}",
+            provider=settings.provider_name,
+            model=settings.model_label,
+        )
+    return chosen
 
 
 def _timeout(settings: SwarmSettings, job: _Job, pending: LMError | None, overall: bool) -> LMError:
