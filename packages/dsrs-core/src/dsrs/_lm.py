@@ -7,21 +7,27 @@
 
 from __future__ import annotations
 
+import asyncio
+import math
+import os
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+import uuid
+import warnings
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, field_validator
 
-from dsrs import _portal
+from dsrs import _portal, _validate
 from dsrs._failures import classify_failure
+from dsrs._lanemux.policies import RetryPolicy
 from dsrs._provider import Provider, ProviderConfig
 from dsrs._registry import ResolvedModel, get_registry
+from dsrs._tools import as_tools
 from dsrs._usage import Cost, LmUsage, UsageRecord
-from dsrs.errors import LMError
+from dsrs.errors import LMError, ProviderFailure, ResponseParseError
 from dsrs.plugins._manager import get_host
-from dsrs.plugins._types import ProviderFailure
 from dsrs.types import (
     LMRequest,
     LMResponse,
@@ -32,7 +38,35 @@ from dsrs.types import (
     normalize_messages,
 )
 
-__all__ = ["LM", "LMStream"]
+__all__ = ["DEFAULT_RETRIES", "LM", "LMStream", "REQUEST_FIELDS", "DsrsCacheWarning"]
+
+T = TypeVar("T")
+
+#: Call options that override the LM's own settings rather than becoming provider options.
+REQUEST_FIELDS = frozenset({"temperature", "max_tokens", "seed", "stop"})
+#: A plain LM retries retryable failures (5xx, timeouts, 429 with a short Retry-After) like this.
+DEFAULT_RETRIES = RetryPolicy(max_attempts=3, base_delay=0.25, max_delay=8.0)
+_NO_RETRIES = RetryPolicy(max_attempts=1)
+#: Token counts above this are not a real answer (no model reads or writes 100M tokens per call).
+_MAX_SANE_TOKENS = 100_000_000
+
+
+class DsrsCacheWarning(UserWarning):
+    """The cache could not store an answer; the answer is returned and its spend recorded anyway."""
+
+
+_LM_FIELDS = (
+    "base_url",
+    "api_key",
+    "temperature",
+    "max_tokens",
+    "seed",
+    "stop",
+    "cache",
+    "timeout",
+    "options",
+    "retries",
+)
 
 
 class LM(BaseModel):
@@ -59,10 +93,12 @@ class LM(BaseModel):
 
     _resolved: ResolvedModel | None = PrivateAttr(default=None)
     _provider: Provider | None = PrivateAttr(default=None)
+    _retries: RetryPolicy = PrivateAttr(default=DEFAULT_RETRIES)
+    _supports_rf: bool | None = PrivateAttr(default=None)
 
     def __init__(
         self,
-        model: str,
+        model: str | None = None,
         /,
         *,
         base_url: str | None = None,
@@ -74,28 +110,53 @@ class LM(BaseModel):
         cache: bool = False,
         timeout: float | None = None,
         options: Mapping[str, Any] | None = None,
+        retries: RetryPolicy | int | None = None,
         **provider_options: Any,
     ) -> None:
-        if isinstance(stop, str):
-            stop = (stop,)
+        if "model" in provider_options:
+            if model is not None:
+                raise TypeError("LM() got the model twice (positionally and as model=)")
+            model = provider_options.pop("model")
+        if model is None:
+            raise TypeError("LM() needs a model, e.g. dsrs.LM('openai:gpt-4o-mini') or dsrs.LM(model='gpt-4o-mini')")
+        if not isinstance(model, str):
+            raise _validate.InvalidTypeError("model", model, "a str like 'provider:model'")
+        if not model.strip() or model.strip().endswith((":", "/")):
+            raise _validate.InvalidValueError(
+                "model", model, "a model name like 'openai:gpt-4o-mini' (model must not be empty)"
+            )
+        _check_typos(provider_options)
+        if api_key is not None and not isinstance(api_key, (str, SecretStr)):
+            raise _validate.InvalidTypeError("api_key", api_key, "a str")
+        if not isinstance(cache, bool):
+            raise _validate.InvalidTypeError("cache", cache, "True or False")
+        if options is not None and not isinstance(options, Mapping):
+            raise _validate.InvalidTypeError("options", options, "a dict of provider options")
+        if timeout is not None:
+            _validate.check_number("timeout", timeout, low=0.0)
+            if timeout <= 0:
+                raise _validate.InvalidValueError("timeout", timeout, "a number of seconds > 0")
+        if base_url is not None and not isinstance(base_url, str):
+            raise _validate.InvalidTypeError("base_url", base_url, "a str like 'http://host:port/v1'")
         super().__init__(
             model=model,
             base_url=base_url,
             api_key=api_key,
-            temperature=temperature,
-            max_tokens=max_tokens,
-            seed=seed,
-            stop=tuple(stop) if stop is not None else None,
+            temperature=_validate.check_temperature(temperature),
+            max_tokens=_validate.check_max_tokens(max_tokens),
+            seed=_validate.check_int("seed", seed),
+            stop=_validate.check_stop(stop),
             cache=cache,
             timeout=timeout,
             options={**(options or {}), **provider_options},
         )
+        self._retries = _retry_policy(retries)
 
     @field_validator("model")
     @classmethod
     def _model_not_empty(cls, v: str) -> str:
-        if not v.strip():
-            raise ValueError("model must not be empty")
+        if not v.strip() or v.strip().endswith((":", "/")):
+            raise ValueError(f"model must name a model (like 'openai:gpt-4o-mini'), got {v!r}")
         return v.strip()
 
     @field_validator("base_url")
@@ -118,6 +179,7 @@ class LM(BaseModel):
             "cache": self.cache,
             "timeout": self.timeout,
             "options": dict(self.options),
+            "retries": self._retries,
         }
         data.update(changes)
         # type(self): subclasses (e.g. dsrs_pylon.PylonLM) keep their type through with_* copies.
@@ -150,14 +212,22 @@ class LM(BaseModel):
     def with_timeout(self, timeout: float | None) -> LM:
         return self._replace(timeout=timeout)
 
+    def with_retries(self, retries: RetryPolicy | int | None) -> LM:
+        """Copy with another retry policy (an int = that many retries; 0 or ``None`` = none)."""
+        return self._replace(retries=retries)
+
+    @property
+    def retries(self) -> RetryPolicy:
+        """How a call on this LM alone retries retryable failures (a LaneMux uses its own policy)."""
+        return self._retries
+
     def with_num_ctx(self, num_ctx: int) -> LM:
         """Context window size for servers that take one (Ollama ``options.num_ctx``, llama.cpp)."""
-        if num_ctx <= 0:
-            raise ValueError(f"num_ctx must be positive, got {num_ctx}")
-        return self.with_options(num_ctx=num_ctx)
+        return self.with_options(num_ctx=_validate.check_int("num_ctx", num_ctx, minimum=1))
 
     def with_options(self, **options: Any) -> LM:
         """Copy with provider options added (a value of ``None`` removes that option)."""
+        _check_typos(options)
         merged = {**self.options, **options}
         return self._replace(options={k: v for k, v in merged.items() if v is not None})
 
@@ -180,6 +250,18 @@ class LM(BaseModel):
     @property
     def canonical_model(self) -> str:
         return self.resolved.canonical
+
+    @property
+    def supports_response_format(self) -> bool:
+        """Whether this LM's provider sends structured output (``response_format``) natively."""
+        known: bool | None = self.__pydantic_private__["_supports_rf"]  # type: ignore[index]
+        if known is None:
+            try:
+                known = bool(self.resolved.spec.load().supports_response_format)
+            except Exception:
+                known = False
+            self._supports_rf = known
+        return known
 
     def provider(self) -> Provider:
         """The provider instance serving this LM (created on first use, then reused)."""
@@ -205,22 +287,41 @@ class LM(BaseModel):
         messages: MessagesInput,
         *,
         response_format: ResponseFormat | None = None,
-        tools: Sequence[Tool] = (),
+        tools: Sequence[Tool | Callable[..., Any]] = (),
         tool_choice: str | Mapping[str, Any] | None = None,
         **options: Any,
     ) -> LMRequest:
-        """The final request a call would send (what the cache key is computed from)."""
+        """The final request a call would send (what the cache key is computed from).
+
+        ``temperature``, ``max_tokens``, ``seed`` and ``stop`` override the LM's settings for this
+        call; other keywords are provider options.
+        """
         resolved = self.resolved
+        temperature, max_tokens, seed, stop = self.temperature, self.max_tokens, self.seed, self.stop
+        if options and not REQUEST_FIELDS.isdisjoint(options):
+            options = dict(options)
+            if "temperature" in options:
+                temperature = _validate.check_temperature(options.pop("temperature"))
+            if "max_tokens" in options:
+                max_tokens = _validate.check_max_tokens(options.pop("max_tokens"))
+            if "seed" in options:
+                seed = _validate.check_int("seed", options.pop("seed"))
+            if "stop" in options:
+                stop = _validate.check_stop(options.pop("stop"))
+        if options:
+            _check_typos(options)
+        if response_format is not None and not isinstance(response_format, ResponseFormat):
+            raise _validate.InvalidTypeError("response_format", response_format, "a dsrs.ResponseFormat")
         return LMRequest(
             provider=resolved.spec.name,
             model=resolved.model,
             messages=normalize_messages(messages),
-            temperature=self.temperature,
-            max_tokens=self.max_tokens,
-            seed=self.seed,
-            stop=self.stop,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            seed=seed,
+            stop=stop,
             response_format=response_format,
-            tools=tuple(tools),
+            tools=as_tools(tools),
             tool_choice=tool_choice,
             options={**self.options, **options} if options else self.options,
             # The endpoint the provider resolved (env var or default) when the LM names none, so
@@ -238,32 +339,78 @@ class LM(BaseModel):
 
     __call__ = call
 
-    async def acomplete(self, request: LMRequest) -> LMResponse:
-        """Answer a prepared :class:`LMRequest` (cache, provider, cost, usage record)."""
-        provider = self.provider()
-        key = None
-        if self.cache:
-            from dsrs._cache import get_cache
-
-            key = request.cache_key()
-            hit = await get_cache().aget(key)
-            if hit is not None:
-                response = replace(hit, usage=hit.usage.as_cache_hit())
-                _record(self, request, response, 0.0)
-                return response
-        t0 = time.perf_counter()
+    async def acall_parsed(
+        self, messages: MessagesInput, parse: Callable[[LMResponse], T], **kwargs: Any
+    ) -> tuple[LMResponse, T, LmUsage]:
+        """Call, then ``parse`` the answer (e.g. an adapter's parser); returns (response, value, usage).
+        A parse failure raises with the provider and model filled in."""
+        response = await self.acall(messages, **kwargs)
         try:
-            response = await provider.acomplete(request)
-        except LMError:
+            value = parse(response)
+        except LMError as exc:
+            exc.provider = exc.provider or response.provider
+            exc.model = exc.model or response.model
             raise
-        except Exception as exc:
-            raise _unexpected(provider, request, exc) from exc
-        response = _finish(self, request, response, time.perf_counter() - t0)
-        if key is not None:
-            from dsrs._cache import get_cache
+        return response, value, response.usage
 
-            await get_cache().aset(key, response)
+    async def cached(
+        self, request: LMRequest, *, lane: str | None = None, request_id: str = "", attempt: int = 1
+    ) -> LMResponse | None:
+        """The cached answer to ``request`` (marked as a hit, costing nothing), or ``None``."""
+        if not self.cache:
+            return None
+        from dsrs._cache import get_cache
+
+        hit = await get_cache().aget(request.cache_key())
+        if hit is None:
+            return None
+        response = replace(hit, usage=hit.usage.as_cache_hit())
+        _record(request, response, 0.0, lane, request_id, attempt)
         return response
+
+    async def acomplete(
+        self,
+        request: LMRequest,
+        *,
+        read_cache: bool = True,
+        retry: bool = True,
+        lane: str | None = None,
+        request_id: str = "",
+        attempt: int = 1,
+    ) -> LMResponse:
+        """Answer a prepared :class:`LMRequest`: cache, provider (with this LM's retries), usage
+        checks, cost and the usage record. A LaneMux calls it with ``read_cache=False`` (it asked
+        :meth:`cached` first) and ``retry=False`` (its own policy retries)."""
+        if read_cache and self.cache:
+            hit = await self.cached(request, lane=lane, request_id=request_id, attempt=attempt)
+            if hit is not None:
+                return hit
+        provider = self.provider()
+        policy = self._retries if retry else _NO_RETRIES
+        request_id = request_id or uuid.uuid4().hex
+        tries = 1
+        while True:
+            t0 = time.perf_counter()
+            try:
+                try:
+                    response = await provider.acomplete(request)
+                except LMError:
+                    raise
+                except Exception as exc:
+                    raise _unexpected(provider, request, exc) from exc
+                response = _finish(request, response, time.perf_counter() - t0, lane, request_id, attempt)
+            except LMError as exc:
+                _record_failure(request, exc, time.perf_counter() - t0, lane, request_id, attempt)
+                delay = policy.delay(tries, exc.retry_after) if _retry_here(exc) else None
+                if delay is None:
+                    raise
+                await asyncio.sleep(delay)
+                tries += 1
+                attempt += 1
+                continue
+            if self.cache:
+                await _store(request, response)
+            return response
 
     def astream(self, messages: MessagesInput, **kwargs: Any) -> LMStream:
         """``async for delta in lm.astream(prompt)``; then ``.response`` / ``.usage``."""
@@ -293,21 +440,100 @@ class LM(BaseModel):
     __str__ = __repr__
 
 
+def _retry_policy(retries: RetryPolicy | int | None) -> RetryPolicy:
+    if retries is None:
+        env = os.environ.get("DSRS_RETRIES")
+        if not env:
+            return DEFAULT_RETRIES
+        try:
+            retries = int(env)
+        except ValueError:
+            raise _validate.InvalidValueError("DSRS_RETRIES", env, "a whole number of retries (0 = none)") from None
+    if isinstance(retries, RetryPolicy):
+        return retries
+    n = _validate.check_int("retries", retries, minimum=0)
+    assert n is not None
+    return _NO_RETRIES if n == 0 else replace(DEFAULT_RETRIES, max_attempts=n + 1)
+
+
+def _retry_here(exc: LMError) -> bool:
+    """A plain LM retries retryable failures, but no 4xx other than 429 (and 408)."""
+    if not exc.retryable:
+        return False
+    status = exc.status
+    return status is None or status >= 500 or status in (408, 429)
+
+
+def _check_typos(options: Mapping[str, Any]) -> None:
+    """Refuse a provider option that is a misspelt LM setting (``temprature=``)."""
+    for name in options:
+        if name in _LM_FIELDS:
+            continue
+        match = _validate.closest(name, _LM_FIELDS, cutoff=0.8)
+        if match is not None:
+            raise TypeError(
+                f"LM got an unexpected keyword argument {name!r}; did you mean {match!r}? "
+                "(pass provider options through options={...} to send them as they are)"
+            )
+
+
 def _unexpected(provider: Provider, request: LMRequest, exc: Exception) -> LMError:
+    secrets = getattr(provider, "secrets", None)
     return classify_failure(
         ProviderFailure(
             provider=provider.name,
             model=request.model,
             exception=exc,
             message=f"{type(exc).__name__}: {exc}",
-            secrets=provider.config.secrets(),
+            secrets=secrets() if callable(secrets) else provider.config.secrets(),
         )
     )
 
 
-def _finish(lm: LM, request: LMRequest, response: LMResponse, elapsed: float) -> LMResponse:
-    """Fill provider/model, price the call through ``dsrs_cost``, and report it to the sinks."""
+def _check_usage(request: LMRequest, usage: LmUsage) -> None:
+    """Usage a server reports is checked before it is billed: negative counts, counts no request
+    could produce, or a negative cost are a ResponseParseError (a lane fault), never a cost."""
+    counts = {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.total_tokens,
+        "cached_tokens": usage.cached_tokens,
+        "cache_write_tokens": usage.cache_write_tokens,
+        "reasoning_tokens": usage.reasoning_tokens,
+    }
+    for name, value in counts.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0 or value > _MAX_SANE_TOKENS:
+            raise ResponseParseError(
+                f"the server reported an impossible usage figure: {name}={str(value)[:40]}",
+                provider=request.provider,
+                model=request.model,
+            )
+    cap = request.max_tokens
+    if cap is not None and usage.completion_tokens > cap + max(16, cap // 10):
+        raise ResponseParseError(
+            f"the server reported {usage.completion_tokens} completion tokens for a call capped at {cap}",
+            provider=request.provider,
+            model=request.model,
+        )
+    for name, cost in (("cost_msats", usage.cost_msats), ("cost_usd", usage.cost_usd)):
+        if cost is not None and (not math.isfinite(cost) or cost < 0):
+            raise ResponseParseError(
+                f"the provider reported a negative or non-finite {name}", provider=request.provider, model=request.model
+            )
+
+
+def _finish(
+    request: LMRequest, response: LMResponse, elapsed: float, lane: str | None, request_id: str, attempt: int
+) -> LMResponse:
+    """Check the usage, fill provider/model, price the call through ``dsrs_cost``, record it."""
     usage = original = response.usage
+    _check_usage(request, usage)
+    if not isinstance(response.text, str):
+        raise ResponseParseError(
+            f"the answer's text is a {type(response.text).__name__}, not a str",
+            provider=request.provider,
+            model=request.model,
+        )
     if usage.cost_msats is None and usage.cost_usd is None:
         cost = get_host().hooks.cost(f"{request.provider}:{request.model}", usage)
         if cost is not None:  # ``None`` keeps the cost unknown, as it already is: no copy
@@ -324,33 +550,100 @@ def _finish(lm: LM, request: LMRequest, response: LMResponse, elapsed: float) ->
             provider=request.provider,
             model=response.model or request.model,
         )
-    _record(lm, request, response, elapsed)
+    _record(request, response, elapsed, lane, request_id, attempt)
     return response
 
 
-def _record(lm: LM, request: LMRequest, response: LMResponse, elapsed: float) -> None:
+async def _store(request: LMRequest, response: LMResponse) -> None:
+    """Cache a paid answer; a failure to store it is a warning, never a lost answer."""
+    from dsrs._cache import get_cache
+
+    try:
+        await get_cache().aset(request.cache_key(), response)
+    except Exception as exc:
+        warnings.warn(
+            f"dsrs: the answer from {request.provider}:{request.model} was not cached ({type(exc).__name__}: "
+            f"{str(exc)[:200]}); it is returned and its cost recorded",
+            DsrsCacheWarning,
+            stacklevel=3,
+        )
+
+
+def _record(
+    request: LMRequest, response: LMResponse, elapsed: float, lane: str | None, request_id: str, attempt: int
+) -> None:
     h = get_host().hooks
     if h.has_usage_sinks:
-        h.usage_recorded(
+        _emit(
+            h,
             UsageRecord(
                 provider=request.provider,
                 model=request.model,
                 usage=response.usage,
-                lane=response.lane,
+                lane=lane or response.lane,
                 latency_s=elapsed,
                 timestamp=time.time(),
-            )
+                request_id=request_id,
+                attempt=attempt,
+                request=request,
+                response=response,
+            ),
+        )
+
+
+def _record_failure(
+    request: LMRequest, exc: LMError, elapsed: float, lane: str | None, request_id: str, attempt: int
+) -> None:
+    h = get_host().hooks
+    if h.has_usage_sinks:
+        _emit(
+            h,
+            UsageRecord(
+                provider=request.provider,
+                model=request.model,
+                usage=LmUsage(),
+                lane=lane,
+                latency_s=elapsed,
+                timestamp=time.time(),
+                request_id=request_id,
+                attempt=attempt,
+                error=type(exc).__name__,
+                request=request,
+            ),
+        )
+
+
+def _emit(hooks: Any, record: UsageRecord) -> None:
+    """Send a record to the usage sinks; a broken sink is a warning, never a lost answer."""
+    try:
+        hooks.usage_recorded(record)
+    except Exception as exc:
+        warnings.warn(
+            f"dsrs: a dsrs_usage_recorded hook failed ({type(exc).__name__}: {str(exc)[:200]})",
+            RuntimeWarning,
+            stacklevel=4,
         )
 
 
 class LMStream:
     """A streamed answer: iterate (sync or async) for text deltas, then read ``response``."""
 
-    def __init__(self, lm: LM, request: LMRequest) -> None:
+    def __init__(
+        self,
+        lm: LM,
+        request: LMRequest,
+        *,
+        read_cache: bool = True,
+        lane: str | None = None,
+        request_id: str = "",
+        attempt: int = 1,
+    ) -> None:
         self._lm = lm
         self.request = request
         self.response: LMResponse | None = None
         self.reasoning = ""
+        self._read_cache = read_cache
+        self._meta = (lane, request_id or uuid.uuid4().hex, attempt)
 
     @property
     def usage(self) -> LmUsage | None:
@@ -358,37 +651,36 @@ class LMStream:
 
     async def _chunks(self) -> AsyncIterator[StreamChunk]:
         lm, request = self._lm, self.request
-        provider = lm.provider()
-        key = None
-        if lm.cache:
-            from dsrs._cache import get_cache
-
-            key = request.cache_key()
-            hit = await get_cache().aget(key)
+        lane, request_id, attempt = self._meta
+        if self._read_cache and lm.cache:
+            hit = await lm.cached(request, lane=lane, request_id=request_id, attempt=attempt)
             if hit is not None:
-                response = replace(hit, usage=hit.usage.as_cache_hit())
-                _record(lm, request, response, 0.0)
-                yield StreamChunk(text=response.text, reasoning=response.reasoning or "", response=response)
+                yield StreamChunk(text=hit.text, reasoning=hit.reasoning or "", response=hit)
                 return
+        provider = lm.provider()
         t0 = time.perf_counter()
         final: LMResponse | None = None
         try:
-            async for chunk in provider.astream(request):
-                if chunk.response is not None:
-                    final = chunk.response
-                if chunk.text or chunk.reasoning:
-                    yield StreamChunk(text=chunk.text, reasoning=chunk.reasoning)
-        except LMError:
+            try:
+                async for chunk in provider.astream(request):
+                    if chunk.response is not None:
+                        final = chunk.response
+                    if chunk.text or chunk.reasoning:
+                        yield StreamChunk(text=chunk.text, reasoning=chunk.reasoning)
+            except LMError:
+                raise
+            except Exception as exc:
+                raise _unexpected(provider, request, exc) from exc
+            if final is None:
+                raise ResponseParseError(
+                    "the stream ended without its final chunk", provider=request.provider, model=request.model
+                )
+            final = _finish(request, final, time.perf_counter() - t0, lane, request_id, attempt)
+        except LMError as exc:
+            _record_failure(request, exc, time.perf_counter() - t0, lane, request_id, attempt)
             raise
-        except Exception as exc:
-            raise _unexpected(provider, request, exc) from exc
-        if final is None:
-            raise _unexpected(provider, request, RuntimeError("stream ended without a final response"))
-        final = _finish(lm, request, final, time.perf_counter() - t0)
-        if key is not None:
-            from dsrs._cache import get_cache
-
-            await get_cache().aset(key, final)
+        if lm.cache:
+            await _store(request, final)
         yield StreamChunk(response=final)
 
     async def __aiter__(self) -> AsyncIterator[str]:

@@ -148,7 +148,7 @@ class Predict:
         def parse(response: LMResponse) -> dict[str, Any]:
             return adapter.parse(signature, response.text)
 
-        from dsrs._lanemux import LaneMux, build_request
+        from dsrs._lanemux import LaneMux
 
         if isinstance(lm, LaneMux):
             response, outputs, usage = await lm.acall_parsed(formatted.messages, parse, lane=lane, **kwargs)
@@ -158,15 +158,15 @@ class Predict:
         if formatted.response_format is not None and not _supports_response_format(lm):
             del kwargs["response_format"]
         if isinstance(lm, LM):
-            response = await lm.acomplete(build_request(lm, formatted.messages, kwargs))
+            response, outputs, _ = await lm.acall_parsed(formatted.messages, parse, **kwargs)
         else:
             response = await lm.acall(formatted.messages, **kwargs)
-        try:
-            outputs = parse(response)
-        except LMError as exc:
-            exc.provider = exc.provider or response.provider
-            exc.model = exc.model or response.model
-            raise
+            try:
+                outputs = parse(response)
+            except LMError as exc:
+                exc.provider = exc.provider or response.provider
+                exc.model = exc.model or response.model
+                raise
         return Prediction(outputs, lm_usage=response.usage, lane=response.lane, response=response)
 
     async def aforward(self, **inputs: Any) -> Prediction:
@@ -191,9 +191,4 @@ class Predict:
 
 
 def _supports_response_format(lm: LanguageModel) -> bool:
-    if isinstance(lm, LM):
-        try:
-            return bool(lm.resolved.spec.load().supports_response_format)
-        except Exception:
-            return False
     return bool(getattr(lm, "supports_response_format", False))

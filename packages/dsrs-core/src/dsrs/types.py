@@ -220,14 +220,36 @@ def normalize_messages(messages: MessagesInput) -> tuple[Message, ...]:
 
 @dataclass(frozen=True, slots=True)
 class Tool:
-    """A function the model may call: name, description and a JSON-Schema for its arguments."""
+    """A function the model may call: name, description and a JSON-Schema for its arguments.
+
+    ``strict`` asks wires that support it to constrain arguments to the schema exactly (``None``:
+    the wire's default). :meth:`from_function` builds one from a typed Python function.
+    """
 
     name: str
     description: str = ""
     parameters: Mapping[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
+    strict: bool | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise TypeError(f"Tool(name=...) must be a non-empty str, got {self.name!r}")
+        if not isinstance(self.parameters, Mapping):
+            raise TypeError(f"Tool(parameters=...) must be a JSON Schema dict, got {type(self.parameters).__name__}")
+
+    @classmethod
+    def from_function(cls, fn: Any, *, name: str | None = None, strict: bool | None = None) -> Tool:
+        """Describe ``fn``: schema from its type hints (pydantic), description from its docstring,
+        ``required`` = parameters without defaults."""
+        from dsrs._tools import tool_from_function
+
+        return tool_from_function(fn, name=name, strict=strict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "description": self.description, "parameters": dict(self.parameters)}
+        d: dict[str, Any] = {"name": self.name, "description": self.description, "parameters": dict(self.parameters)}
+        if self.strict is not None:
+            d["strict"] = self.strict
+        return d
 
 
 @dataclass(frozen=True, slots=True)

@@ -69,7 +69,7 @@ class FakeProvider(Provider):
     def _answer(self, request: LMRequest) -> str:
         opts = request.options
         if request.model == "echo":
-            users = [m.content or "" for m in request.messages if m.role == "user"]
+            users = [m.text for m in request.messages if m.role == "user"]
             return users[-1] if users else ""
         if request.model == "script":
             responses = opts.get("responses")
@@ -105,7 +105,7 @@ class FakeProvider(Provider):
         return self._answer(request)
 
     def _response(self, request: LMRequest, text: str) -> LMResponse:
-        prompt = sum(count_tokens(m.content or "") for m in request.messages)
+        prompt = sum(count_tokens(m.text) for m in request.messages)
         completion = count_tokens(text)
         if request.max_tokens is not None and completion > request.max_tokens:
             words = _TOKEN.findall(text)[: request.max_tokens]

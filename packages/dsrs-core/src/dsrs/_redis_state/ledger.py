@@ -112,7 +112,9 @@ class UsageLedger:
     # --- recording -----------------------------------------------------------------------------
 
     def record(self, record: UsageRecord) -> None:
-        """Count one finished call (never blocks on Redis)."""
+        """Count one finished call (never blocks on Redis); failed attempts are not calls here."""
+        if record.error is not None:
+            return
         u = record.usage
         lane = record.lane if record.lane is not None else current_lane()
         group = "\t".join((_clean(record.provider), _clean(lane), _clean(record.model)))
