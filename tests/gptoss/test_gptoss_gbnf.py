@@ -3,6 +3,7 @@ against the real llama-server (every grammar accepted, every constrained output 
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import re
@@ -156,22 +157,28 @@ _TOKEN = re.compile(
 )
 
 
-def _unescape(body: str) -> list[str]:
+def _unescape_marked(body: str) -> list[tuple[str, bool]]:
+    """Characters of a GBNF literal or class body, each with whether it was written escaped."""
     out, i = [], 0
     while i < len(body):
         ch = body[i]
         if ch == "\\":
             nxt = body[i + 1]
-            if nxt == "x":
-                out.append(chr(int(body[i + 2 : i + 4], 16)))
-                i += 4
+            width = {"x": 2, "u": 4, "U": 8}.get(nxt)
+            if width:
+                out.append((chr(int(body[i + 2 : i + 2 + width], 16)), True))
+                i += 2 + width
                 continue
-            out.append({"n": "\n", "r": "\r", "t": "\t"}.get(nxt, nxt))
+            out.append(({"n": "\n", "r": "\r", "t": "\t"}.get(nxt, nxt), True))
             i += 2
             continue
-        out.append(ch)
+        out.append((ch, False))
         i += 1
     return out
+
+
+def _unescape(body: str) -> list[str]:
+    return [ch for ch, _ in _unescape_marked(body)]
 
 
 def _parse_alts(tokens: list[tuple[str, str]], pos: int) -> tuple[Node, int]:
@@ -218,14 +225,17 @@ def parse_gbnf(text: str) -> dict[str, Node]:
     return rules
 
 
+@functools.lru_cache(maxsize=4096)
 def _class_chars(cls: str) -> list[str]:
+    """Members of a GBNF class (ranges cut at U+052F: a sampler may draw from a subset)."""
     negated = cls.startswith("[^")
-    chars = _unescape(cls[2:-1] if negated else cls[1:-1])
+    marked = _unescape_marked(cls[2:-1] if negated else cls[1:-1])
+    chars = [ch for ch, _ in marked]
     members: set[str] = set()
     i = 0
     while i < len(chars):
-        if i + 2 < len(chars) and chars[i + 1] == "-":
-            members.update(chr(c) for c in range(ord(chars[i]), ord(chars[i + 2]) + 1))
+        if i + 2 < len(chars) and chars[i + 1] == "-" and not marked[i + 1][1]:  # an escaped "-" is literal
+            members.update(chr(c) for c in range(ord(chars[i]), min(ord(chars[i + 2]), 0x52F) + 1))
             i += 3
         else:
             members.add(chars[i])
@@ -348,7 +358,7 @@ class Matcher:
 @pytest.mark.parametrize(
     ("schema", "fragment"),
     [
-        ({"type": "string", "pattern": "^a+$"}, "'pattern'"),
+        ({"type": "string", "pattern": "^(?!a)b$"}, "a lookahead"),
         ({"type": "array", "items": {"type": "string"}, "uniqueItems": True}, "uniqueItems"),
         ({"not": {"type": "string"}}, "'not'"),
         ({"type": "string", "format": "uri"}, "format 'uri'"),
@@ -369,7 +379,7 @@ def test_unsupported_keywords_raise_clear_errors(schema: dict[str, Any], fragmen
 
 def test_nested_path_in_error() -> None:
     with pytest.raises(UnsupportedSchemaError, match=re.escape("#/properties/tags/items")):
-        schema_to_gbnf({"type": "object", "properties": {"tags": {"type": "array", "items": {"pattern": "x"}}}})
+        schema_to_gbnf({"type": "object", "properties": {"tags": {"type": "array", "items": {"pattern": "(a)\\1"}}}})
 
 
 def test_recursive_ref_and_pydantic_style_schema() -> None:

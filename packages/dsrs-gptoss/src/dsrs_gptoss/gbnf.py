@@ -8,11 +8,19 @@ producing output that might not validate.
 
 Covered: ``type`` (one or a list), objects (``properties``, ``required``, ``additionalProperties``
 false/true/schema), arrays (``items``, ``prefixItems``, ``minItems``/``maxItems``), ``enum``,
-``const``, strings (``minLength``/``maxLength``; formats ``date``, ``time``, ``date-time``,
-``uuid``, ``email``, ``ipv4``, ``hostname``), integers and numbers with ``minimum``/``maximum``/
-``exclusiveMinimum``/``exclusiveMaximum``, ``anyOf``, ``oneOf`` (branches must be provably
-disjoint), single-schema ``allOf``, ``$ref`` into ``$defs``/``definitions`` (recursion included),
-``nullable: true``. Annotations (``title``, ``description``, ``default``, ``examples`` ...) are ignored.
+``const``, strings (``minLength``/``maxLength``; ``pattern``, see :mod:`dsrs_gptoss.pattern`;
+formats ``date``, ``time``, ``date-time``, ``duration``, ``uuid``, ``email``, ``ipv4``,
+``hostname``), integers and numbers with ``minimum``/``maximum``/``exclusiveMinimum``/
+``exclusiveMaximum``, ``anyOf``, ``oneOf`` (branches must be provably disjoint: by type, const/enum
+values, a required property one branch has and another forbids with ``additionalProperties: false``,
+or a required property whose values are disjoint), ``discriminator`` (pydantic's tagged unions: the
+tag property is always written), single-schema ``allOf``, ``$ref`` into ``$defs``/``definitions``
+(recursion included), ``nullable: true``. Annotations (``title``, ``description``, ``default``,
+``examples`` ...) are ignored.
+
+pydantic writes ``Decimal`` as ``anyOf [number, string]``; a bare string next to a bare number is
+read that way and constrained to a decimal numeral (``"12.50"``), so the answer also validates
+with pydantic (which parses the string as a number) rather than only with the schema.
 """
 
 from __future__ import annotations
@@ -23,6 +31,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from dsrs_gptoss.pattern import PatternError, compile_pattern
+
 __all__ = [
     "SUPPORTED_FORMATS",
     "OWN_FORMATS",
@@ -32,7 +42,7 @@ __all__ = [
 ]
 
 #: String formats the grammar enforces.
-SUPPORTED_FORMATS = frozenset({"date", "time", "date-time", "uuid", "email", "ipv4", "hostname"})
+SUPPORTED_FORMATS = frozenset({"date", "time", "date-time", "duration", "uuid", "email", "ipv4", "hostname"})
 #: Formats llama-server's own json_schema conversion ignores: a schema using them gets our grammar.
 OWN_FORMATS = frozenset({"email", "ipv4", "hostname"})
 #: Integer parts are capped at this many digits (keeps floats exact and generation finite).
@@ -87,6 +97,8 @@ _KNOWN = frozenset(
         "uniqueItems",
         "minProperties",
         "maxProperties",
+        "pattern",
+        "discriminator",
     }
 )
 _TYPES = ("object", "array", "string", "integer", "number", "boolean", "null")
@@ -117,6 +129,13 @@ _PRIMITIVES: dict[str, str] = {
     "email": '[a-z0-9] [a-z0-9._+-]{0,20} "@" label ("." label){0,2} "." [a-z]{2,6}',
     "octet": '"25" [0-5] | "2" [0-4] [0-9] | "1" [0-9] [0-9] | [1-9] [0-9] | [0-9]',
     "ipv4": 'octet "." octet "." octet "." octet',
+    # ISO 8601 durations as pydantic reads them (timedelta): days and/or a time part, no years/months.
+    "duration": '"-"? "P" ( [0-9]{1,5} "D" ( "T" duration-time )? | "T" duration-time )',
+    "duration-time": (
+        '[0-9]{1,5} "H" ( [0-9]{1,5} "M" )? ( [0-9]{1,5} ("." [0-9]{1,6})? "S" )?'
+        ' | [0-9]{1,5} "M" ( [0-9]{1,5} ("." [0-9]{1,6})? "S" )? | [0-9]{1,5} ("." [0-9]{1,6})? "S"'
+    ),
+    "decimal-string": '"\\"" "-"? ("0" | [1-9] [0-9]{0,14}) ("." [0-9]{1,6})? "\\""',
 }
 _PRIMITIVE_DEPS: dict[str, tuple[str, ...]] = {
     "string": ("char",),
@@ -128,6 +147,7 @@ _PRIMITIVE_DEPS: dict[str, tuple[str, ...]] = {
     "hostname": ("label",),
     "email": ("label",),
     "ipv4": ("octet",),
+    "duration": ("duration-time",),
 }
 
 
@@ -336,7 +356,7 @@ class _Converter:
             return "object"
         if any(k in schema for k in ("items", "prefixItems", "minItems", "maxItems")):
             return "array"
-        if any(k in schema for k in ("minLength", "maxLength", "format")):
+        if any(k in schema for k in ("minLength", "maxLength", "format", "pattern")):
             return "string"
         if any(k in schema for k in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")):
             return "number"
@@ -374,10 +394,19 @@ class _Converter:
         if not isinstance(branches, list) or not branches:
             raise UnsupportedSchemaError(f"{key} must be a non-empty list", path + "/" + key)
         rest = {
-            k: v for k, v in schema.items() if k != key and k not in _ANNOTATIONS and k not in ("$defs", "definitions")
+            k: v
+            for k, v in schema.items()
+            if k not in (key, "discriminator", "$defs", "definitions") and k not in _ANNOTATIONS
         }
         if rest:
             raise UnsupportedSchemaError(f"{key} with sibling keywords {sorted(rest)} is not supported", path)
+        if "discriminator" in schema:
+            branches = self.tagged(branches, schema["discriminator"], f"{path}/{key}")
+        if key == "anyOf" and _is_decimal(branches):
+            alts = [self.need("number"), self.need("decimal-string")]
+            if len(branches) == 3:
+                alts.append(self.need("null"))
+            return self.add("decimal", " | ".join(alts))
         if key == "oneOf":
             for i in range(len(branches)):
                 for j in range(i + 1, len(branches)):
@@ -389,6 +418,28 @@ class _Converter:
                         )
         alts = [self.visit(b, f"{path}/{key}/{i}", f"{hint}-{i}") for i, b in enumerate(branches)]
         return self.add(hint, " | ".join(alts))
+
+    def tagged(self, branches: list[Any], discriminator: Any, path: str) -> list[Any]:
+        """The branches of a discriminated union with the tag property required in each.
+
+        pydantic reads the tag first and fails without it, even where the branch gives it a default.
+        """
+        name = discriminator.get("propertyName") if isinstance(discriminator, Mapping) else None
+        if not isinstance(name, str):
+            raise UnsupportedSchemaError(
+                "discriminator needs a propertyName", path.rsplit("/", 1)[0] + "/discriminator"
+            )
+        out = []
+        for i, branch in enumerate(branches):
+            target = self.resolve(branch)
+            props = target.get("properties") if isinstance(target, Mapping) else None
+            if not isinstance(props, Mapping) or name not in props or self.values_of(props[name]) is None:
+                raise UnsupportedSchemaError(
+                    f"discriminator {name!r}: branch {i} has no const/enum property {name!r}", f"{path}/{i}"
+                )
+            required = list(target.get("required") or ())
+            out.append({**target, "required": required if name in required else [name, *required]})
+        return out
 
     # --- disjointness for oneOf --------------------------------------------------------------
 
@@ -431,20 +482,42 @@ class _Converter:
                 return list(schema["enum"])
         return None
 
-    def disjoint(self, a: Any, b: Any) -> bool:
+    def disjoint(self, a: Any, b: Any, depth: int = 0) -> bool:
+        """True only when no JSON value can match both ``a`` and ``b`` (False = not proven)."""
+        if depth > 16:  # recursive models: stop looking rather than loop
+            return False
         ta, tb = self.types_of(a), self.types_of(b)
         if ta is not None and tb is not None and not (ta & tb):
             return True
         va, vb = self.values_of(a), self.values_of(b)
         if va is not None and vb is not None:
             return not any(x == y and _json_type(x) == _json_type(y) for x in va for y in vb)
+        for values, other in ((va, b), (vb, a)):
+            if values is not None and all(self.excludes(other, v) for v in values):
+                return True
         a, b = self.resolve(a), self.resolve(b)
         if isinstance(a, Mapping) and isinstance(b, Mapping) and ta == {"object"} and tb == {"object"}:
-            req = set(a.get("required") or ()) & set(b.get("required") or ())
+            ra, rb = set(a.get("required") or ()), set(b.get("required") or ())
             pa, pb = a.get("properties") or {}, b.get("properties") or {}
-            for name in req:
-                if name in pa and name in pb and self.disjoint(pa[name], pb[name]):
+            for name in ra & rb:
+                if name in pa and name in pb and self.disjoint(pa[name], pb[name], depth + 1):
                     return True
+            # A property one branch requires and the other forbids (additionalProperties: false).
+            if any(n not in pb for n in ra) and b.get("additionalProperties") is False:
+                return True
+            if any(n not in pa for n in rb) and a.get("additionalProperties") is False:
+                return True
+        return False
+
+    def excludes(self, schema: Any, value: Any) -> bool:
+        """``value`` provably fails ``schema`` (by type, or a string value outside maxLength/minLength)."""
+        kinds = self.types_of(schema)
+        if kinds is not None and _json_type(value) not in kinds:
+            return True
+        target = self.resolve(schema)
+        if isinstance(value, str) and isinstance(target, Mapping) and not any(k in target for k in ("anyOf", "oneOf")):
+            lo, hi = target.get("minLength"), target.get("maxLength")
+            return (isinstance(lo, int) and len(value) < lo) or (isinstance(hi, int) and len(value) > hi)
         return False
 
     # --- types --------------------------------------------------------------------------------
@@ -459,6 +532,8 @@ class _Converter:
         fmt = schema.get("format")
         lo = int(schema.get("minLength", 0))
         hi = schema.get("maxLength")
+        if "pattern" in schema:
+            return self.pattern_string(schema["pattern"], fmt, lo, hi, path)
         if fmt is not None:
             if fmt not in SUPPORTED_FORMATS:
                 raise UnsupportedSchemaError(
@@ -478,6 +553,25 @@ class _Converter:
         self.need("char")
         chars = _repeat("char", lo, None if hi is None else int(hi))
         return self.add(f"string-{lo}-{hi if hi is not None else 'inf'}", f'"\\"" {chars} "\\""'.replace("  ", " "))
+
+    def pattern_string(self, pattern: Any, fmt: Any, lo: int, hi: Any, path: str) -> str:
+        if fmt is not None:
+            raise UnsupportedSchemaError(f"pattern together with format {fmt!r} is not supported", path)
+        try:
+            compiled = compile_pattern(pattern, self.need("char"))
+        except PatternError as exc:
+            raise UnsupportedSchemaError(str(exc), path + "/pattern") from None
+        if compiled.min_length < lo or (
+            hi is not None and (compiled.max_length is None or compiled.max_length > int(hi))
+        ):
+            # A grammar cannot intersect a regex with a length range in general; fixed-length ones fit.
+            raise UnsupportedSchemaError(
+                f"pattern {pattern!r} admits {compiled.min_length}..{compiled.max_length or 'any'} characters, "
+                f"more than minLength/maxLength {lo}..{hi if hi is not None else 'any'} allow; "
+                "put the length into the pattern (e.g. {m,n}) and anchor it with ^...$",
+                path,
+            )
+        return self.add("pattern", f'"\\"" ({compiled.expr}) "\\""')
 
     def bounds(self, schema: Mapping[str, Any], path: str) -> tuple[float | None, bool, float | None, bool]:
         lo: float | None = None
@@ -619,6 +713,16 @@ class _Converter:
         kv = f'{self.need("string")} {ws} ":" {ws} {value}'
         body = f'"{{" {ws} {kv} {ws} "}}"' if lo == 1 else f'"{{" {ws} ({kv})? {ws} "}}"'
         return self.add(hint, body)
+
+
+def _is_decimal(branches: list[Any]) -> bool:
+    """pydantic's ``Decimal`` (``Optional[Decimal]`` too): ``anyOf`` of a bare number, a bare string (and null)."""
+    bare = []
+    for branch in branches:
+        if not isinstance(branch, Mapping) or {k for k in branch if k not in _ANNOTATIONS} != {"type"}:
+            return False
+        bare.append(branch["type"])
+    return sorted(t for t in bare if t != "null") == ["number", "string"] and bare.count("null") <= 1
 
 
 def _json_type(value: Any) -> str:
