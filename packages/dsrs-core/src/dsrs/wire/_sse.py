@@ -10,7 +10,7 @@ already turns transport errors into typed ones reports it as a ``ResponseParseEr
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 
 from dsrs.transport._base import BodyTooLargeError
@@ -49,7 +49,7 @@ class SSEDecoder:
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         return list(self.iter_feed(chunk))
 
-    def iter_feed(self, chunk: bytes) -> Iterator[SSEEvent]:
+    def iter_feed(self, chunk: bytes) -> Generator[SSEEvent, None, None]:
         """Like :meth:`feed`, but yields each event as soon as it is parsed (the first delta of a
         large chunk reaches the caller before the rest of the chunk is decoded). Exhaust it."""
         buf = self._buf
@@ -128,7 +128,7 @@ class NDJSONDecoder:
     def feed(self, chunk: bytes) -> list[bytes]:
         return list(self.iter_feed(chunk))
 
-    def iter_feed(self, chunk: bytes) -> Iterator[bytes]:
+    def iter_feed(self, chunk: bytes) -> Generator[bytes, None, None]:
         """Like :meth:`feed`, yielding each non-empty line (stripped) as soon as it is found. Exhaust it."""
         buf = self._buf
         buf += chunk
