@@ -25,12 +25,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from dsrs import errors
 from dsrs.errors import ProviderFailure
-from dsrs.wire import retry_after_from_headers
+from dsrs.wire import classify_by_status, retry_after_from_headers
 
 __all__ = ["RATE_LIMIT_RESET_HEADERS", "WIRE", "classify", "error_object", "retry_after"]
 
@@ -142,12 +143,15 @@ def classify(failure: ProviderFailure) -> errors.LMError | None:
         message = failure.message or etype.replace("_", " ")
     cls = _TYPES.get(etype)
     if cls is None:
-        # A type added after this table: the status it came with decides; a stream error with an
-        # unknown type is still a provider-side fault.
+        # A type added after this table: the status it came with decides (keeping the type and
+        # message); a stream error with an unknown type is still a provider-side fault.
         known = _BY_STATUS.get(failure.status or 0)
-        cls = _TYPES[known] if known else (errors.ProviderUnavailableError if failure.status is None else None)
-        if cls is None:
-            return None
+        if known:
+            cls = _TYPES[known]
+        elif failure.status is not None:
+            return classify_by_status(replace(failure, code=etype, message=message))
+        else:
+            cls = errors.ProviderUnavailableError
     lowered = message.lower()
     if etype == "invalid_request_error" and lowered.startswith(_TOO_LONG_PREFIXES):
         cls = errors.ContextWindowExceededError
