@@ -183,47 +183,37 @@ class CallLog(BatchedSQLite):
             days = 90.0
         conn.execute("DELETE FROM logs WHERE ts < ?", (time.time() - days * 86400,))
 
-    def clean(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
+    def clean(self, item: Any) -> tuple[Any, ...]:
         # Serializing and scrubbing happen here, on the writer thread, not in the caller's call.
-        (ts, request_id, provider, model, lane, attempt, duration, error, request, response, usage) = row
+        record: UsageRecord = item
         secrets = _known_secrets()
 
         def text(value: Any) -> str | None:
             return None if value is None else scrub(str(value), secrets)
 
-        usage_json = json.dumps(usage.to_dict(), default=str) if hasattr(usage, "to_dict") else None
+        response = getattr(record, "response", None)
+        attempt = getattr(record, "attempt", None)
+        duration = record.latency_s
+        usage = record.usage
         return (
-            ts or time.time(),
-            None if request_id is None else str(request_id)[:200],
-            str(provider)[:200],
-            str(model)[:500],
-            None if lane is None else str(lane)[:200],
+            record.timestamp or time.time(),
+            text(getattr(record, "request_id", None) or None),
+            str(record.provider)[:200],
+            str(record.model)[:500],
+            None if record.lane is None else str(record.lane)[:200],
             attempt if isinstance(attempt, int) and not isinstance(attempt, bool) else None,
             duration if isinstance(duration, (int, float)) and not isinstance(duration, bool) else None,
-            _error_text(error, secrets),
-            text(_request_json(request)),
+            _error_text(getattr(record, "error", None), secrets),
+            text(_request_json(getattr(record, "request", None))),
             text(getattr(response, "text", None)),
             text(getattr(response, "reasoning", None)),
             text(getattr(response, "finish_reason", None)),
-            usage_json,
+            json.dumps(usage.to_dict(), default=str) if hasattr(usage, "to_dict") else None,
         )
 
     def record(self, record: UsageRecord) -> None:
-        self.append(
-            (
-                record.timestamp,
-                getattr(record, "request_id", None),
-                record.provider,
-                record.model,
-                record.lane,
-                getattr(record, "attempt", None),
-                getattr(record, "duration_s", None) or record.latency_s,
-                getattr(record, "error_type", None) or getattr(record, "error", None),
-                getattr(record, "request", None),
-                getattr(record, "response", None),
-                record.usage,
-            )
-        )
+        """Queue one finished call (serialized on the writer thread)."""
+        self.append(record)
 
 
 def _error_text(error: Any, secrets: Iterable[str]) -> str | None:

@@ -22,15 +22,15 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dsrs._sqlite_batch import BatchedSQLite
+from dsrs._usage import UsageRecord
 
 if TYPE_CHECKING:
     import sqlite3
-
-    from dsrs._usage import UsageRecord
 
 __all__ = [
     "DEFAULT_FILENAME",
@@ -188,8 +188,11 @@ class LocalLedger(BatchedSQLite):
     def default_path(self) -> Path:
         return default_path()
 
-    def clean(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
-        return _clean(row)
+    def clean(self, item: Any) -> tuple[Any, ...]:
+        row = _row_of(item) if isinstance(item, UsageRecord) else tuple(item)
+        # The common case (a record built by dsrs, values of the right types) goes in as it is;
+        # anything else is normalized value by value.
+        return row if _plain(row) else _clean(row)
 
     def prune(self, conn: sqlite3.Connection) -> None:
         try:
@@ -199,42 +202,63 @@ class LocalLedger(BatchedSQLite):
         conn.execute("DELETE FROM calls WHERE ts < ?", (time.time() - days * 86400,))
 
     def record(self, record: UsageRecord) -> None:
-        """Queue one finished call."""
-        u = record.usage
-        self.append(
-            (
-                record.timestamp,
-                record.provider,
-                record.model,
-                record.lane if record.lane is not None else _lane_hint(),
-                getattr(record, "request_id", None),
-                getattr(record, "attempt", None),
-                _duration(record),
-                u.prompt_tokens,
-                u.completion_tokens,
-                u.total_tokens,
-                u.cached_tokens,
-                u.reasoning_tokens,
-                u.cost_msats,
-                u.cost_usd,
-                u.cache_hit,
-                u.calls,
-                _error_of(record),
-            )
-        )
+        """Queue one finished call (the record itself: it is read on the writer thread)."""
+        if record.lane is None:
+            hint = _lane_hint()  # a context variable: only readable here, on the caller's side
+            if hint is not None:
+                record = replace(record, lane=hint)
+        self.append(record)
 
 
-def _duration(record: UsageRecord) -> Any:
-    value = getattr(record, "duration_s", None)
-    return record.latency_s if value is None else value
+def _row_of(record: UsageRecord) -> tuple[Any, ...]:
+    u = record.usage
+    return (
+        record.timestamp or time.time(),
+        record.provider,
+        record.model,
+        record.lane,
+        getattr(record, "request_id", None) or None,
+        getattr(record, "attempt", None),
+        record.latency_s,
+        u.prompt_tokens,
+        u.completion_tokens,
+        u.total_tokens,
+        u.cached_tokens,
+        u.reasoning_tokens,
+        u.cost_msats,
+        u.cost_usd,
+        1 if u.cache_hit else 0,
+        u.calls or 1,
+        _error_name(getattr(record, "error", None)),
+    )
 
 
-def _error_of(record: UsageRecord) -> Any:
-    for name in ("error_type", "error"):
-        value = getattr(record, name, None)
-        if value is not None:
-            return value
-    return None
+_TEXT = (str, type(None))
+_NUM = (int, float, type(None))
+
+
+def _plain(row: tuple[Any, ...]) -> bool:
+    """Whether ``row`` can be stored as it is: right types, no negative counts, no NaN, short text."""
+    ts, provider, model, lane, request_id, attempt, duration, *counts, msats, usd, hit, calls, err = row
+    return (
+        type(ts) is float
+        and type(provider) is str
+        and type(model) is str
+        and len(model) <= 500
+        and len(provider) <= 200
+        and type(lane) in _TEXT
+        and type(request_id) in _TEXT
+        and type(err) in _TEXT
+        and type(attempt) in (int, type(None))
+        and type(duration) in (float, type(None))
+        and all(type(c) is int and c >= 0 for c in counts)
+        and type(msats) in (int, type(None))
+        and type(usd) in (float, type(None))
+        and (usd is None or usd == usd)
+        and type(calls) is int
+        and calls > 0
+        and hit in (0, 1)
+    )
 
 
 def _lane_hint() -> str | None:

@@ -69,7 +69,8 @@ class BatchedSQLite:
 
     def _reset_process_state(self) -> None:
         # After a fork the parent's pending rows are the parent's to write, and its thread is gone.
-        self._pending: list[tuple[Any, ...]] = []
+        self._pending: list[Any] = []  # items as appended, turned into rows by the writer
+        self._retry: list[tuple[Any, ...]] = []  # rows a failed flush keeps for the next one
         self._lock = threading.Lock()
         self._io_lock = threading.Lock()
         self._wake = threading.Event()
@@ -87,18 +88,23 @@ class BatchedSQLite:
             self._path = self.default_path()
         return self._path
 
-    def clean(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
-        return row
+    def clean(self, item: Any) -> tuple[Any, ...]:
+        """Turn an appended item into the row to insert (on the writer thread)."""
+        return tuple(item)
 
     # --- the hot path -------------------------------------------------------------------------
 
-    def append(self, row: tuple[Any, ...]) -> None:
-        """Queue one row (never touches the disk on the caller's thread)."""
+    def append(self, item: Any) -> None:
+        """Queue one item (never touches the disk, and does no work, on the caller's thread)."""
         if self.broken is not None:
             return
         with self._lock:
-            self._pending.append(row)
+            self._pending.append(item)
             n = len(self._pending)
+            if n > self.max_pending:  # the writer is stuck: keep memory bounded
+                del self._pending[0]
+                self.dropped += 1
+                self._log("drop", f"{self.dropped} rows dropped so far: the writer of {self.path} fell behind")
         if self._thread is None:
             self._start()
         elif n >= self.flush_at:
@@ -150,28 +156,39 @@ class BatchedSQLite:
     def prune(self, conn: sqlite3.Connection) -> None:
         """Delete old rows (called when the file is opened)."""
 
+    def _rows(self, items: list[Any]) -> list[tuple[Any, ...]]:
+        rows = []
+        for item in items:
+            try:
+                rows.append(self.clean(item))
+            except Exception as exc:  # a bug or a hostile value: lose this row, not the batch
+                self.dropped += 1
+                self._log("clean", f"a row could not be stored ({type(exc).__name__}); {self.dropped} dropped so far")
+        return rows
+
     def flush(self) -> int:
         """Write every pending row now; return how many were written."""
         import sqlite3
 
         with self._lock:
-            rows, self._pending = self._pending, []
-        if not rows or self.broken is not None:
+            items, self._pending = self._pending, []
+            retry, self._retry = self._retry, []
+        if (not items and not retry) or self.broken is not None:
             return 0
         with self._io_lock:
+            rows = retry + self._rows(items)
             try:
-                cleaned = [self.clean(r) for r in rows]
                 conn = self._connect()
                 conn.execute("BEGIN IMMEDIATE")
                 try:
-                    conn.executemany(self._insert, cleaned)
+                    conn.executemany(self._insert, rows)
                     conn.execute("COMMIT")
                 except BaseException:
                     conn.execute("ROLLBACK")
                     raise
             except (sqlite3.OperationalError, OSError) as exc:
                 # Locked, busy, read-only, disk full: keep the rows for the next flush.
-                self._requeue(rows)
+                self._keep(rows)
                 self._log("retry", f"could not write {self.path} ({type(exc).__name__}: {exc}); will retry")
                 return 0
             except sqlite3.DatabaseError as exc:
@@ -189,15 +206,15 @@ class BatchedSQLite:
         self.written += len(rows)
         return len(rows)
 
-    def _requeue(self, rows: list[tuple[Any, ...]]) -> None:
+    def _keep(self, rows: list[tuple[Any, ...]]) -> None:
         with self._lock:
-            merged = rows + self._pending
+            merged = rows + self._retry
             excess = len(merged) - self.max_pending
             if excess > 0:
                 del merged[:excess]
                 self.dropped += excess
                 self._log("drop", f"{self.dropped} rows dropped so far: {self.path} stayed unwritable")
-            self._pending = merged
+            self._retry = merged
 
     def _log(self, kind: str, message: str) -> None:
         # At most one line a minute per kind, so a file locked for an hour does not flood the log.
