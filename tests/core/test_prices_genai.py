@@ -15,12 +15,14 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import dsrs
 from dsrs import _prices
-from dsrs import _registry as registry
 from dsrs._prices import genai_prices_cost, price_source
-from dsrs.plugins import _manager, hookimpl, hooks, register_plugin
+from dsrs.plugins import hookimpl, hooks, register_plugin
+from dsrs.testing import isolated_plugins
 
 genai_prices = pytest.importorskip("genai_prices", reason="the dsrs-core[prices] extra is not installed")
 
@@ -28,11 +30,8 @@ genai_prices = pytest.importorskip("genai_prices", reason="the dsrs-core[prices]
 @pytest.fixture(autouse=True)
 def core_only_host() -> Iterator[None]:
     """Only dsrs-core's own plugin: no package table lists openai/google/anthropic models here."""
-    saved = _manager._host
-    _manager.reset_host(autoload=False)
-    yield
-    _manager._host = saved
-    registry.invalidate()
+    with isolated_plugins():
+        yield
 
 
 @pytest.fixture(autouse=True)
@@ -185,3 +184,48 @@ def test_an_unknown_model_is_looked_up_once() -> None:
 def test_only_the_bundled_snapshot_is_used() -> None:
     genai_prices_cost("openai:gpt-4o", dsrs.LmUsage.from_tokens(1, 1))
     assert genai_prices.data_snapshot._custom_snapshot is None, "dsrs must never install a downloaded snapshot"
+
+
+# Models of every mapped vendor, flat and tiered (Gemini 2.5 Pro and Claude Sonnet 4.5 change price
+# above 200k prompt tokens), some with cache-write prices, some without.
+SAMPLE_MODELS = [
+    "openai:gpt-4o",
+    "openai:gpt-4o-mini",
+    "google:gemini-2.5-pro",
+    "google:gemini-2.5-flash",
+    "anthropic:claude-sonnet-4-5",
+    "anthropic:claude-3-5-haiku",
+    "deepseek:deepseek-chat",
+    "mistral:mistral-large-latest",
+]
+
+
+@settings(
+    max_examples=300, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    model=st.sampled_from(SAMPLE_MODELS),
+    prompt=st.integers(0, 1_200_000),
+    cached_share=st.floats(0, 1),
+    write_share=st.floats(0, 1),
+    completion=st.integers(0, 200_000),
+)
+def test_the_fast_path_agrees_with_genai_prices_own_calculation(
+    model: str, prompt: int, cached_share: float, write_share: float, completion: int
+) -> None:
+    provider, _, name = model.partition(":")
+    provider_id = _prices.GENAI_PRICES_PROVIDERS[provider]
+    if not _prices._known(provider_id, name):
+        pytest.skip(f"{model} is not in this genai-prices snapshot")
+    cached = int(prompt * cached_share)
+    written = int((prompt - cached) * write_share)
+    usage = UsageWithCacheWrites(prompt, completion, cached, written)
+    cost = genai_prices_cost(model, usage)  # type: ignore[arg-type]
+    exact = _prices._exact_usd(provider_id, name, (prompt, cached, written, completion))
+    assert cost is not None and exact is not None
+    assert cost.usd == pytest.approx(exact, rel=1e-9, abs=1e-12)
+
+
+def test_tiered_models_use_the_fast_path_too() -> None:
+    segments = _prices._linear_price("google", "gemini-2.5-pro")
+    assert segments is not None and [lo for lo, _ in segments] == [-1, 200_000]

@@ -10,22 +10,19 @@ import pytest
 
 import dsrs
 from dsrs import _prices
-from dsrs import _registry as registry
-from dsrs.plugins import _manager, hooks
+from dsrs.plugins import hooks
+from dsrs.testing import isolated_plugins
 
 
 @pytest.fixture(autouse=True)
 def without_genai_prices(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    saved = _manager._host
-    _manager.reset_host(autoload=False)
     monkeypatch.setitem(sys.modules, "genai_prices", None)  # `import genai_prices` raises ImportError
     _prices._genai_prices.cache_clear()
     _prices._known.cache_clear()
-    yield
+    with isolated_plugins():
+        yield
     _prices._genai_prices.cache_clear()
     _prices._known.cache_clear()
-    _manager._host = saved
-    registry.invalidate()
 
 
 def test_unlisted_models_stay_unknown() -> None:

@@ -12,6 +12,10 @@ rates and tiered prices (e.g. above 200k input tokens) follow the prompt size.
 
 from __future__ import annotations
 
+import math
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any, Literal
 
@@ -72,29 +76,139 @@ def _known(provider_id: str, model: str) -> bool:
     return True
 
 
+def _exact_usd(provider_id: str, model: str, counts: tuple[int, int, int, int]) -> float | None:
+    """genai-prices' own calculation (about 250 µs: it decomposes usage through its unit registry)."""
+    module = _genai_prices()
+    prompt, cache_read, cache_write, completion = counts
+    priced = module.Usage(
+        input_tokens=prompt,
+        cache_read_tokens=cache_read or None,
+        cache_write_tokens=cache_write or None,
+        output_tokens=completion,
+    )
+    try:
+        calculation = module.calc_price(priced, model, provider_id=provider_id)
+    except (LookupError, ValueError):
+        return None
+    return float(calculation.total_price)
+
+
+@dataclass(frozen=True, slots=True)
+class _LinearPrice:
+    """USD per token of each kind plus a fixed part per call, read off genai-prices for one model."""
+
+    fixed: float
+    uncached_input: float
+    cache_read: float
+    cache_write: float
+    output: float
+
+    def usd(self, counts: tuple[int, int, int, int]) -> float:
+        prompt, cache_read, cache_write, completion = counts
+        return (
+            self.fixed
+            + (prompt - cache_read - cache_write) * self.uncached_input
+            + cache_read * self.cache_read
+            + cache_write * self.cache_write
+            + completion * self.output
+        )
+
+
+_PROBE_TOKENS = 1_000_000
+# Linear readings of a model's price, per prompt-size segment: ((exclusive lower bound, price), ...),
+# or None when some segment is not linear; with the hour they were read in.
+_linear: dict[tuple[str, str], tuple[int, tuple[tuple[int, _LinearPrice], ...] | None]] = {}
+
+
+def _thresholds(provider_id: str, model: str) -> list[int]:
+    """Prompt sizes above which a tier's prices apply (genai-prices' "cliff" tiers), ascending."""
+    module = _genai_prices()
+    _, info = module.data_snapshot.get_snapshot().find_provider_model(model, None, provider_id, None)
+    prices = info.get_prices(datetime.now(tz=timezone.utc))
+    starts = {
+        int(tier.start)
+        for value in vars(prices).values()
+        if isinstance(value, module.types.TieredPrices)
+        for tier in value.tiers
+    }
+    return sorted(starts)
+
+
+def _read_segment(provider_id: str, model: str, lo: int, hi: int | None) -> _LinearPrice | None:
+    """The price for prompts of ``lo < prompt <= hi`` tokens as a linear function, from six of
+    genai-prices' own calculations, checked against a seventh; ``None`` if it is not linear there."""
+    p0 = lo + 1
+    p1 = p0 + _PROBE_TOKENS if hi is None else min(hi, p0 + _PROBE_TOKENS)
+    if p1 <= p0:
+        return None
+    n = _PROBE_TOKENS
+    probes = [(p0, 0, 0, 0), (p1, 0, 0, 0), (p1, p1, 0, 0), (p1, 0, p1, 0), (p1, 0, 0, n)]
+    found = [_exact_usd(provider_id, model, counts) for counts in probes]
+    values = [v for v in found if v is not None]
+    if len(values) != len(probes):
+        return None
+    at_p0, at_p1, all_read, all_written, with_output = values
+    uncached = (at_p1 - at_p0) / (p1 - p0)
+    fixed = at_p0 - p0 * uncached
+    fixed = 0.0 if abs(fixed) < 1e-12 else fixed  # float noise of a price that has no fixed part
+    price = _LinearPrice(
+        fixed, uncached, (all_read - fixed) / p1, (all_written - fixed) / p1, (with_output - at_p1) / n
+    )
+    middle = (p0 + p1) // 2
+    check = (middle, middle // 5, middle // 20, 7_891)
+    exact = _exact_usd(provider_id, model, check)
+    if exact is None or not math.isclose(price.usd(check), exact, rel_tol=1e-9, abs_tol=1e-12):
+        return None
+    return price
+
+
+def _linear_price(provider_id: str, model: str) -> tuple[tuple[int, _LinearPrice], ...] | None:
+    """The model's price as linear functions of the token counts, one per tier segment of the
+    prompt size, or ``None`` when some segment is not linear (then every call uses the exact path).
+
+    Read off genai-prices itself and checked, so it never disagrees with it; read again every hour,
+    as prices may change on a date.
+    """
+    hour = int(time.time() // 3600)
+    cached = _linear.get((provider_id, model))
+    if cached is not None and cached[0] == hour:
+        return cached[1]
+    bounds = [-1, *_thresholds(provider_id, model)]
+    segments: list[tuple[int, _LinearPrice]] = []
+    for i, lo in enumerate(bounds):
+        price = _read_segment(provider_id, model, lo, bounds[i + 1] if i + 1 < len(bounds) else None)
+        if price is None:
+            _linear[(provider_id, model)] = (hour, None)
+            return None
+        segments.append((lo, price))
+    result = tuple(segments)
+    _linear[(provider_id, model)] = (hour, result)
+    return result
+
+
 def genai_prices_cost(model: str, usage: LmUsage) -> Cost | None:
     """Price ``model`` (canonical ``"provider:model"``) from genai-prices; ``None`` when it has no price."""
     provider, sep, name = model.partition(":")
     provider_id = GENAI_PRICES_PROVIDERS.get(provider)
     if not sep or not name or provider_id is None or not _known(provider_id, name):
         return None
-    module = _genai_prices()
     prompt = max(usage.prompt_tokens, 0)
     # Counts are clamped to what the prompt can hold, so a server reporting more cached tokens than
     # prompt tokens is not billed for tokens that were never sent (the package tables do the same).
     cache_read = min(max(usage.cached_tokens, 0), prompt)
     cache_write = min(max(int(getattr(usage, "cache_write_tokens", 0) or 0), 0), prompt - cache_read)
-    priced = module.Usage(
-        input_tokens=prompt,
-        cache_read_tokens=cache_read or None,
-        cache_write_tokens=cache_write or None,
-        output_tokens=max(usage.completion_tokens, 0),
-    )
-    try:
-        calculation = module.calc_price(priced, name, provider_id=provider_id)
-    except (LookupError, ValueError):
+    counts = (prompt, cache_read, cache_write, max(usage.completion_tokens, 0))
+    segments = _linear_price(provider_id, name)
+    if segments is None:
+        usd = _exact_usd(provider_id, name, counts)
+    else:
+        price = segments[0][1]
+        for lo, segment_price in segments:
+            if prompt > lo:
+                price = segment_price
+        usd = price.usd(counts)
+    if usd is None:
         return None
-    usd = float(calculation.total_price)
     return Cost(usd=usd, msats=usd_to_msats(usd))
 
 
