@@ -17,6 +17,10 @@ Provider options (``LM("gptoss:...", auto_start=False)``) consumed here, not sen
   enforced: llama-server's own ``response_format`` conversion, or our :mod:`dsrs_gptoss.gbnf`
   grammar in the ``grammar`` field. ``auto`` uses the grammar when the schema needs it (string
   formats llama.cpp ignores) or when this server rejected ``json_schema`` before.
+* ``vision`` (default False): the server has a multimodal projector (started with ``--mmproj``;
+  its ``GET /props`` then reports ``modalities.vision``), so image parts are sent as ``image_url``
+  (llama.cpp ``docs/multimodal.md``). Without it every image, audio or file part is refused before
+  sending: a text-only model would never see it.
 
 Every other option (``top_p``, ``top_k``, ``min_p``, ``repeat_penalty``, ``grammar``,
 ``chat_template_kwargs``, ...) goes into the request body as is.
@@ -54,6 +58,7 @@ LOCAL_OPTIONS = frozenset(
         "structured",
         "harmony",
         "reasoning_effort",
+        "vision",
     }
 )
 #: Stop strings of raw Harmony completions: the model is done (return) or wants a tool (call).
@@ -86,6 +91,10 @@ class GptOssProvider(OpenAICompatibleProvider):
             raise ValueError(f"structured must be one of {_STRUCTURED_MODES}, got {structured!r}")
         self.structured = structured
         self.harmony = bool(opts.get("harmony", False))
+        # Images only with a projector (see ``vision`` above); never audio or files.
+        self._wire = dataclasses.replace(
+            self.wire_options, parts=frozenset({"image"}) if opts.get("vision") else frozenset()
+        )
         self._stream_headers = {**self.endpoint.headers, "accept": "text/event-stream", "connection": "close"}
         self.handle: server.ServerHandle | None = None
 
@@ -148,7 +157,7 @@ class GptOssProvider(OpenAICompatibleProvider):
             max_tokens=request.max_tokens or DEFAULT_MAX_TOKENS,
             response_format=None if use_grammar else request.response_format,
         )
-        body = openai_chat.encode_body(wire_request, stream=stream, options=self.wire_options)
+        body = openai_chat.encode_body(wire_request, stream=stream, options=self._wire)
         if use_grammar:
             assert request.response_format is not None and request.response_format.schema is not None
             try:
@@ -163,6 +172,10 @@ class GptOssProvider(OpenAICompatibleProvider):
         A JSON schema goes into the developer message (``# Response Formats``) and, as our grammar,
         constrains the ``final`` message (after an optional ``analysis`` message).
         """
+        for m in request.messages:  # a Harmony prompt is text: a media part is refused, never dropped
+            for part in m.parts:
+                if part.kind != "text":
+                    raise openai_chat.unsupported_part(self.name, request.model, part, "a Harmony prompt is text only")
         rf = request.response_format
         schema = rf.schema if rf is not None and rf.type == "json_schema" else None
         effort = request.options.get("reasoning_effort", "medium")

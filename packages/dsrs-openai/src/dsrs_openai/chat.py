@@ -9,6 +9,7 @@ and usage fields outside the OpenAI shape (DeepSeek cache hits, xAI reasoning to
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -116,11 +117,16 @@ class OpenAIChatProvider(OpenAICompatibleProvider):
     # --- request ----------------------------------------------------------------------------
 
     def check_options(self, request: LMRequest) -> None:
+        """Refuse options this API does not document, naming the closest known one (typos)."""
         allowed = self.known_options | self.client_options
         unknown = sorted(k for k in request.options if k not in allowed)
         if unknown:
+            hints = []
+            for key in unknown:
+                close = difflib.get_close_matches(key, sorted(allowed), n=1, cutoff=0.6)
+                hints.append(f"{key!r} (did you mean {close[0]!r}?)" if close else repr(key))
             raise InvalidRequestError(
-                f"{', '.join(map(repr, unknown))} {'is not a parameter' if len(unknown) == 1 else 'are not parameters'} "
+                f"{', '.join(hints)} {'is not a parameter' if len(unknown) == 1 else 'are not parameters'} "
                 f"of the {self.name} API; known: {', '.join(sorted(self.known_options)) or '(none)'}. "
                 "Pass extra_body={...} to send fields verbatim.",
                 provider=self.name,
@@ -133,7 +139,7 @@ class OpenAIChatProvider(OpenAICompatibleProvider):
     def adjust_body(self, body: dict[str, Any], request: LMRequest, *, stream: bool) -> None:
         """Vendor-specific changes to the encoded body (in place)."""
 
-    def request_headers(self, request: LMRequest) -> dict[str, str]:
+    def request_headers(self, request: LMRequest) -> Mapping[str, str]:
         extra = request.options.get("extra_headers")
         if isinstance(extra, Mapping) and extra:
             return {**self.endpoint.headers, **{str(k).lower(): str(v) for k, v in extra.items()}}

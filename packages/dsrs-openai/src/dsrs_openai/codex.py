@@ -38,7 +38,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from dsrs import ProbeResult, Provider, ProviderConfig, ProviderSpec, errors
-from dsrs.types import LMRequest, LMResponse, LmUsage, Message, StreamChunk
+from dsrs.types import LMRequest, LMResponse, LmUsage, Message, StreamChunk, Text
+from dsrs.wire import openai_chat
 
 __all__ = ["CodexProvider", "CodexRun", "classify_codex_error", "find_codex", "parse_events", "render_prompt"]
 
@@ -66,9 +67,15 @@ def find_codex(explicit: str | None = None) -> str | None:
 
 
 def render_prompt(messages: tuple[Message, ...]) -> str:
-    """One prompt text for ``codex exec``: a lone user message as is, else labelled sections."""
+    """One prompt text for ``codex exec``: a lone user message as is, else labelled sections.
+
+    The prompt is text: an image, audio or file part is refused (never dropped)."""
+    for m in messages:
+        for part in m.parts:
+            if not isinstance(part, Text):
+                raise openai_chat.unsupported_part("codex", None, part, "codex exec takes a text prompt")
     if len(messages) == 1 and messages[0].role == "user":
-        return messages[0].content or ""
+        return messages[0].text
     parts = []
     for m in messages:
         label = {
@@ -78,7 +85,7 @@ def render_prompt(messages: tuple[Message, ...]) -> str:
             "assistant": "Assistant",
             "tool": "Tool result",
         }[m.role]
-        parts.append(f"## {label}\n{m.content or ''}")
+        parts.append(f"## {label}\n{m.text}")
     return "\n\n".join(parts)
 
 

@@ -1,14 +1,19 @@
-"""OpenAI model-family rules: which models reason, which need the Responses API.
+"""OpenAI model-family rules: which models reason, which need the Responses API, and the wire
+profile (:class:`~dsrs.wire.WireOptions`) each family gets.
 
 Reasoning models (o1, o3, o4-mini, gpt-5, codex) take ``max_completion_tokens`` instead of
-``max_tokens``, reject ``temperature``, and read system instructions as ``developer`` messages.
+``max_tokens``, reject ``temperature``, and read system instructions as ``developer`` messages;
+o1-mini and o1-preview reject system and developer messages altogether (sent as ``user``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
-__all__ = ["accepts_system_role", "is_reasoning_model", "uses_responses_api"]
+from dsrs.wire import WireOptions
+
+__all__ = ["accepts_system_role", "chat_profile", "is_reasoning_model", "uses_responses_api"]
 
 _O_SERIES = re.compile(r"^o\d+(?:$|-)")
 _GPT5 = re.compile(r"^gpt-5(?:$|[.-])")
@@ -41,3 +46,13 @@ def accepts_system_role(model: str) -> bool:
     """``o1-mini`` and ``o1-preview`` reject both ``system`` and ``developer`` messages."""
     m = _base(model)
     return not (m.startswith("o1-mini") or m.startswith("o1-preview"))
+
+
+def chat_profile(model: str, base: WireOptions) -> WireOptions:
+    """The Chat Completions profile of ``model``'s family, on top of the provider's ``base``."""
+    if not is_reasoning_model(model):
+        return base
+    profile = dataclasses.replace(base, max_tokens_field="max_completion_tokens", send_temperature=False)
+    if not accepts_system_role(model):
+        profile = dataclasses.replace(profile, system_role="user")
+    return profile

@@ -20,7 +20,7 @@ from dsrs.wire import SSEDecoder, WireOptions, env_first
 from dsrs_openai import responses
 from dsrs_openai.catalog import OPENAI_BASE_URL
 from dsrs_openai.chat import OpenAIChatProvider, dumps_body, without_none_options
-from dsrs_openai.models import accepts_system_role, is_reasoning_model, uses_responses_api
+from dsrs_openai.models import accepts_system_role, chat_profile, is_reasoning_model, uses_responses_api
 
 __all__ = ["OPENAI_CHAT_OPTIONS", "OpenAIProvider", "OpenAIResponsesProvider"]
 
@@ -42,6 +42,9 @@ OPENAI_CHAT_OPTIONS = frozenset(
         "prediction",
         "verbosity",
         "prompt_cache_key",
+        "prompt_cache_retention",
+        "prompt_cache_options",
+        "moderation",
         "safety_identifier",
         "web_search_options",
     }
@@ -65,9 +68,7 @@ class OpenAIProvider(OpenAIChatProvider):
     def __init__(self, spec: ProviderSpec, config: ProviderConfig) -> None:
         super().__init__(spec, config)
         self._responses: OpenAIResponsesProvider | None = None
-        self._reasoning_wire = dataclasses.replace(
-            self._wire_options, max_tokens_field="max_completion_tokens", send_temperature=False
-        )
+        self._profiles: dict[str, WireOptions] = {}
 
     def build_headers(self) -> dict[str, str]:
         headers = super().build_headers()
@@ -81,14 +82,12 @@ class OpenAIProvider(OpenAIChatProvider):
         return headers
 
     def options_for(self, request: LMRequest) -> WireOptions:
-        return self._reasoning_wire if is_reasoning_model(request.model) else self._wire_options
-
-    def adjust_body(self, body: dict[str, Any], request: LMRequest, *, stream: bool) -> None:
-        if not accepts_system_role(request.model):
-            # o1-mini / o1-preview reject system and developer messages: send them as user turns.
-            body["messages"] = [
-                {**m, "role": "user"} if m.get("role") in ("system", "developer") else m for m in body["messages"]
-            ]
+        """The model family's profile (reasoning models: ``max_completion_tokens``, no temperature,
+        system turns as ``user`` for o1-mini/o1-preview), computed once per model."""
+        profile = self._profiles.get(request.model)
+        if profile is None:
+            profile = self._profiles[request.model] = chat_profile(request.model, self._wire_options)
+        return profile
 
     def responses_api(self) -> OpenAIResponsesProvider:
         if self._responses is None:

@@ -4,10 +4,12 @@ Used for codex models and the ``openai-responses:`` prefix. Mapping from an :cla
 
 * leading ``system``/``developer`` messages → ``instructions``; the rest → ``input`` items
   (assistant tool calls → ``function_call`` items, tool results → ``function_call_output``);
+  user content parts → ``input_text`` / ``input_image`` (URL or data URL, ``detail``) /
+  ``input_file`` (``file_data`` + ``filename``, or ``file_url``); audio is refused before sending;
 * ``max_tokens`` → ``max_output_tokens``; ``temperature`` only for non-reasoning models;
 * ``response_format`` → ``text.format`` (``json_schema`` with ``name``/``schema``/``strict``);
-* tools → flat ``{"type": "function", "name", "parameters", "strict"}``; ``reasoning_effort`` →
-  ``reasoning.effort``; ``store`` is ``false`` unless asked for (dsrs sends the whole context);
+* tools → flat ``{"type": "function", "name", "parameters", "strict"}`` (``strict`` from the
+  Tool); ``reasoning_effort`` → ``reasoning.effort``; ``store`` is ``false`` unless asked for (dsrs sends the whole context);
 * ``seed`` does not exist in this API and is not sent; ``stop`` does not exist either and is
   rejected with :class:`InvalidRequestError` (the answer would differ from what was asked).
 
@@ -27,7 +29,7 @@ from urllib.parse import urlsplit
 
 from dsrs import errors
 from dsrs.errors import ProviderFailure
-from dsrs.types import LMRequest, LMResponse, LmUsage, Message, StreamChunk, ToolCall
+from dsrs.types import File, Image, LMRequest, LMResponse, LmUsage, Message, Part, StreamChunk, Text, ToolCall
 from dsrs.wire import openai_chat
 from dsrs.wire.openai_chat import classify
 
@@ -72,19 +74,54 @@ def responses_url(base_url: str) -> str:
     return base + "/responses"
 
 
-def _input_items(messages: tuple[Message, ...]) -> tuple[str | None, list[dict[str, Any]]]:
+def _text_only(m: Message, where: str) -> str:
+    """The text of a message whose place in the Responses input takes text only."""
+    for part in m.parts:
+        if not isinstance(part, Text):
+            raise openai_chat.unsupported_part(WIRE, None, part, f"{where} takes text only")
+    return m.text
+
+
+def _input_part(part: Part, provider: str, model: str) -> dict[str, Any]:
+    """A user content part (API reference, "Responses > Create > input > message > content")."""
+    if isinstance(part, Text):
+        return {"type": "input_text", "text": part.text}
+    if isinstance(part, Image):
+        item: dict[str, Any] = {"type": "input_image", "image_url": part.data_url()}
+        item["detail"] = part.options.get("detail", "auto")
+        return item
+    if isinstance(part, File):
+        if part.data is None:
+            return {"type": "input_file", "file_url": part.url}
+        return {"type": "input_file", "file_data": part.data_url(), "filename": part.name or "file"}
+    raise openai_chat.unsupported_part(
+        provider, model, part, "the Responses API takes text, images and files (use an openai: chat model for audio)"
+    )
+
+
+def _content(m: Message, provider: str, model: str) -> str | list[dict[str, Any]]:
+    if isinstance(m.content, str) or m.content is None:
+        return m.content or ""
+    if m.role != "user":
+        return _text_only(m, f"an {m.role} message")
+    return [_input_part(p, provider, model) for p in m.content]
+
+
+def _input_items(request: LMRequest) -> tuple[str | None, list[dict[str, Any]]]:
+    messages = request.messages
     i = 0
     instructions: list[str] = []
     while i < len(messages) and messages[i].role in ("system", "developer"):
-        instructions.append(messages[i].content or "")
+        instructions.append(_text_only(messages[i], "instructions"))
         i += 1
     items: list[dict[str, Any]] = []
     for m in messages[i:]:
         if m.role == "tool":
-            items.append({"type": "function_call_output", "call_id": m.tool_call_id or "", "output": m.content or ""})
+            output = _text_only(m, "a function_call_output")
+            items.append({"type": "function_call_output", "call_id": m.tool_call_id or "", "output": output})
             continue
         if m.content is not None and (m.content or not m.tool_calls):
-            items.append({"role": m.role, "content": m.content})
+            items.append({"role": m.role, "content": _content(m, request.provider, request.model)})
         for tc in m.tool_calls:
             items.append({"type": "function_call", "call_id": tc.id, "name": tc.name, "arguments": tc.arguments})
     return ("\n\n".join(instructions) if instructions else None), items
@@ -106,7 +143,7 @@ def encode_body(request: LMRequest, *, stream: bool = False, reasoning: bool = F
             provider=request.provider,
             model=request.model,
         )
-    instructions, items = _input_items(request.messages)
+    instructions, items = _input_items(request)
     body: dict[str, Any] = {"model": request.model}
     if instructions is not None:
         body["instructions"] = instructions
@@ -134,7 +171,8 @@ def encode_body(request: LMRequest, *, stream: bool = False, reasoning: bool = F
                 "name": t.name,
                 "description": t.description,
                 "parameters": dict(t.parameters),
-                "strict": False,
+                # The Responses API defaults strict to true; a Tool that says nothing is sent as before.
+                "strict": bool(getattr(t, "strict", None) or False),
             }
             for t in request.tools
         ]

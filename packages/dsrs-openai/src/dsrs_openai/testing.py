@@ -57,10 +57,17 @@ def fill_schema(schema: Mapping[str, Any], text: str) -> Any:
     return text
 
 
+def _text_of(content: Any) -> str:
+    """A message's text: the string, or the ``text`` parts of a content list (media parts skipped)."""
+    if isinstance(content, list):
+        return "".join(str(p.get("text", "")) for p in content if isinstance(p, Mapping) and p.get("type") == "text")
+    return content if isinstance(content, str) else ""
+
+
 def _chat_text(body: Mapping[str, Any]) -> tuple[str, int]:
     messages = body.get("messages") or []
-    users = [m.get("content") or "" for m in messages if m.get("role") == "user"]
-    prompt = sum(_words(m.get("content") or "") for m in messages if isinstance(m.get("content"), str))
+    users = [_text_of(m.get("content")) for m in messages if m.get("role") == "user"]
+    prompt = sum(_words(_text_of(m.get("content"))) for m in messages)
     return (users[-1] if users else ""), prompt
 
 

@@ -34,6 +34,11 @@ __all__ = [
 ]
 
 _COMMON = frozenset({"top_p", "frequency_penalty", "presence_penalty", "user", "parallel_tool_calls"})
+#: Content parts each vendor's chat API takes besides text (its API reference): OpenAI and
+#: OpenRouter take images, audio and files; Groq, Together, xAI and Mistral images (``image_url``);
+#: Cerebras and DeepSeek text only. Anything else is refused before sending.
+_IMAGES = frozenset({"image"})
+_TEXT_ONLY: frozenset[str] = frozenset()
 
 
 class _Vendor(OpenAIChatProvider):
@@ -55,7 +60,7 @@ class GroqProvider(_Vendor):
     known_options = _COMMON | frozenset(
         {"reasoning_effort", "reasoning_format", "include_reasoning", "service_tier", "search_settings"}
     )
-    wire_options = WireOptions(max_tokens_field="max_completion_tokens")
+    wire_options = WireOptions(max_tokens_field="max_completion_tokens", parts=_IMAGES)
     stream_usage_key = "x_groq"
 
     def adjust_body(self, body: dict[str, Any], request: LMRequest, *, stream: bool) -> None:
@@ -68,7 +73,7 @@ class CerebrasProvider(_Vendor):
     known_options = frozenset(
         {"top_p", "user", "parallel_tool_calls", "reasoning_effort", "logprobs", "top_logprobs", "service_tier"}
     )
-    wire_options = WireOptions(max_tokens_field="max_completion_tokens")
+    wire_options = WireOptions(max_tokens_field="max_completion_tokens", parts=_TEXT_ONLY)
 
 
 class OpenRouterProvider(_Vendor):
@@ -103,11 +108,13 @@ class TogetherProvider(_Vendor):
     known_options = _COMMON | frozenset(
         {"top_k", "repetition_penalty", "min_p", "logprobs", "logit_bias", "reasoning_effort", "safety_model"}
     )
+    wire_options = WireOptions(parts=_IMAGES)
 
 
 class DeepSeekProvider(_Vendor):
     info = vendor("deepseek")
     known_options = _COMMON | frozenset({"logprobs", "top_logprobs"})
+    wire_options = WireOptions(parts=_TEXT_ONLY)
 
     def options_for(self, request: LMRequest) -> WireOptions:
         base = super().options_for(request)
@@ -119,6 +126,7 @@ class DeepSeekProvider(_Vendor):
 class XAIProvider(_Vendor):
     info = vendor("xai")
     known_options = _COMMON | frozenset({"logprobs", "top_logprobs", "reasoning_effort", "search_parameters"})
+    wire_options = WireOptions(parts=_IMAGES)
 
 
 class MistralProvider(_Vendor):
@@ -132,9 +140,11 @@ class MistralProvider(_Vendor):
             "parallel_tool_calls",
             "prediction",
             "prompt_mode",
+            "reasoning_effort",
+            "prompt_cache_key",
         }
     )
-    wire_options = WireOptions(include_usage_in_stream=False)
+    wire_options = WireOptions(include_usage_in_stream=False, parts=_IMAGES)
 
     def adjust_body(self, body: dict[str, Any], request: LMRequest, *, stream: bool) -> None:
         if "seed" in body:
