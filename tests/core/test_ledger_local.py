@@ -67,11 +67,11 @@ def test_groups_failures_lanes_and_since(ledger: LocalLedger) -> None:
     assert rows[("fast", "RateLimitError")]["errors"] == 1
     assert rows[("fast", "-")]["cost_msats"] == 30 and rows[("slow", "-")]["calls"] == 1
     total = usage_summary(by=())["total"]
-    assert total["calls"] == 6 and total["errors"] == 1 and total["cache_hits"] == 1
+    assert total["calls"] == 5 and total["errors"] == 1 and total["cache_hits"] == 1  # a failure is no call
     assert total["prompt_tokens"] == 1 + 10 + 10 + 7  # the cache hit spent nothing
     assert total["unpriced_calls"] == 2  # the old one and "unpriced"
     recent = usage_summary(by=("model",), since=time.time() - 86400)
-    assert recent["total"]["calls"] == 5
+    assert recent["total"]["calls"] == 4
 
 
 def test_hostile_usage_numbers_do_not_poison_the_ledger(ledger: LocalLedger) -> None:

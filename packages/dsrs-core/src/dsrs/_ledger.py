@@ -83,7 +83,7 @@ GROUPS = {
 }
 #: The summed columns of a summary row (tokens of cache hits are not counted: nothing was spent).
 METRICS = {
-    "calls": "sum(calls)",
+    "calls": "sum(CASE WHEN error IS NULL THEN calls ELSE 0 END)",
     "errors": "sum(error IS NOT NULL)",
     "cache_hits": "sum(cache_hit)",
     "prompt_tokens": "sum(CASE WHEN cache_hit THEN 0 ELSE prompt_tokens END)",

@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from dsrs._cli._exit import BROKEN_PIPE, FAILURE, INTERRUPTED, USAGE, UsageError, exit_code
+from dsrs._cli._exit import BROKEN_PIPE, INTERRUPTED, USAGE, UsageError, exit_code
 from dsrs._cli.ask import add_ask, cmd_ask
 from dsrs._cli.cache import add_cache, cmd_cache
 from dsrs._cli.keys import add_keys, cmd_keys
@@ -91,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(exc, ValueError):  # a bad value (an option, an environment variable)
             return _fail(f"dsrs: error: {exc}", USAGE)
         if isinstance(exc, OSError):
-            return _fail(f"dsrs: error: {type(exc).__name__}: {exc}", FAILURE)
+            return _fail(f"dsrs: error: {type(exc).__name__}: {exc}", exit_code(exc))
         raise
 
 

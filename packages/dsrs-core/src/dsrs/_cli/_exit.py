@@ -9,7 +9,7 @@ code meaning
 3    authentication: the key is missing, invalid or not allowed (AuthenticationError, PermissionDeniedError)
 4    rate limited (RateLimitError): try again later
 5    budget or quota spent (BudgetExceededError, QuotaExceededError, PaymentError)
-6    unreachable or timed out (ProviderUnavailableError, LMTimeoutError)
+6    unreachable or timed out (ProviderUnavailableError, LMTimeoutError; a Redis server that is down)
 7    the provider refused the request (InvalidRequestError, ContextWindowExceededError, ContentFilterError)
 8    the provider's answer was not the documented format (ResponseParseError)
 130  interrupted (Ctrl-C)
@@ -23,11 +23,22 @@ from __future__ import annotations
 
 from dsrs import errors
 
-__all__ = ["EXIT_CODES", "OK", "FAILURE", "USAGE", "BROKEN_PIPE", "INTERRUPTED", "UsageError", "exit_code"]
+__all__ = [
+    "EXIT_CODES",
+    "OK",
+    "FAILURE",
+    "USAGE",
+    "UNREACHABLE",
+    "BROKEN_PIPE",
+    "INTERRUPTED",
+    "UsageError",
+    "exit_code",
+]
 
 OK = 0
 FAILURE = 1
 USAGE = 2
+UNREACHABLE = 6
 INTERRUPTED = 130
 BROKEN_PIPE = 141
 
@@ -40,8 +51,8 @@ EXIT_CODES: tuple[tuple[type[errors.LMError], int], ...] = (
     (errors.BudgetExceededError, 5),
     (errors.QuotaExceededError, 5),
     (errors.PaymentError, 5),
-    (errors.ProviderUnavailableError, 6),
-    (errors.LMTimeoutError, 6),
+    (errors.ProviderUnavailableError, UNREACHABLE),
+    (errors.LMTimeoutError, UNREACHABLE),
     (errors.InvalidRequestError, 7),  # includes ContextWindowExceededError
     (errors.ContentFilterError, 7),
     (errors.ResponseParseError, 8),
@@ -63,4 +74,6 @@ def exit_code(exc: BaseException) -> int:
         for cls, code in EXIT_CODES:
             if isinstance(exc, cls):
                 return code
+    if isinstance(exc, (ConnectionError, TimeoutError)):  # e.g. the Redis server of `dsrs usage`
+        return UNREACHABLE
     return FAILURE
