@@ -6,6 +6,13 @@ someone else; refuses bids below its price (``error`` feedback); invoices throug
 (``payment-required`` with ``["amount", msats, bolt11]``) and waits until the invoice is settled;
 publishes ``processing``; runs the LM; publishes the 6050 result (content, ``request``, ``e``, ``p``,
 ``i``, ``amount``, ``usage``) and ``success`` — or ``error`` when anything fails.
+
+Encrypted requests (NIP-90: ``["encrypted"]`` plus ``["p", <this DVM>]``, the input and param tags
+encrypted in the content) are decrypted with NIP-44 v2 or NIP-04 (whichever the request used, if
+the service speaks it); their partial results and the result are encrypted the same way, and the
+result carries no ``i`` tags, so relays see no prompt and no answer. While the LM streams, the text
+is published as ``partial`` feedback: each event holds the new text (a delta) and an ``offset`` tag
+(the characters before it), so a client can put deltas in order and drop repeats.
 """
 
 from __future__ import annotations
@@ -21,8 +28,8 @@ from typing import Protocol
 
 from dsrs import LM
 from dsrs.errors import LMError
-from dsrs.types import Message
-from dsrs_pylon import bolt11
+from dsrs.types import LMResponse, Message
+from dsrs_pylon import bolt11, encryption
 from dsrs_pylon.event import Event, first_tag, sign_event, tag_values, verify_event
 from dsrs_pylon.keys import Keys
 from dsrs_pylon.relay import RelayPool, new_subscription_id
@@ -31,6 +38,7 @@ from dsrs_pylon.swarm import FEEDBACK_KIND, HANDLER_KIND, JOB_KIND, RESULT_KIND
 __all__ = ["DvmService", "DvmStats", "InvoiceWallet", "request_messages"]
 
 log = logging.getLogger("dsrs_pylon.dvm")
+_SCHEMES = encryption.SCHEMES
 _ROLES = ("system", "developer", "user", "assistant")
 
 
@@ -81,7 +89,12 @@ class DvmService:
         name: str = "dsrs DVM",
         about: str = "Text generation (NIP-90 kind 5050) served by dsrs",
         announce: bool = True,
+        encryption: Sequence[str] = ("nip44_v2", "nip04"),
+        partials: bool = True,
+        partial_interval: float = 0.25,
     ) -> None:
+        """``encryption``: the schemes accepted for encrypted requests (announced in the NIP-89 event);
+        ``partials``: stream the LM's text as ``partial`` feedback, at most one event per ``partial_interval`` s."""
         if price_msats > 0 and wallet is None:
             raise ValueError("a priced DVM needs a wallet to issue invoices (e.g. NwcClient(PYLON_NWC_URI))")
         self.lm = lm
@@ -92,6 +105,12 @@ class DvmService:
         self.payment_timeout = payment_timeout
         self.max_age = max_age
         self.name, self.about, self.announce = name, about, announce
+        unknown = [e for e in encryption if e not in _SCHEMES]
+        if unknown:
+            raise ValueError(f"encryption schemes must be among {list(_SCHEMES)}, got {unknown!r}")
+        self.encryption = tuple(encryption)
+        self.partials = partials
+        self.partial_interval = partial_interval
         self.stats = DvmStats()
         self._pool: RelayPool | None = None
         self._queue: asyncio.Queue[Event] = asyncio.Queue()
@@ -119,7 +138,10 @@ class DvmService:
         await pool.subscribe(self._sub, [{"kinds": [JOB_KIND], "since": since}], wait_eose=5.0)
         if self.announce:
             info = json.dumps({"name": self.name, "about": self.about, "price_msats": self.price_msats})
-            await self._publish(sign_event(self.keys, HANDLER_KIND, [["d", "dsrs-5050"], ["k", str(JOB_KIND)]], info))
+            tags = [["d", "dsrs-5050"], ["k", str(JOB_KIND)]]
+            if self.encryption:
+                tags.append(["encryption", " ".join(self.encryption)])
+            await self._publish(sign_event(self.keys, HANDLER_KIND, tags, info))
         self._runner = asyncio.get_running_loop().create_task(self._loop(), name="dvm-loop")
 
     async def stop(self) -> None:
@@ -174,13 +196,20 @@ class DvmService:
         return False
 
     async def feedback(
-        self, request: Event, status: str, extra: str = "", *, amount: tuple[int, str] | None = None, content: str = ""
+        self,
+        request: Event,
+        status: str,
+        extra: str = "",
+        *,
+        amount: tuple[int, str] | None = None,
+        content: str = "",
+        tags: Sequence[list[str]] = (),
     ) -> None:
-        tags = [["status", status, extra] if extra else ["status", status]]
+        all_tags = [["status", status, extra] if extra else ["status", status]]
         if amount is not None:
-            tags.append(["amount", str(amount[0]), amount[1]])
-        tags += [["e", request["id"], self.relays[0]], ["p", request["pubkey"]]]
-        await self._publish(sign_event(self.keys, FEEDBACK_KIND, tags, content))
+            all_tags.append(["amount", str(amount[0]), amount[1]])
+        all_tags += [["e", request["id"], self.relays[0]], ["p", request["pubkey"]], *tags]
+        await self._publish(sign_event(self.keys, FEEDBACK_KIND, all_tags, content))
 
     # --- policy hooks (override in subclasses) ----------------------------------------------
 
@@ -226,18 +255,38 @@ class DvmService:
             with contextlib.suppress(Exception):
                 await self.feedback(request, "error", f"internal error: {type(exc).__name__}")
 
+    def _open(self, request: Event) -> tuple[Event, str | None] | str:
+        """``(request with its private tags, scheme)``, or the reason an encrypted request is refused."""
+        if first_tag(request, "encrypted") is None:
+            return request, None
+        scheme = encryption.scheme_of(request["content"])
+        if scheme not in self.encryption:
+            return f"encrypted requests are accepted in {' '.join(self.encryption) or 'no scheme'}, not {scheme}"
+        try:
+            private = json.loads(encryption.decrypt_from(self.keys, request["pubkey"], request["content"], scheme))
+        except ValueError:
+            return f"cannot decrypt the request ({scheme})"
+        if not isinstance(private, list) or not all(
+            isinstance(t, list) and t and all(isinstance(x, str) for x in t) for t in private
+        ):
+            return "the decrypted request is not a JSON list of tags"
+        public = [t for t in request["tags"] if t and t[0] != "encrypted"]
+        return {**request, "tags": [*public, *private]}, scheme
+
     async def _serve(self, request: Event, t0: float) -> None:
-        if first_tag(request, "encrypted") is not None:
+        opened = self._open(request)
+        if isinstance(opened, str):
             self.stats.errors += 1
-            await self.feedback(request, "error", "encrypted requests are not supported")
+            await self.feedback(request, "error", opened)
             return
-        messages = request_messages(request)
+        job, scheme = opened
+        messages = request_messages(job)
         if not messages:
             self.stats.errors += 1
             await self.feedback(request, "error", "no text input (i tag) in the request")
             return
-        price = self.quote(request)
-        bid_tag = first_tag(request, "bid")
+        price = self.quote(job)
+        bid_tag = first_tag(job, "bid")
         bid = int(bid_tag[0]) if bid_tag and bid_tag[0].isdigit() else None
         if price > 0 and (bid is None or bid < price):
             self.stats.errors += 1
@@ -255,14 +304,14 @@ class DvmService:
                 return
             self.stats.earned_msats += price
         await self.feedback(request, "processing")
-        params = {t[0]: t[1] for t in tag_values(request, "param") if len(t) >= 2}
+        params = {t[0]: t[1] for t in tag_values(job, "param") if len(t) >= 2}
         lm = self.lm
         try:
             if "max_tokens" in params:
                 lm = lm.with_max_tokens(int(params["max_tokens"]))
             if "temperature" in params:
                 lm = lm.with_temperature(float(params["temperature"]))
-            response = await lm.acall(messages)
+            response = await self._generate(lm, messages, request, scheme)
         except (LMError, ValueError) as exc:
             self.stats.errors += 1
             await self.feedback(request, "error", f"{type(exc).__name__}: {str(exc)[:200]}", amount=amount_tag)
@@ -272,15 +321,40 @@ class DvmService:
             ["request", json.dumps(request, separators=(",", ":"), ensure_ascii=False)],
             ["e", request["id"], self.relays[0]],
             ["p", request["pubkey"]],
-            *(["i", *values] for values in tag_values(request, "i")),
+            # An encrypted job's inputs stay private: no i tags, the content encrypted like the request.
+            *(["i", *values] for values in (tag_values(job, "i") if scheme is None else [])),
+            *([["encrypted"]] if scheme is not None else []),
             ["usage", str(usage.prompt_tokens), str(usage.completion_tokens)],
             ["status", "success"],
         ]
         if amount_tag is not None:
             tags.append(["amount", str(amount_tag[0]), amount_tag[1]])
-        result = sign_event(self.keys, RESULT_KIND, tags, response.text)
+        content = self._seal(request, response.text, scheme)
+        result = sign_event(self.keys, RESULT_KIND, tags, content)
         self.stats.processing_s[request["id"]] = time.perf_counter() - t0
         self.stats.completed += 1
         self.stats.job_ids.append(request["id"])
         await self._publish(result)
         await self.feedback(request, "success")
+
+    def _seal(self, request: Event, text: str, scheme: str | None) -> str:
+        return text if scheme is None else encryption.encrypt_to(self.keys, request["pubkey"], text, scheme)
+
+    async def _partial(self, request: Event, delta: str, offset: int, scheme: str | None) -> None:
+        tags = [["offset", str(offset)], *([["encrypted"]] if scheme is not None else [])]
+        await self.feedback(request, "partial", content=self._seal(request, delta, scheme), tags=tags)
+
+    async def _generate(self, lm: LM, messages: list[Message], request: Event, scheme: str | None) -> LMResponse:
+        """The LM's answer; with ``partials`` its text goes out as ``partial`` feedback while it streams."""
+        if not self.partials:
+            return await lm.acall(messages)
+        stream = lm.astream(messages)
+        text, sent, last = "", 0, 0.0
+        async for delta in stream:
+            text += delta
+            now = time.monotonic()
+            if len(text) > sent and now - last >= self.partial_interval:
+                await self._partial(request, text[sent:], sent, scheme)
+                sent, last = len(text), now
+        assert stream.response is not None
+        return stream.response

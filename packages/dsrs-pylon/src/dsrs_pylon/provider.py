@@ -9,6 +9,9 @@ Model strings: ``pylon:swarm[:model]``, ``pylon:local[:model]``, ``pylon:hybrid[
 ``bid_msats``       most to offer per job (default 1,000 msats, capped by what is left of the budget)
 ``targets``         provider pubkeys (hex or npub) to direct the job to (``p`` tags)
 ``discover``        target the providers announced through NIP-89 (kind 31990, ``k`` = 5050)
+``encrypt``         encrypt inputs and params to the one target (default: on when exactly one is targeted)
+``encryption``      force ``nip44_v2`` or ``nip04`` for encrypted jobs (default: NIP-44 unless the
+                    provider announces only NIP-04)
 ``identity``        a :class:`~dsrs_pylon.Keys`; else ``PYLON_NSEC``/``PYLON_MNEMONIC``/key file/ephemeral
 ``backend``         local provider (``ollama``, ``gptoss``, any registered name); default: first installed
 ``local_base_url``  base URL for the local provider
@@ -22,9 +25,10 @@ Model strings: ``pylon:swarm[:model]``, ``pylon:local[:model]``, ``pylon:hybrid[
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import replace
 from typing import Any, ClassVar
 
@@ -32,7 +36,8 @@ import dsrs
 from dsrs import LM, ProbeResult, Provider, ProviderConfig, ProviderSpec
 from dsrs.errors import InvalidRequestError, LMError, LMTimeoutError, UnknownModelError
 from dsrs.plugins import hooks
-from dsrs.types import Cost, LMRequest, LMResponse, LmUsage
+from dsrs.types import Cost, LMRequest, LMResponse, LmUsage, StreamChunk
+from dsrs_pylon import encryption
 from dsrs_pylon.budget import Budget
 from dsrs_pylon.keys import InvalidKeyError, Keys, load_keys, npub_to_hex
 from dsrs_pylon.swarm import JobOutcome, SwarmSettings, discover_providers, run_job
@@ -49,7 +54,8 @@ _PYLON_OPTIONS = frozenset(
     {
         "relays", "budget", "budget_msats", "bid_msats", "targets", "discover", "identity", "key_file",
         "backend", "local_base_url", "local_timeout", "swarm_fallback", "connect_timeout", "publish_timeout",
-        "feedback_timeout", "payment_timeout", "offer_wait", "params", "local_options",
+        "feedback_timeout", "payment_timeout", "offer_wait", "params", "local_options", "encrypt",
+        "encryption",
     }
 )  # fmt: skip
 
@@ -238,6 +244,21 @@ class PylonProvider(Provider):
             handlers = await discover_providers(relays, self.keys, timeout=_float(options, "connect_timeout", 5.0))
             targets = tuple(h.pubkey for h in handlers)
         bid = options.get("bid_msats")
+        encrypt = options.get("encrypt")
+        if encrypt is not None and not isinstance(encrypt, bool):
+            raise InvalidRequestError(f"option encrypt must be True or False, got {encrypt!r}", provider="pylon")
+        scheme = options.get("encryption")
+        if scheme is not None and scheme not in encryption.SCHEMES:
+            raise InvalidRequestError(
+                f"option encryption must be one of {list(encryption.SCHEMES)}, got {scheme!r}", provider="pylon"
+            )
+        if encrypt and len(targets) != 1:
+            raise InvalidRequestError(
+                f"an encrypted job goes to exactly one provider, got {len(targets)} targets: "
+                "use .with_targets(pubkey), or .with_encryption(False)",
+                provider="pylon",
+                model=request.model,
+            )
         return SwarmSettings(
             relays=relays,
             keys=self.keys,
@@ -251,9 +272,17 @@ class PylonProvider(Provider):
             payment_timeout=_float(options, "payment_timeout", 30.0),
             offer_wait=_float(options, "offer_wait", 2.0),
             model_label=request.model,
+            encrypt=len(targets) == 1 if encrypt is None else encrypt,
+            encryption=scheme,
         )
 
-    async def _swarm(self, request: LMRequest, model: str | None, detail: dict[str, Any]) -> LMResponse:
+    async def _swarm(
+        self,
+        request: LMRequest,
+        model: str | None,
+        detail: dict[str, Any],
+        on_partial: Callable[[str], None] | None = None,
+    ) -> LMResponse:
         settings = await self.settings(request)
         params = request.options.get("params")
         outcome = await run_job(
@@ -263,8 +292,46 @@ class PylonProvider(Provider):
             max_tokens=request.max_tokens,
             temperature=request.temperature,
             params=params if isinstance(params, dict) else None,
+            on_partial=on_partial,
         )
         return _swarm_response(request, outcome, detail)
+
+    async def astream(self, request: LMRequest) -> AsyncIterator[StreamChunk]:
+        """Swarm jobs stream the provider's ``partial`` feedback as deltas; the last chunk carries the
+        verified 6050 result (text and cost). Its text is whatever the deltas lack of the result; when
+        the partials were not a prefix of the result, ``response.text`` is the one to trust.
+        Local and hybrid calls answer in one chunk."""
+        mode, model = parse_model(request.model)
+        if mode != "swarm":
+            response = await self.acomplete(request)
+            yield StreamChunk(text=response.text, response=response)
+            return
+        deltas: asyncio.Queue[str] = asyncio.Queue()
+        job = asyncio.ensure_future(
+            self._swarm(request, model, {"pylon_mode": "swarm", "pylon_path": "swarm"}, deltas.put_nowait)
+        )
+        streamed = ""
+        try:
+            while not job.done() or not deltas.empty():
+                if deltas.empty():
+                    getter = asyncio.ensure_future(deltas.get())
+                    await asyncio.wait({getter, job}, return_when=asyncio.FIRST_COMPLETED)
+                    if not getter.done():
+                        getter.cancel()
+                        continue
+                    delta = getter.result()
+                else:
+                    delta = deltas.get_nowait()
+                streamed += delta
+                yield StreamChunk(text=delta)
+            response = job.result()
+        finally:
+            if not job.done():
+                job.cancel()
+                with contextlib.suppress(BaseException):
+                    await job
+        rest = response.text[len(streamed) :] if response.text.startswith(streamed) else ""
+        yield StreamChunk(text=rest, response=response)
 
     async def aclose(self) -> None:
         for lm in self._local.values():

@@ -115,6 +115,15 @@ class PylonLM(LM):
         """Target the providers that announce kind 5050 through NIP-89."""
         return self.with_options(discover=enabled or None)
 
+    def with_encryption(self, enabled: bool | None = True, scheme: str | None = None) -> PylonLM:
+        """Encrypt the job's inputs and params to its one target provider (NIP-90 encrypted requests).
+
+        On by default when the job targets exactly one provider; ``False`` turns it off, ``None``
+        restores the default. ``scheme`` forces ``"nip44_v2"`` or ``"nip04"``; by default NIP-44 v2,
+        NIP-04 only when the provider's NIP-89 announcement offers only that.
+        """
+        return self.with_options(encrypt=enabled, encryption=scheme)
+
     def with_identity(self, identity: Keys | str) -> PylonLM:
         """Sign jobs with this key (a :class:`Keys`, nsec, hex or mnemonic); never shown in repr."""
         return self.with_options(identity=identity if isinstance(identity, Keys) else Keys.parse(identity))

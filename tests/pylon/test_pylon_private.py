@@ -1,0 +1,156 @@
+"""Encrypted (private) jobs and streamed partial results, over the real relay."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import websockets
+
+import dsrs
+from dsrs_pylon import PylonLM
+from dsrs_pylon.dvm import DvmService
+from dsrs_pylon.event import first_tag
+from dsrs_pylon.keys import Keys
+from dsrs_pylon.swarm import JOB_KIND, RESULT_KIND, SwarmSettings, _Job
+from dsrs_pylon.testing import LedgerAccount, LedgerWalletPlugin, LoopbackRelay
+
+SECRET = "xyzzy the private prompt 4711"
+
+
+async def stored_events(relay: LoopbackRelay) -> list[dict[str, Any]]:
+    """Everything the relay stored, read back with a plain REQ."""
+    events = []
+    async with websockets.connect(relay.url) as ws:
+        await ws.send(json.dumps(["REQ", "all", {"limit": 10_000}]))
+        while True:
+            msg = json.loads(await ws.recv())
+            if msg[0] == "EOSE":
+                return events
+            events.append(msg[2])
+
+
+def swarm(url: str, target: str) -> PylonLM:
+    return PylonLM.new_swarm(url).with_timeout(10).with_options(feedback_timeout=5).with_targets(target)
+
+
+@pytest.fixture
+async def nip04_dvm(relay: LoopbackRelay) -> AsyncIterator[DvmService]:
+    async with DvmService(dsrs.LM("fake:echo"), [relay.url], encryption=("nip04",), name="legacy") as dvm:
+        yield dvm
+
+
+async def test_paid_private_job_leaves_no_prompt_on_the_relay(
+    relay: LoopbackRelay, paid_dvm: DvmService, wallet: LedgerWalletPlugin
+) -> None:
+    lm = swarm(relay.url, paid_dvm.public_key).with_encryption(True).with_budget_msats(100).with_model("llama3")
+    r = await lm.acall(SECRET)
+    assert r.text == SECRET and r.usage.cost_msats == 21  # decrypted, verified, paid
+    assert r.usage.detail["encryption"] == "nip44_v2"
+    events = await stored_events(relay)
+    kinds = {e["kind"] for e in events}
+    assert {JOB_KIND, RESULT_KIND, 7000} <= kinds  # request, result and feedback are all stored
+    assert not any(SECRET in json.dumps(e, ensure_ascii=False) for e in events)
+    assert not any("xyzzy" in json.dumps(e) or "llama3" in json.dumps(e) for e in events)  # params too
+    request = next(e for e in events if e["kind"] == JOB_KIND)
+    assert ["encrypted"] in request["tags"] and ["p", paid_dvm.public_key] in request["tags"]
+    assert not any(t[0] in ("i", "param", "bid") for t in request["tags"])
+    result = next(e for e in events if e["kind"] == RESULT_KIND)
+    assert ["encrypted"] in result["tags"] and not any(t[0] == "i" for t in result["tags"])
+
+
+async def test_encryption_is_on_by_default_for_one_target_and_can_be_turned_off(
+    relay: LoopbackRelay, free_dvm: DvmService
+) -> None:
+    r = await swarm(relay.url, free_dvm.public_key).acall(SECRET)
+    assert r.text == SECRET and r.usage.detail["encryption"] == "nip44_v2"
+    assert not any(SECRET in json.dumps(e) for e in await stored_events(relay))
+    r = await swarm(relay.url, free_dvm.public_key).with_encryption(False).acall(SECRET)
+    assert r.usage.detail["encryption"] is None
+    assert any(["i", SECRET, "text"] in e["tags"] for e in await stored_events(relay))  # public on purpose
+
+
+async def test_provider_announcing_only_nip04_gets_nip04(relay: LoopbackRelay, nip04_dvm: DvmService) -> None:
+    r = await swarm(relay.url, nip04_dvm.public_key).acall(SECRET)
+    assert r.text == SECRET and r.usage.detail["encryption"] == "nip04"
+    events = await stored_events(relay)
+    request = next(e for e in events if e["kind"] == JOB_KIND)
+    assert "?iv=" in request["content"] and ["encrypted"] in request["tags"]
+    assert not any(SECRET in json.dumps(e) for e in events)
+
+
+async def test_a_dvm_refuses_a_scheme_it_does_not_speak(relay: LoopbackRelay, nip04_dvm: DvmService) -> None:
+    lm = swarm(relay.url, nip04_dvm.public_key).with_encryption(True, "nip44_v2")
+    with pytest.raises(dsrs.ProviderUnavailableError, match="accepted in nip04, not nip44_v2"):
+        await lm.acall(SECRET)
+
+
+async def test_encryption_needs_exactly_one_target(relay: LoopbackRelay) -> None:
+    lm = PylonLM.new_swarm(relay.url).with_encryption(True)
+    with pytest.raises(dsrs.InvalidRequestError, match="exactly one provider, got 0 targets"):
+        await lm.acall("x")
+    two = lm.with_targets(Keys.generate().public_key, Keys.generate().public_key)
+    with pytest.raises(dsrs.InvalidRequestError, match="got 2 targets"):
+        await two.acall("x")
+
+
+def test_bad_encryption_options_name_the_value(relay: LoopbackRelay) -> None:
+    lm = swarm(relay.url, Keys.generate().public_key)
+    with pytest.raises(dsrs.InvalidRequestError, match=r"option encryption must be one of .*'rot13'"):
+        lm.with_encryption(True, "rot13").call("x")
+    with pytest.raises(dsrs.InvalidRequestError, match="option encrypt must be True or False, got 'yes'"):
+        lm.with_options(encrypt="yes").call("x")
+
+
+# --- partial results ---------------------------------------------------------------------------
+
+
+async def test_partials_stream_as_deltas_and_the_result_is_verified_and_paid(
+    relay: LoopbackRelay, provider_account: LedgerAccount, wallet: LedgerWalletPlugin
+) -> None:
+    words = "one two three four five six"
+    async with DvmService(
+        dsrs.LM("fake:echo"), [relay.url], price_msats=21, wallet=provider_account, partial_interval=0
+    ) as dvm:
+        stream = swarm(relay.url, dvm.public_key).with_budget_msats(100).astream(words)
+        deltas = [d async for d in stream]
+    response = stream.response
+    assert response is not None and response.text == words and response.usage.cost_msats == 21
+    assert "".join(deltas) == words
+    assert len(deltas) >= 6  # one partial per streamed word, then whatever the result adds
+    assert response.raw_usage is not None and "partial" in response.raw_usage["statuses"]
+
+
+async def test_stream_without_partials_is_one_chunk(relay: LoopbackRelay) -> None:
+    async with DvmService(dsrs.LM("fake:echo"), [relay.url], partials=False) as dvm:
+        stream = swarm(relay.url, dvm.public_key).astream("a b c")
+        deltas = [d async for d in stream]
+    assert deltas == ["a b c"] and stream.response is not None and stream.response.text == "a b c"
+
+
+async def test_private_partials_are_encrypted_too(relay: LoopbackRelay) -> None:
+    async with DvmService(dsrs.LM("fake:echo"), [relay.url], partial_interval=0) as dvm:
+        stream = swarm(relay.url, dvm.public_key).astream(SECRET)
+        deltas = [d async for d in stream]
+    assert "".join(deltas) == SECRET and len(deltas) > 1
+    events = await stored_events(relay)
+    partials = [e for e in events if e["kind"] == 7000 and first_tag(e, "status") == ["partial"]]
+    assert partials and all(["encrypted"] in e["tags"] for e in partials)
+    assert not any("xyzzy" in json.dumps(e) for e in events)
+
+
+async def test_partials_are_put_in_order_and_repeats_dropped() -> None:
+    keys = Keys.generate()
+    got: list[str] = []
+    request = {"id": "ab" * 32, "pubkey": keys.public_key}
+    job = _Job(SwarmSettings(relays=(), keys=keys), request, 0, None, on_partial=got.append)
+
+    def partial(offset: int, text: str, author: str = "p1") -> dict[str, Any]:
+        return {"pubkey": author, "content": text, "tags": [["status", "partial"], ["offset", str(offset)]]}
+
+    for offset, text in [(0, "a "), (4, "c"), (2, "b "), (2, "b "), (0, "a ")]:
+        job._partial(partial(offset, text))
+    job._partial(partial(5, "from someone else", author="p2"))
+    assert got == ["a ", "b ", "c"] and job.outcome.partial == "a b c"
