@@ -1,8 +1,9 @@
 """Incremental, sans-IO decoders for streamed bodies: Server-Sent Events and NDJSON.
 
-Both keep the undecoded tail in a ``bytearray`` and remember how far they already searched it for
-a line end, so a long line arriving in many chunks costs time linear in its length (not quadratic),
-and both bound what they hold: a line longer than ``max_line_bytes`` (or an SSE event whose data
+A long line arriving in many chunks costs time linear in its length, not quadratic: the SSE decoder
+keeps the undecoded tail in a ``bytearray`` and remembers how far it already searched it for a line
+end; the NDJSON decoder keeps a partial line as its chunks and joins them once, when its LF arrives.
+Both bound what they hold: a line longer than ``max_line_bytes`` (or an SSE event whose data
 exceeds ``max_event_bytes``) raises :class:`~dsrs.transport.BodyTooLargeError` naming the bound,
 as soon as the bytes past it arrive. It is a ``TransportError``, so a provider's stream loop that
 already turns transport errors into typed ones reports it as a ``ResponseParseError``.
@@ -10,6 +11,7 @@ already turns transport errors into typed ones reports it as a ``ResponseParseEr
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Generator
 from dataclasses import dataclass
 
@@ -52,8 +54,13 @@ class SSEDecoder:
     def iter_feed(self, chunk: bytes) -> Generator[SSEEvent, None, None]:
         """Like :meth:`feed`, but yields each event as soon as it is parsed (the first delta of a
         large chunk reaches the caller before the rest of the chunk is decoded). Exhaust it."""
-        buf = self._buf
-        buf += chunk
+        # A chunk that starts clean is parsed in place (no copy); a pending tail gets the chunk appended.
+        held = bool(self._buf)
+        buf: bytes | bytearray = self._buf
+        if held:
+            self._buf += chunk
+        else:
+            buf = chunk
         pos = 0  # start of the current line
         scan = self._scanned
         lf = -2  # cached position of the next LF at or after scan (-1: none; -2: not searched)
@@ -82,7 +89,10 @@ class SSEDecoder:
             if len(buf) - pos > self.max_line_bytes:
                 raise BodyTooLargeError("max_line_bytes", self.max_line_bytes, "an SSE line")
         finally:
-            del buf[:pos]  # O(1) amortized at the front of a bytearray
+            if held:
+                del self._buf[:pos]  # O(1) amortized at the front of a bytearray
+            elif pos < len(buf):
+                self._buf = bytearray(memoryview(buf)[pos:])
             self._scanned = scan - pos
 
     def _line(self, line: str) -> SSEEvent | None:
@@ -122,35 +132,56 @@ class NDJSONDecoder:
 
     def __init__(self, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> None:
         self.max_line_bytes = max_line_bytes
-        self._buf = bytearray()
-        self._scanned = 0
+        # The partial last line, as the chunks it came in (joined once, when its LF arrives: linear).
+        self._parts: list[bytes] = []
+        self._pending = 0
+        self._ready: deque[bytes] = deque()  # lines found but not taken (iter_feed closed early)
 
     def feed(self, chunk: bytes) -> list[bytes]:
-        return list(self.iter_feed(chunk))
+        nl = chunk.rfind(b"\n")
+        if nl == -1:
+            if chunk:
+                self._parts.append(chunk)
+                self._pending += len(chunk)
+                if self._pending > self.max_line_bytes:
+                    raise BodyTooLargeError("max_line_bytes", self.max_line_bytes, "an NDJSON line")
+            return self._take_ready([])
+        head = chunk[:nl]
+        if self._parts:
+            self._parts.append(head)
+            head = b"".join(self._parts)
+        tail = chunk[nl + 1 :]
+        self._parts = [tail] if tail else []
+        self._pending = len(tail)
+        lines = head.split(b"\n")  # at C speed; the bound is checked on the lengths
+        if (len(head) > self.max_line_bytes and max(map(len, lines)) > self.max_line_bytes) or (
+            self._pending > self.max_line_bytes
+        ):
+            raise BodyTooLargeError("max_line_bytes", self.max_line_bytes, "an NDJSON line")
+        return self._take_ready([line for line in map(bytes.strip, lines) if line])
+
+    def _take_ready(self, lines: list[bytes]) -> list[bytes]:
+        if not self._ready:
+            return lines
+        out = [*self._ready, *lines]
+        self._ready.clear()
+        return out
 
     def iter_feed(self, chunk: bytes) -> Generator[bytes, None, None]:
-        """Like :meth:`feed`, yielding each non-empty line (stripped) as soon as it is found. Exhaust it."""
-        buf = self._buf
-        buf += chunk
-        pos = 0
-        scan = self._scanned  # bytes of buf already known to hold no LF
+        """Like :meth:`feed`, one line at a time; lines not taken (the generator closed early) stay queued."""
+        lines = self.feed(chunk)
+        taken = 0
         try:
-            while (end := buf.find(b"\n", max(pos, scan))) != -1:
-                if end - pos > self.max_line_bytes:
-                    raise BodyTooLargeError("max_line_bytes", self.max_line_bytes, "an NDJSON line")
-                line = bytes(buf[pos:end]).strip()
-                pos = end + 1
-                if line:
-                    yield line
-            scan = len(buf)
-            if scan - pos > self.max_line_bytes:
-                raise BodyTooLargeError("max_line_bytes", self.max_line_bytes, "an NDJSON line")
+            for line in lines:
+                yield line
+                taken += 1
         finally:
-            del buf[:pos]
-            self._scanned = max(scan - pos, 0)
+            # The line at ``taken`` was handed out when the caller stopped; the rest wait for the next feed.
+            self._ready.extend(lines[taken + 1 :])
 
     def close(self) -> list[bytes]:
-        rest = bytes(self._buf).strip()
-        self._buf.clear()
-        self._scanned = 0
-        return [rest] if rest else []
+        rest = b"".join(self._parts).strip()
+        out = [*self._ready, *([rest] if rest else [])]
+        self._parts, self._pending = [], 0
+        self._ready.clear()
+        return out
