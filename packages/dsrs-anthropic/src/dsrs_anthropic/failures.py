@@ -33,7 +33,7 @@ from dsrs import errors
 from dsrs.errors import ProviderFailure
 from dsrs.wire import classify_by_status, retry_after_from_headers
 
-__all__ = ["RATE_LIMIT_RESET_HEADERS", "WIRE", "classify", "error_object", "retry_after"]
+__all__ = ["ERROR_TYPES", "RATE_LIMIT_RESET_HEADERS", "WIRE", "classify", "error_object", "retry_after"]
 
 WIRE = "anthropic-messages"
 
@@ -57,6 +57,8 @@ _TYPES: Mapping[str, type[errors.LMError]] = {
     "timeout_error": errors.LMTimeoutError,
     "overloaded_error": errors.ProviderUnavailableError,
 }
+#: The documented ``error.type`` values.
+ERROR_TYPES = frozenset(_TYPES)
 _BY_STATUS: Mapping[int, str] = {
     400: "invalid_request_error",
     401: "authentication_error",
@@ -138,6 +140,10 @@ def classify(failure: ProviderFailure) -> errors.LMError | None:
         etype = "overloaded_error"
     if not etype:
         return None
+    if etype not in _TYPES:
+        # An unknown type is echoed server text: it may carry the key (LMError redacts messages and
+        # bodies, not codes), so it is redacted and bounded here.
+        etype = (errors.redact(etype, failure.secrets) or "")[:64] or "unknown_error"
     message = err.get("message") if err is not None else None
     if not isinstance(message, str) or not message:
         message = failure.message or etype.replace("_", " ")

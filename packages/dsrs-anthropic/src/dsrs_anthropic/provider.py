@@ -105,7 +105,8 @@ class AnthropicProvider(HttpProvider):
         latency = (time.perf_counter() - t0) * 1000
         if not resp.ok:
             err = failures.error_object(resp.content) or {}
-            etype = err.get("type") if isinstance(err.get("type"), str) else None
+            # Only a documented type is shown: an unknown one is server text (it may echo the key).
+            etype = err.get("type") if err.get("type") in failures.ERROR_TYPES else None
             what = "key rejected" if resp.status in (401, 403) else "API unavailable"
             return ProbeResult(True, False, latency, f"{what} (HTTP {resp.status}{', ' + etype if etype else ''})")
         if _model_ids(resp.content) is None:
