@@ -154,3 +154,19 @@ async def test_partials_are_put_in_order_and_repeats_dropped() -> None:
         job._partial(partial(offset, text))
     job._partial(partial(5, "from someone else", author="p2"))
     assert got == ["a ", "b ", "c"] and job.outcome.partial == "a b c"
+
+
+async def test_hostile_partial_and_usage_tags_never_raise() -> None:
+    keys = Keys.generate()
+    got: list[str] = []
+    job = _Job(SwarmSettings(relays=(), keys=keys), {"id": "cd" * 32}, 0, None, on_partial=got.append)
+    for offset in ["²", "9" * 5_000, "-1", " 0", str(10**12)]:
+        job._partial({"pubkey": "p", "content": "x", "tags": [["offset", offset]]})
+    assert got == [] and job.outcome.ignored_events == 5
+    for n in range(300):  # far-ahead deltas are bounded
+        job._partial({"pubkey": "p", "content": "y", "tags": [["offset", str(10 + n)]]})
+    assert len(job._partial_ahead) == 256
+    out = job._result({"pubkey": "p", "content": "r", "tags": [["usage", "²", "9" * 5_000]]}, "r")
+    assert out.prompt_tokens is None and out.completion_tokens is None
+    out = job._result({"pubkey": "p", "content": "r", "tags": [["usage", "3", str(10**12)]]}, "r")
+    assert out.completion_tokens is None

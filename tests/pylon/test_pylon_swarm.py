@@ -376,6 +376,7 @@ def test_cli_serve_is_a_working_dvm(relay: LoopbackRelay) -> None:
         assert "ready" in proc.stdout.readline()
         r = swarm(relay.url).with_targets(pubkey).call("via the CLI")
         assert r.text == "via the CLI" and r.usage.detail["provider_pubkey"] == pubkey
+        assert r.usage.detail["encryption"] == "nip44_v2"  # one target: a private job, which serve accepts
     finally:
         proc.terminate()
         out, err = proc.communicate(timeout=10)

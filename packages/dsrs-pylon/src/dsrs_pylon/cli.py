@@ -27,6 +27,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--payment-timeout", type=float, default=60.0)
     serve.add_argument("--name", default="dsrs DVM")
     serve.add_argument("--no-announce", action="store_true", help="do not publish a NIP-89 handler event")
+    serve.add_argument(
+        "--encryption",
+        default="nip44_v2 nip04",
+        help="schemes accepted for encrypted (private) jobs, space-separated; '' refuses them (default: %(default)s)",
+    )
+    serve.add_argument("--no-partials", action="store_true", help="do not stream partial results")
     sub.add_parser("whoami", help="print the npub of the configured identity (PYLON_NSEC/PYLON_MNEMONIC/key file)")
     return parser
 
@@ -59,6 +65,8 @@ async def _serve(args: argparse.Namespace) -> int:
         payment_timeout=args.payment_timeout,
         name=args.name,
         announce=not args.no_announce,
+        encryption=tuple(args.encryption.split()),
+        partials=not args.no_partials,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -30,7 +30,7 @@ from dsrs import LM
 from dsrs.errors import LMError
 from dsrs.types import LMResponse, Message
 from dsrs_pylon import bolt11, encryption
-from dsrs_pylon.event import Event, first_tag, sign_event, tag_values, verify_event
+from dsrs_pylon.event import Event, first_tag, sign_event, tag_int, tag_values, verify_event
 from dsrs_pylon.keys import Keys
 from dsrs_pylon.relay import RelayPool, new_subscription_id
 from dsrs_pylon.swarm import FEEDBACK_KIND, HANDLER_KIND, JOB_KIND, RESULT_KIND
@@ -287,7 +287,7 @@ class DvmService:
             return
         price = self.quote(job)
         bid_tag = first_tag(job, "bid")
-        bid = int(bid_tag[0]) if bid_tag and bid_tag[0].isdigit() else None
+        bid = tag_int(bid_tag[0], 10**15) if bid_tag else None
         if price > 0 and (bid is None or bid < price):
             self.stats.errors += 1
             await self.feedback(request, "error", f"bid too low: this service charges {price} msats")

@@ -17,6 +17,7 @@ __all__ = [
     "event_id",
     "first_tag",
     "sign_event",
+    "tag_int",
     "tag_values",
     "verify_event",
 ]
@@ -87,3 +88,15 @@ def tag_values(event: Mapping[str, Any], name: str) -> list[list[str]]:
 def first_tag(event: Mapping[str, Any], name: str) -> list[str] | None:
     found = tag_values(event, name)
     return found[0] if found else None
+
+
+def tag_int(value: object, maximum: int) -> int | None:
+    """A tag value that is a plain decimal integer in ``0..maximum``, else ``None``.
+
+    Hostile tags never raise: ``"²".isdigit()`` is true but ``int("²")`` fails, and ``int()`` of a
+    5,000-digit string raises in CPython; only ASCII digits of a bounded length are read.
+    """
+    if not isinstance(value, str) or not value.isascii() or not value.isdigit() or len(value) > 18:
+        return None
+    number = int(value)
+    return number if number <= maximum else None

@@ -37,7 +37,7 @@ from dsrs.plugins import PaymentContext
 from dsrs.types import Message, Text
 from dsrs_pylon import bolt11, encryption
 from dsrs_pylon.budget import Budget
-from dsrs_pylon.event import Event, first_tag, sign_event, tag_values, verify_event
+from dsrs_pylon.event import Event, first_tag, sign_event, tag_int, tag_values, verify_event
 from dsrs_pylon.keys import Keys
 from dsrs_pylon.payment import call_wallet, check_proof, invoices
 from dsrs_pylon.relay import RelayPool, new_subscription_id
@@ -65,6 +65,11 @@ HANDLER_KIND = 31990
 UNKNOWN_OUTCOME_CODES = frozenset({"timeout", "bad_response", "unknown"})
 #: Most offered per job when a budget is set and no bid is given (the seed quotes ~10-100 msats/call).
 DEFAULT_BID_MSATS = 1_000
+#: Bounds on what a provider can make a client hold: streamed partial text, and deltas waiting for a gap.
+MAX_PARTIAL_CHARS = 4_000_000
+MAX_PARTIALS_AHEAD = 256
+#: Token counts beyond this in a result's ``usage`` tag are not believed (and not reported).
+MAX_REPORTED_TOKENS = 10**9
 
 
 @dataclass(frozen=True)
@@ -246,9 +251,10 @@ class _Job:
         out = self.outcome
         out.text = content
         out.provider_pubkey = event["pubkey"]
-        usage = first_tag(event, "usage")
-        if usage and len(usage) >= 2 and usage[0].isdigit() and usage[1].isdigit():
-            out.prompt_tokens, out.completion_tokens = int(usage[0]), int(usage[1])
+        usage = first_tag(event, "usage") or []
+        counts = [tag_int(v, MAX_REPORTED_TOKENS) for v in usage[:2]]
+        if len(counts) == 2 and counts[0] is not None and counts[1] is not None:
+            out.prompt_tokens, out.completion_tokens = counts[0], counts[1]
         return out
 
     def _partial(self, event: Event) -> None:
@@ -262,7 +268,13 @@ class _Job:
             return
         self._partial_author = author
         offset_tag = first_tag(event, "offset")
-        offset = int(offset_tag[0]) if offset_tag and offset_tag[0].isdigit() else len(self.outcome.partial)
+        offset = tag_int(offset_tag[0], MAX_PARTIAL_CHARS) if offset_tag else len(self.outcome.partial)
+        if offset is None or len(self.outcome.partial) + len(content) > MAX_PARTIAL_CHARS:
+            self.outcome.ignored_events += 1  # out of bounds: the verified result still ends the job
+            return
+        if offset > len(self.outcome.partial) and len(self._partial_ahead) >= MAX_PARTIALS_AHEAD:
+            self.outcome.ignored_events += 1
+            return
         self._partial_ahead[offset] = content
         while len(self.outcome.partial) in self._partial_ahead:
             delta = self._partial_ahead.pop(len(self.outcome.partial))
