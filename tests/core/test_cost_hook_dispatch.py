@@ -14,15 +14,16 @@ import pytest
 
 import dsrs
 from dsrs import _registry as registry
+from dsrs import _runtime
 from dsrs.plugins import DsrsPluginWarning, _manager, hookimpl, hooks, register_plugin, unregister_plugin
 
 
 @pytest.fixture(autouse=True)
 def fresh_host() -> Iterator[None]:
-    saved = _manager._host
+    saved = _runtime.runtime().host
     _manager.reset_host(autoload=False)
     yield
-    _manager._host = saved
+    _runtime.runtime().host = saved
     registry.invalidate()
 
 

@@ -12,6 +12,7 @@ import pytest
 
 import dsrs
 from dsrs import _registry as registry
+from dsrs import _runtime
 from dsrs.plugins import DsrsPluginWarning, PluginLoadError, _manager, hookimpl, hooks, register_plugin
 from dsrs.plugins.hookspecs import HOOK_NAMES
 
@@ -47,9 +48,9 @@ def dsrs_register_providers(register):
 def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A directory on sys.path where tests install fake distributions with dsrs entry points."""
     monkeypatch.syspath_prepend(str(tmp_path))
-    saved = _manager._host
+    saved = _runtime.runtime().host
     yield tmp_path
-    _manager._host = saved
+    _runtime.runtime().host = saved
     registry.invalidate()
     for name in ("good_plugin_mod", "raising_plugin_mod"):
         sys.modules.pop(name, None)

@@ -25,6 +25,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from dsrs import _runtime
 from dsrs.errors import BudgetExceededError
 
 __all__ = ["BudgetStatus", "BudgetStore", "InProcessBudgetStore", "Reservation"]
@@ -87,6 +88,13 @@ class InProcessBudgetStore(BudgetStore):
         self._spent: dict[str, int] = {}
         self._reserved: dict[str, int] = {}
         self._ids = itertools.count(1)
+        _runtime.on_fork(self)
+
+    def after_fork(self) -> None:
+        """In a forked child: the parent's in-flight holds are the parent's, not counted here
+        (they would never be settled in the child); what was spent before the fork stays."""
+        self._lock = threading.Lock()
+        self._reserved = {}
 
     # The sync methods hold the lock for a few dict operations and never await, so they are atomic
     # for asyncio tasks too; the async methods are the BudgetStore interface.

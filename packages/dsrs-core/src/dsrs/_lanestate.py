@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
+from dsrs import _runtime
+
 __all__ = ["InProcessLaneState", "LaneHealth", "LaneState", "LaneStatus"]
 
 LaneStatus = Literal["ok", "cooling", "exhausted", "disabled"]
@@ -76,6 +78,10 @@ class InProcessLaneState(LaneState):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._health: dict[str, LaneHealth] = {}
+        _runtime.on_fork(self)
+
+    def after_fork(self) -> None:
+        self._lock = threading.Lock()  # a lock held by another thread at fork time stays held
 
     def health_sync(self, lane: str) -> LaneHealth:
         h = self._health.get(lane)

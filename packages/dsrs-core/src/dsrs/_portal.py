@@ -14,17 +14,28 @@ import threading
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from typing import Any, TypeVar
 
-T = TypeVar("T")
+from dsrs import _runtime
 
-_loop: asyncio.AbstractEventLoop | None = None
-_thread: threading.Thread | None = None
-_lock = threading.Lock()
+T = TypeVar("T")
+_atexit_registered = False
+
+
+def _os_pid() -> int:
+    import os
+
+    return os.getpid()
 
 
 def _start() -> asyncio.AbstractEventLoop:
-    global _loop, _thread
-    with _lock:
-        if _loop is None or _loop.is_closed():
+    """The runtime's portal loop, started on first use (and again in a forked child, where the
+    parent's loop thread does not exist)."""
+    global _atexit_registered
+    rt = _runtime.runtime()
+    loop = rt.portal_loop
+    if loop is not None and not loop.is_closed():
+        return loop
+    with rt.lock:
+        if rt.portal_loop is None or rt.portal_loop.is_closed():
             loop = asyncio.new_event_loop()
             ready = threading.Event()
 
@@ -36,20 +47,22 @@ def _start() -> asyncio.AbstractEventLoop:
             thread = threading.Thread(target=run, name="dsrs-portal", daemon=True)
             thread.start()
             ready.wait()
-            _loop, _thread = loop, thread
-            atexit.register(_shutdown)
-        return _loop
+            rt.portal_loop, rt.portal_thread = loop, thread
+            if not _atexit_registered:
+                atexit.register(_shutdown)
+                _atexit_registered = True
+        assert rt.portal_loop is not None
+        return rt.portal_loop
 
 
 def _shutdown() -> None:
-    loop = _loop
-    if loop is None or loop.is_closed():
+    rt = _runtime.runtime()
+    loop = rt.portal_loop
+    if loop is None or loop.is_closed() or rt.pid != _os_pid():
         return
 
     async def close_transports() -> None:
-        from dsrs.transport import _per_loop
-
-        transport = _per_loop.pop(loop, None)
+        transport = rt.transports.pop(loop, None)
         if transport is not None:
             await transport.aclose()
 
@@ -61,7 +74,7 @@ def _shutdown() -> None:
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     """Run ``coro`` to completion on the portal loop and return its result (or raise its error)."""
     loop = _start()
-    if threading.current_thread() is _thread:
+    if threading.current_thread() is _runtime.runtime().portal_thread:
         coro.close()
         raise RuntimeError("a sync dsrs call was made from inside dsrs's own loop; use the async API")
     future = asyncio.run_coroutine_threadsafe(coro, loop)

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
-import threading
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from dsrs import _runtime
 from dsrs._provider import TIERS, ProviderSpec
 from dsrs.errors import UnknownModelError
 
@@ -158,10 +158,6 @@ class Registry:
         )
 
 
-_registry: Registry | None = None
-_lock = threading.Lock()
-
-
 def _build() -> Registry:
     from dsrs.plugins import DsrsPluginWarning, get_host
 
@@ -191,22 +187,22 @@ def _build() -> Registry:
 
 
 def get_registry() -> Registry:
-    """The process's registry, built on first use."""
-    global _registry
-    reg = _registry
+    """The process's registry (on the runtime), built on first use."""
+    rt = _runtime.runtime()
+    reg = rt.registry
     if reg is None:
-        with _lock:
-            if _registry is None:
-                _registry = _build()
-            reg = _registry
+        with rt.lock:
+            if rt.registry is None:
+                rt.registry = _build()
+            reg = rt.registry
     return reg
 
 
 def invalidate() -> None:
     """Forget the registry; the next lookup rebuilds it from the plugins."""
-    global _registry
-    with _lock:
-        _registry = None
+    rt = _runtime.runtime()
+    with rt.lock:
+        rt.registry = None
 
 
 def providers() -> list[ProviderSpec]:

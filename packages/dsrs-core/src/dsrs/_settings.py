@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
+from dsrs import _runtime
 from dsrs.errors import LMError
 
 if TYPE_CHECKING:
@@ -68,14 +69,16 @@ class Settings:
     adapter: Adapter | None = None
 
 
-_default = Settings()
+_EMPTY = Settings()
 _current: contextvars.ContextVar[Settings | None] = contextvars.ContextVar("dsrs_settings", default=None)
 
 
 def current() -> Settings:
-    """The settings of the current context (falling back to the process default)."""
+    """The settings of the current context (falling back to the process default on the runtime)."""
     s = _current.get()
-    return _default if s is None else s
+    if s is None:
+        return _runtime.runtime().settings or _EMPTY
+    return s
 
 
 def _check_lm(lm: object) -> None:
@@ -96,7 +99,6 @@ def configure(
     it, a plain LM gets its cache and ledger. With ``state`` omitted and ``DSRS_REDIS_URL`` set,
     the Redis state of that URL is used (an unreachable server is a clear error naming the variable).
     """
-    global _default
     _check_lm(lm)
     if state is None and lm is not None:
         state = _state_from_env()
@@ -109,7 +111,7 @@ def configure(
             state.install()
     base = current()
     new = Settings(lm=lm if lm is not None else base.lm, adapter=adapter if adapter is not None else base.adapter)
-    _default = new
+    _runtime.runtime().settings = new
     _current.set(new)
 
 
@@ -138,8 +140,7 @@ def configure_with_adapter(lm: LanguageModel, adapter: Adapter) -> None:
 
 def reset() -> None:
     """Forget every setting (the process default and this context's)."""
-    global _default
-    _default = Settings()
+    _runtime.runtime().settings = None
     _current.set(None)
 
 

@@ -32,6 +32,7 @@ import warnings
 from collections import OrderedDict
 from typing import Any
 
+from dsrs import _runtime
 from dsrs.types import LMResponse
 
 __all__ = [
@@ -90,6 +91,10 @@ class MemoryCache(CacheBackend):
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
+        _runtime.on_fork(self)
+
+    def after_fork(self) -> None:
+        self._lock = threading.Lock()
 
     def get(self, key: str) -> LMResponse | None:
         with self._lock:
@@ -181,23 +186,18 @@ def default_cache() -> CacheBackend:
     return LayeredCache(MemoryCache(), SQLiteCache())
 
 
-_cache: CacheBackend | None = None
-_lock = threading.Lock()
-
-
 def get_cache() -> CacheBackend:
     """The process's cache backend (memory LRU in front of SQLite unless :func:`set_cache` was used)."""
-    cache = _cache
+    rt = _runtime.runtime()
+    cache = rt.cache
     if cache is None:
-        with _lock:
-            if _cache is None:
-                set_cache(default_cache())
-            cache = _cache
-    assert cache is not None
+        with rt.lock:
+            if rt.cache is None:
+                rt.cache = default_cache()
+            cache = rt.cache
     return cache
 
 
 def set_cache(cache: CacheBackend | None) -> None:
     """Replace the process's cache backend (``None``: rebuild the default on next use)."""
-    global _cache
-    _cache = cache
+    _runtime.runtime().cache = cache

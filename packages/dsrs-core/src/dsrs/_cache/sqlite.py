@@ -25,7 +25,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from dsrs import _json
+from dsrs import _json, _runtime
 from dsrs._cache import CacheBackend, CacheWarning
 from dsrs.types import LMResponse
 
@@ -65,6 +65,7 @@ class SQLiteCache(CacheBackend):
         self.busy_timeout_s = busy_timeout_s
         self._local = threading.local()
         self._init_lock = threading.Lock()
+        _runtime.on_fork(self)
         self._initialized_pid: int | None = None
         self._broken: str | None = None
         self._last_warning = 0.0
@@ -93,6 +94,11 @@ class SQLiteCache(CacheBackend):
         os.close(fd)
         if sys.platform != "win32" and path.stat().st_mode & 0o077:
             os.chmod(path, 0o600)
+
+    def after_fork(self) -> None:
+        """In a forked child: never touch the parent's connection (reopened per process)."""
+        self._init_lock = threading.Lock()
+        self._local = threading.local()
 
     def _connect(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)

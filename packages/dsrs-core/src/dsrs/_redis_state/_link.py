@@ -174,6 +174,15 @@ class RedisLink:
         self._last_warning: float | None = None
         self._warned = False
         self.outages = 0
+        from dsrs import _runtime
+
+        _runtime.on_fork(self)
+
+    def after_fork(self) -> None:
+        """In a forked child: new connection pools (the parent's sockets and loops are not ours)."""
+        self._clients = weakref.WeakKeyDictionary()
+        self._sync = None
+        self._lock = threading.Lock()
 
     # --- clients ----------------------------------------------------------------------------
 

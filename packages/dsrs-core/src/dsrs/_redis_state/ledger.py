@@ -108,6 +108,17 @@ class UsageLedger:
         self._plugin_name: str | None = None
         self._atexit = False
         _ledgers.add(self)
+        from dsrs import _runtime
+
+        _runtime.on_fork(self)
+
+    def after_fork(self) -> None:
+        """In a forked child: the parent's unflushed counts are the parent's to push (never
+        counted twice); the flush thread is started again on the next record."""
+        self._lock = threading.Lock()
+        self._pending = {}
+        self._wake = threading.Event()
+        self._thread = None
 
     # --- recording -----------------------------------------------------------------------------
 

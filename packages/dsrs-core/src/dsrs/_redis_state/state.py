@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from dsrs import _cache as _cache_module
+from dsrs import _runtime
 from dsrs._cache import CacheBackend, LayeredCache, MemoryCache, set_cache
 from dsrs._redis_state._link import RedisLink, RedisSettings
 from dsrs._redis_state.budget import RedisBudgetStore
@@ -107,7 +107,7 @@ class RedisState:
         """Make this process use the shared cache and count its calls in the ledger."""
         if not self._installed:
             # Not get_cache(): that would build (and create the file of) the default cache.
-            self._previous_cache = _cache_module._cache
+            self._previous_cache = _runtime.runtime().cache
             set_cache(self.cache)
             self.ledger.install()
             self._installed = True

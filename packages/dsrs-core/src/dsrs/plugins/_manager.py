@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.metadata as md
 import os
-import threading
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ from typing import Any
 
 import pluggy
 
+from dsrs import _runtime
 from dsrs._usage import Cost, LmUsage, UsageRecord
 from dsrs.errors import LMError
 from dsrs.plugins import hookspecs
@@ -214,28 +214,24 @@ class PluginHost:
         return registered
 
 
-_host: PluginHost | None = None
-_lock = threading.Lock()
-
-
 def get_host() -> PluginHost:
-    """The process-wide plugin host, created (and entry points loaded) on first use."""
-    global _host
-    host = _host
+    """The process-wide plugin host (on the runtime), created and loaded on first use."""
+    rt = _runtime.runtime()
+    host = rt.host
     if host is None:
-        with _lock:
-            if _host is None:
-                _host = PluginHost()
-            host = _host
+        with rt.lock:
+            if rt.host is None:
+                rt.host = PluginHost()
+            host = rt.host
     return host
 
 
 def reset_host(*, autoload: bool | None = None) -> PluginHost:
     """Rebuild the plugin host (tests). Clears the provider registry too."""
-    global _host
-    with _lock:
-        _host = PluginHost(autoload=autoload)
+    rt = _runtime.runtime()
+    with rt.lock:
+        rt.host = host = PluginHost(autoload=autoload)
     from dsrs import _registry as registry
 
     registry.invalidate()
-    return _host
+    return host

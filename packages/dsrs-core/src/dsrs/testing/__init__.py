@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from dsrs import _runtime
 from dsrs.testing._conformance import ProviderConformance
 from dsrs.testing._hostile import SCENARIOS, HostileRequest, HostileServer, lying_usage
 from dsrs.testing._loopback import LoopbackServer, RecordedRequest, Reply, openai_chat_reply, openai_wire_server
@@ -37,14 +38,14 @@ __all__ = [
 def isolated_plugins(*plugins: object, autoload: bool = False) -> Iterator[None]:
     """Within the block, only dsrs-core's plugin (and ``plugins``) are loaded; restored after."""
     from dsrs import _registry as registry
-    from dsrs.plugins import _manager, register_plugin, reset_host
+    from dsrs.plugins import register_plugin, reset_host
 
-    saved = _manager._host
+    saved = _runtime.runtime().host
     reset_host(autoload=autoload)
     try:
         for p in plugins:
             register_plugin(p)
         yield
     finally:
-        _manager._host = saved
+        _runtime.runtime().host = saved
         registry.invalidate()

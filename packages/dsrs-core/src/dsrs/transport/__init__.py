@@ -15,9 +15,9 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import os
-import weakref
 from collections.abc import AsyncIterator, Callable
 
+from dsrs import _runtime
 from dsrs.transport._base import (
     DEFAULT_MAX_BODY_BYTES,
     BodyDecodeError,
@@ -52,9 +52,6 @@ __all__ = [
     "set_transport_factory",
 ]
 
-_factory: Callable[[], Transport] | None = None
-_per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Transport] = weakref.WeakKeyDictionary()
-
 
 def default_transport_name() -> str:
     forced = os.environ.get("DSRS_TRANSPORT", "").strip().lower()
@@ -67,8 +64,9 @@ def default_transport_name() -> str:
 
 def make_transport(name: str | None = None) -> Transport:
     """A new transport by name (``"httpx"`` or ``"aiohttp"``), or the configured default."""
-    if _factory is not None and name is None:
-        return _factory()
+    factory = _runtime.runtime().transport_factory
+    if factory is not None and name is None:
+        return factory()
     name = name or default_transport_name()
     if name == "aiohttp":
         try:
@@ -83,13 +81,9 @@ def make_transport(name: str | None = None) -> Transport:
 
 def set_transport_factory(factory: Callable[[], Transport] | None) -> None:
     """Use ``factory`` for every new per-loop transport (``None`` restores the default)."""
-    global _factory
-    _factory = factory
-    _per_loop.clear()
-
-
-# Strong references to each loop's closer generator (the loop itself only keeps a weak one).
-_closers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, object] = weakref.WeakKeyDictionary()
+    rt = _runtime.runtime()
+    rt.transport_factory = factory
+    rt.transports.clear()
 
 
 async def _close_at_loop_shutdown(loop: asyncio.AbstractEventLoop, transport: Transport) -> AsyncIterator[None]:
@@ -99,18 +93,20 @@ async def _close_at_loop_shutdown(loop: asyncio.AbstractEventLoop, transport: Tr
     try:
         yield
     finally:
-        if _per_loop.get(loop) is transport:
-            del _per_loop[loop]
+        per_loop = _runtime.runtime().transports
+        if per_loop.get(loop) is transport:
+            del per_loop[loop]
         await transport.aclose()
 
 
 def get_transport() -> Transport:
     """The shared transport of the running event loop (closed when the loop shuts down)."""
     loop = asyncio.get_running_loop()
-    transport = _per_loop.get(loop)
+    rt = _runtime.runtime()
+    transport = rt.transports.get(loop)
     if transport is None:
         transport = make_transport()
-        _per_loop[loop] = transport
+        rt.transports[loop] = transport
         closer = _close_at_loop_shutdown(loop, transport)
-        _closers[loop] = (closer, loop.create_task(closer.__anext__()))  # type: ignore[arg-type]
+        rt.closers[loop] = (closer, loop.create_task(closer.__anext__()))  # type: ignore[arg-type]
     return transport
