@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,10 +51,20 @@ def answer_for(body: dict[str, Any]) -> str:
     return "\n\n".join([*parts, "[[ ## completed ## ]]"])
 
 
+def json_answer_for(body: dict[str, Any]) -> str:
+    """What a model held to ``response_format`` answers: a JSON object with the schema's properties."""
+    user = [m["content"] for m in body["messages"] if m["role"] == "user"][-1]
+    question = dict(_FIELD.findall(user)).get("question", "?")
+    fmt = body["response_format"]
+    names = list(fmt["json_schema"]["schema"]["properties"]) if fmt["type"] == "json_schema" else ["answer"]
+    values = {"reasoning": f"thinking about {question}", "answer": f"answer to {question}"}
+    return json.dumps({name: values.get(name, name) for name in names})
+
+
 def chat_reply(req: RecordedRequest) -> Reply:
     """OpenAI Chat Completions (https://platform.openai.com/docs/api-reference/chat/object)."""
     body = req.json()
-    text = answer_for(body)
+    text = json_answer_for(body) if body.get("response_format") else answer_for(body)
     prompt = sum(words(m.get("content") or "") for m in body["messages"])
     usage = {"prompt_tokens": prompt, "completion_tokens": words(text), "total_tokens": prompt + words(text)}
     if body.get("stream"):
@@ -88,6 +99,33 @@ class LoopbackPrices:
         if model.endswith(f":{MODEL}"):
             return dsrs.Cost(msats=usage.prompt_tokens * PROMPT_MSATS + usage.completion_tokens * COMPLETION_MSATS)
         return None
+
+
+@pytest.fixture(autouse=True)
+def loopback_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Any connection but loopback fails the test, even one whose error the caller swallows (DSPy
+    fetches model metadata from GitHub and falls back quietly; nothing on the bridge's path may)."""
+    attempts: list[Any] = []
+    real_connect = socket.socket.connect
+
+    def guarded(self: socket.socket, address: Any) -> Any:
+        if isinstance(address, tuple) and address[0] not in ("127.0.0.1", "::1", "localhost"):
+            attempts.append(address)
+            raise ConnectionRefusedError(f"test: no network beyond loopback ({address!r})")
+        return real_connect(self, address)
+
+    real_getaddrinfo = socket.getaddrinfo
+
+    def resolve(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host not in (None, "127.0.0.1", "::1", "localhost"):
+            attempts.append(host)
+            raise socket.gaierror(f"test: no name resolution beyond loopback ({host!r})")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded)
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    yield
+    assert attempts == [], f"network access attempted: {attempts}"
 
 
 @pytest.fixture(autouse=True)

@@ -34,6 +34,16 @@ def test_chain_of_thought_gets_reasoning_and_answer(lm: dsrs.LM, server: Loopbac
     assert "`reasoning`" in body["messages"][0]["content"]
 
 
+def test_json_adapter_sends_the_signature_schema_as_structured_output(lm: dsrs.LM, server: LoopbackServer) -> None:
+    with dspy.context(lm=dsrs_dspy.LM(lm), adapter=dspy.JSONAdapter()):
+        result = dspy.ChainOfThought("question -> answer")(question="Structured?")
+    assert (result.reasoning, result.answer) == ("thinking about Structured?", "answer to Structured?")
+    (body,) = chat_bodies(server)
+    fmt = body["response_format"]
+    assert fmt["type"] == "json_schema"
+    assert set(fmt["json_schema"]["schema"]["properties"]) == {"reasoning", "answer"}
+
+
 def test_async_predict_and_chain_of_thought(lm: dsrs.LM, server: LoopbackServer) -> None:
     async def main() -> tuple[str, str]:
         with dspy.context(lm=dsrs_dspy.LM(lm)):

@@ -113,15 +113,50 @@ def _end_events(response: LMResponse | None, request: Any, text_seen: bool) -> I
     )
 
 
-class DsrsEngine:
-    """Sync DSPy engine over a dsrs ``LM`` or ``LaneMux`` (which stays the caller's: ``close`` is a no-op)."""
+#: Request settings every dsrs provider takes (DSPy reads this to decide what to send).
+SUPPORTED_PARAMS = frozenset(
+    {
+        "temperature",
+        "max_tokens",
+        "top_p",
+        "stop",
+        "seed",
+        "frequency_penalty",
+        "presence_penalty",
+        "response_format",
+        "tools",
+        "tool_choice",
+        "stream",
+    }
+)
 
-    def __init__(self, target: Target) -> None:
-        self._calls = _Calls(target)
+
+class _Capabilities:
+    """What DSPy asks a custom engine before building a request (``dspy.clients.capabilities``)."""
+
+    _calls: _Calls
+    supports_function_calling = True  # every dsrs provider takes tools (Tool / ToolCall)
+    supports_reasoning = False  # not promised across providers: reasoning is returned when a model gives it
+    supported_params = SUPPORTED_PARAMS
 
     @property
     def target(self) -> Target:
         return self._calls.target
+
+    @property
+    def supports_response_schema(self) -> bool:
+        """Whether a JSON schema reaches the model: the LM's provider takes ``response_format``, or,
+        for a LaneMux, some lane does (a lane that does not is sent the request without it)."""
+        target = self._calls.target
+        lms = [lane.lm for lane in target.lanes] if isinstance(target, LaneMux) else [target]
+        return any(bool(getattr(lm, "supports_response_format", False)) for lm in lms)
+
+
+class DsrsEngine(_Capabilities):
+    """Sync DSPy engine over a dsrs ``LM`` or ``LaneMux`` (which stays the caller's: ``close`` is a no-op)."""
+
+    def __init__(self, target: Target) -> None:
+        self._calls = _Calls(target)
 
     def complete(self, request: Any) -> Any:
         owner, kwargs, call = _prepared(self._calls, request)
@@ -148,15 +183,11 @@ class DsrsEngine:
         """Nothing to release: the dsrs target is borrowed, as DSPy expects of a custom engine."""
 
 
-class AsyncDsrsEngine:
+class AsyncDsrsEngine(_Capabilities):
     """Async DSPy engine over a dsrs ``LM`` or ``LaneMux``."""
 
     def __init__(self, target: Target) -> None:
         self._calls = _Calls(target)
-
-    @property
-    def target(self) -> Target:
-        return self._calls.target
 
     async def complete(self, request: Any) -> Any:
         owner, kwargs, call = _prepared(self._calls, request)
