@@ -189,6 +189,7 @@ def test_a_failing_mux_exits_with_its_lanes_shared_code(run: Run) -> None:
         out = run("ask", "--no-stream", "hi", env={"OPENAI_COMPATIBLE_BASE_URL": srv.url})
     assert out.returncode == 3, out.stderr
     assert "AllLanesFailedError" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1  # nothing printed by the interpreter's shutdown
 
 
 def test_exit_code_table() -> None:

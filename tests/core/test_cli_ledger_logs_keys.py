@@ -208,3 +208,29 @@ def test_models_survives_a_hostile_models_list(run: Run) -> None:
     with LoopbackServer(lambda req: Reply(200, "<html>not json</html>")) as srv:
         out = run("models", "-p", "openai-compatible", env={"OPENAI_COMPATIBLE_BASE_URL": srv.url})
     assert out.returncode == 0 and "not JSON" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_failed_attempts_are_recorded_with_their_error_class(run: Run, tmp_path: Path) -> None:
+    # The error object of the OpenAI API reference (https://platform.openai.com/docs/guides/error-codes).
+    body = {
+        "error": {"message": f"Incorrect API key {SECRET}", "type": "invalid_request_error", "code": "invalid_api_key"}
+    }
+
+    def handler(req: RecordedRequest) -> Reply:
+        return openai_chat_reply(req) if req.method == "GET" else Reply(401, body)
+
+    with LoopbackServer(handler) as srv:
+        out = run("ask", "a failing prompt", env={"OPENAI_COMPATIBLE_BASE_URL": srv.url, "DSRS_LOG": "1"})
+    assert out.returncode == 3 and SECRET not in out.stderr
+    report = json.loads(run("usage", "--json", "--by", "provider,error").stdout)
+    (row,) = report["rows"]
+    assert (row["provider"], row["error"], row["calls"], row["errors"]) == (
+        "openai-compatible",
+        "AuthenticationError",
+        0,
+        1,
+    )
+    (entry,) = json.loads(run("logs", "--json").stdout)
+    assert entry["error"] == "AuthenticationError" and entry["request_id"]
+    assert entry["request"]["messages"] == [{"role": "user", "content": "a failing prompt"}]
+    assert SECRET.encode() not in _files(tmp_path / "cache", "logs.sqlite3")

@@ -14,6 +14,7 @@ stderr. Which model answers:
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import sys
 from typing import Any
@@ -52,15 +53,15 @@ def _prompt(args: argparse.Namespace) -> list[dict[str, str]]:
     return messages
 
 
-def _target(args: argparse.Namespace) -> Any:
-    """The LM or LaneMux to ask (see the module docstring for the order)."""
+async def _target(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
+    """The LM or LaneMux to ask (see the module docstring for the order) and the call's options."""
     import dsrs
 
-    options = {"max_tokens": args.max_tokens, "temperature": args.temperature}
+    options = {k: v for k, v in (("max_tokens", args.max_tokens), ("temperature", args.temperature)) if v is not None}
     if args.model:
         if args.lane:
             raise UsageError("give --model or --lane, not both")
-        return dsrs.LM(args.model, base_url=args.base_url, **options)
+        return dsrs.LM(args.model, base_url=args.base_url), options
     if args.base_url:
         raise UsageError("--base-url needs --model (e.g. --model openai-compat:my-model)")
     if args.timeout <= 0:
@@ -69,61 +70,53 @@ def _target(args: argparse.Namespace) -> Any:
         names = [s.name for s in dsrs.providers()]
         if args.lane not in names:
             raise UsageError(f"--lane {args.lane!r}: no such provider; installed: {', '.join(names)}")
-        mux = dsrs.LaneMux.auto_detect_sync(args.timeout, include=[args.lane])
+        mux = await dsrs.LaneMux.auto_detect(args.timeout, include=[args.lane])
         if not mux.lane_names:
             report = mux.probes[0] if mux.probes else None
             why = report.describe() if report is not None else "not found"
             raise UsageError(f"--lane {args.lane!r} is not usable: {why} (see `dsrs providers`)")
-        return _MuxWithOptions(mux, options)
+        return mux, options
     env_model = os.environ.get("DSRS_MODEL")
     if env_model:
-        return dsrs.LM(env_model, **options)
-    mux = dsrs.LaneMux.auto_detect_sync(args.timeout)
+        return dsrs.LM(env_model), options
+    mux = await dsrs.LaneMux.auto_detect(args.timeout)
     if mux.lane_names:
-        return _MuxWithOptions(mux, options)
+        return mux, options
     print(
         f"dsrs: no provider is configured and reachable (see `dsrs providers`); answering with {FALLBACK_MODEL},"
         " which only echoes the prompt",
         file=sys.stderr,
     )
-    return dsrs.LM(FALLBACK_MODEL, **options)
+    return dsrs.LM(FALLBACK_MODEL), options
 
 
-class _MuxWithOptions:
-    """A LaneMux whose calls carry ``--max-tokens`` / ``--temperature``."""
-
-    def __init__(self, mux: Any, options: dict[str, Any]) -> None:
-        self.mux, self.options = mux, {k: v for k, v in options.items() if v is not None}
-
-    def call(self, messages: Any) -> Any:
-        return self.mux.call(messages, **self.options)
-
-    def stream(self, messages: Any) -> Any:
-        return self.mux.stream(messages, **self.options)
+async def _ask(args: argparse.Namespace, messages: list[dict[str, str]]) -> Any:
+    # One event loop for probes, the call and the stream, shut down by asyncio.run: connections
+    # and generators are closed before the interpreter exits, never finalized during its shutdown.
+    target, options = await _target(args)
+    if not (args.stream and not args.json):
+        return await target.acall(messages, **options)
+    stream = target.astream(messages, **options)
+    last = "\n"
+    async for delta in stream:
+        if delta:
+            sys.stdout.write(delta)
+            sys.stdout.flush()
+            last = delta
+    if not last.endswith("\n"):
+        sys.stdout.write("\n")
+    if stream.response is None:  # pragma: no cover - a finished stream always has its response
+        raise RuntimeError("the stream ended without a response")
+    return stream.response
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
     messages = _prompt(args)
-    target = _target(args)
-    streaming = args.stream and not args.json
-    if streaming:
-        stream = target.stream(messages)
-        wrote_newline = True
-        for delta in stream:
-            sys.stdout.write(delta)
-            sys.stdout.flush()
-            wrote_newline = delta.endswith("\n") if delta else wrote_newline
-        if not wrote_newline:
-            sys.stdout.write("\n")
-        response = stream.response
-        if response is None:  # pragma: no cover - a finished stream always has its response
-            raise RuntimeError("the stream ended without a response")
-    else:
-        response = target.call(messages)
+    response = asyncio.run(_ask(args, messages))
     if args.json:
         print_json(response.to_dict())
         return 0
-    if not streaming:
+    if not args.stream:
         print(response.text)
     if not args.quiet:
         print(_summary(response), file=sys.stderr)
