@@ -9,6 +9,7 @@ All clients talk to the same loopback OpenAI-wire server (``_server.BenchServer`
 one process, sequential calls, variants interleaved in blocks so load spikes hit all alike:
 
 * baseline: ``await dsrs.LM(...).acall(messages)`` — dsrs alone;
+* ``await AsyncDsrsEngine(lm).complete(request)`` — the bridge's own translation, without DSPy;
 * ``await dsrs_dspy.LM(lm).acall(request)`` — the same call through DSPy's LM layer (prepare,
   execute, history, usage) and the bridge's engine;
 * the same through a one-lane ``LaneMux`` (lane health, spend bookkeeping);
@@ -63,12 +64,14 @@ def _clients(url: str) -> dict[str, Callable[[], Awaitable[Any]]]:
 
     lm = dsrs.LM("openai-compatible:bench-model", base_url=f"{url}/v1")
     bridged = dsrs_dspy.LM(lm, model="bench")
+    engine = dsrs_dspy.AsyncDsrsEngine(lm)
     mux = dsrs.LaneMux().add_lane("only", dsrs.LM("openai-compatible:bench-model", base_url=f"{url}/v1"))
     bridged_mux = dsrs_dspy.LM(mux, model="bench-mux")
     request = lm15.Request(model="bench", messages=(lm15.Message.user(PROMPT),))
     mux_request = lm15.Request(model="bench-mux", messages=(lm15.Message.user(PROMPT),))
     clients: dict[str, Callable[[], Awaitable[Any]]] = {
         "dsrs LM.acall (baseline)": lambda: lm.acall(PROMPT),
+        "AsyncDsrsEngine.complete(Request) alone": lambda: engine.complete(request),
         "dsrs_dspy.LM(LM).acall(Request)": lambda: bridged.acall(request),
         "dsrs_dspy.LM(LaneMux).acall(Request)": lambda: bridged_mux.acall(mux_request),
     }
@@ -87,6 +90,7 @@ def main() -> None:
     args = parser.parse_args()
     rounds, block = (4, 50) if args.quick else (10, 200)
     os.environ.setdefault("DSRS_LEDGER", "0")  # measure the bridge, not the local usage ledger
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # DSPy's native path: no metadata download
     warnings.simplefilter("error", DeprecationWarning)  # the bridge must not take a deprecated path
     import dspy
 
@@ -102,7 +106,9 @@ def main() -> None:
         p50 = asyncio.run(run())
     base = p50["dsrs LM.acall (baseline)"]
     for name, us in p50.items():
-        print(f"{name}: p50 {us:.0f} us  (dsrs LM.acall {base:.0f} us, difference {us - base:+.0f} us, ratio {us / base:.2f})")
+        print(
+            f"{name}: p50 {us:.0f} us  (dsrs LM.acall {base:.0f} us, difference {us - base:+.0f} us, ratio {us / base:.2f})"
+        )
 
 
 if __name__ == "__main__":
