@@ -2,7 +2,8 @@
 
 Blocks of one file run in order in one namespace (like a notebook); top-level ``await`` works.
 Vendors that cannot run here are loopback servers speaking their wire, reached through the same
-environment variables users set (``OPENAI_BASE_URL``, ``GROQ_BASE_URL``, ``OLLAMA_HOST``), so
+environment variables users set (``OPENAI_BASE_URL``, ``GROQ_BASE_URL``, ``OLLAMA_HOST``,
+``ANTHROPIC_BASE_URL``), so
 the documented calls really go over HTTP.
 """
 
@@ -52,13 +53,21 @@ def _ollama_reply(req: RecordedRequest) -> Reply:
 
 @pytest.fixture(scope="module")
 def vendors() -> Iterator[dict[str, str]]:
-    with LoopbackServer(openai_chat_reply) as openai, LoopbackServer(_ollama_reply) as ollama:
+    from dsrs_anthropic.testing import anthropic_wire_server
+
+    with (
+        LoopbackServer(openai_chat_reply) as openai,
+        LoopbackServer(_ollama_reply) as ollama,
+        anthropic_wire_server() as anthropic,
+    ):
         yield {
             "OPENAI_BASE_URL": openai.url + "/v1",
             "OPENAI_API_KEY": "sk-docs-test-key-000000",
             "GROQ_BASE_URL": openai.url + "/openai/v1",
             "GROQ_API_KEY": "gsk_docstestkey000000",
             "OLLAMA_HOST": ollama.url,
+            "ANTHROPIC_BASE_URL": anthropic.url,
+            "ANTHROPIC_API_KEY": "sk-ant-docs-test-key-000000",
         }
 
 
