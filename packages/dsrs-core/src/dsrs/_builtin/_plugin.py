@@ -3,6 +3,8 @@
 Registers the fake provider and the generic OpenAI-compatible provider, prices ``fake:`` calls,
 and prices models no package table lists from genai-prices (``dsrs._prices``, asked last).
 Failures of the OpenAI chat wire are classified by its codec (``OpenAIChatCodec.classify``).
+Its usage sink records every call in the local ledger (``dsrs._ledger``) and, when enabled, the
+prompt log (``dsrs._calllog``).
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ COMMANDS: dict[str, Command] = {
 
 _EPILOG = (
     "exit codes: 0 ok, 1 other failure, 2 usage error, 3 authentication, 4 rate limited, 5 budget or quota,"
-    " 6 unreachable or timed out, 7 request refused, 8 bad response, 130 interrupted"
+    " 6 unreachable or timed out, 7 request refused, 8 bad response, 130 interrupted, 141 stdout closed"
 )
 
 
