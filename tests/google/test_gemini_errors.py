@@ -15,9 +15,16 @@ from typing import Any
 import pytest
 
 import dsrs
-from dsrs._failures import classify_failure
+from dsrs._failures import classify_failure as _classify_failure
+from dsrs.errors import LMError
 from dsrs.plugins import ProviderFailure
 from dsrs_google import wire
+
+
+def classify_failure(failure: ProviderFailure) -> LMError:
+    """What the provider raises: the hook, then its codec (GeminiCodec.classify), then the status."""
+    return _classify_failure(failure, codec=wire.GeminiCodec())
+
 
 RPC = "type.googleapis.com/google.rpc."
 SECRET = "AIzaSyLEAKED-0123456789abcdefghijklmn"
@@ -250,10 +257,12 @@ def test_secrets_are_redacted_from_errors() -> None:
         assert SECRET not in text
 
 
-def test_other_wires_are_not_claimed() -> None:
+def test_no_hook_of_its_own_the_codec_classifies() -> None:
     from dsrs_google import _plugin
 
+    assert not hasattr(_plugin, "dsrs_classify_error")
     other = ProviderFailure(
         "openai", "gpt-4o", 429, {}, json.dumps(status(429, "RESOURCE_EXHAUSTED", "x")).encode(), wire="openai-chat"
     )
-    assert _plugin.dsrs_classify_error("openai", other) is None
+    # Without the Gemini codec a Gemini-shaped body is classified by its status only.
+    assert type(_classify_failure(other)) is dsrs.RateLimitError

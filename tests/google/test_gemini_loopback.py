@@ -161,7 +161,7 @@ def test_structured_output_on_gemini_pro_uses_response_schema(gemini_server: Loo
     }
 
 
-def test_function_calling_round_trip_returns_the_signature(key: str) -> None:
+def test_function_calling_round_trip_returns_the_signature_and_id(key: str) -> None:
     from dsrs_google.testing import GeminiWire
 
     calls: list[Any] = []
@@ -171,7 +171,7 @@ def test_function_calling_round_trip_returns_the_signature(key: str) -> None:
         calls.append(body)
         if len(calls) == 1:  # a thinking model's signed function call
             part = {
-                "functionCall": {"name": "get_weather", "args": {"city": "Paris"}},
+                "functionCall": {"id": "fc-7", "name": "get_weather", "args": {"city": "Paris"}},
                 "thoughtSignature": "U0lHTkFUVVJF",
             }
             candidate = {"content": {"role": "model", "parts": [part]}, "finishReason": "STOP"}
@@ -185,9 +185,10 @@ def test_function_calling_round_trip_returns_the_signature(key: str) -> None:
         first = lm.call("Weather in Paris?", tools=[tool])
         (call,) = first.tool_calls
         assert call.parsed_arguments() == {"city": "Paris"} and first.finish_reason == "tool_calls"
+        assert call.id == "fc-7"  # Gemini's own id is kept
         history = [
             dsrs.Message("user", "Weather in Paris?"),
-            dsrs.Message("assistant", None, tool_calls=first.tool_calls),
+            first.message(),  # carries the signature (provider_state), no side store
             dsrs.Message("tool", '{"temp_c": 21}', tool_call_id=call.id),
         ]
         second = lm.with_temperature(0.5).call(history, tools=[tool])  # a with_* copy: a new provider instance
@@ -195,12 +196,15 @@ def test_function_calling_round_trip_returns_the_signature(key: str) -> None:
     assert calls[1]["contents"][1] == {
         "role": "model",
         "parts": [
-            {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}, "thoughtSignature": "U0lHTkFUVVJF"}
+            {
+                "functionCall": {"id": "fc-7", "name": "get_weather", "args": {"city": "Paris"}},
+                "thoughtSignature": "U0lHTkFUVVJF",
+            }
         ],
     }
     assert calls[1]["contents"][2] == {
         "role": "user",
-        "parts": [{"functionResponse": {"name": "get_weather", "response": {"temp_c": 21}}}],
+        "parts": [{"functionResponse": {"id": "fc-7", "name": "get_weather", "response": {"temp_c": 21}}}],
     }
 
 
@@ -310,13 +314,23 @@ def test_probe_unreachable(monkeypatch: pytest.MonkeyPatch, key: str) -> None:
     assert result.configured and result.reachable is False
 
 
-def test_signature_store_is_bounded() -> None:
-    from dsrs_google.provider import SignatureStore
+def test_signatures_travel_with_the_message_not_the_process(key: str) -> None:
+    # A history rebuilt without provider_state sends no signature: nothing is remembered globally.
+    signed = {"functionCall": {"name": "f", "args": {}}, "thoughtSignature": "c2ln"}
+    bodies: list[Any] = []
 
-    store = SignatureStore(limit=2)
-    store.remember({"a": "1", "b": "2"})
-    store.remember({"c": "3"})
-    assert len(store) == 2 and store.lookup(["a", "b", "c"]) == {"b": "2", "c": "3"}
+    def handler(req: Any) -> Reply:
+        bodies.append(req.json())
+        candidate = {"content": {"role": "model", "parts": [signed]}, "finishReason": "STOP"}
+        return Reply(200, {"candidates": [candidate]})
+
+    with LoopbackServer(handler) as srv:
+        lm = dsrs.LM("gemini-2.5-flash", base_url=srv.url, api_key=key)
+        first = lm.call("go")
+        bare = dsrs.Message("assistant", None, tool_calls=first.tool_calls)
+        lm.call([dsrs.Message("user", "go"), bare, dsrs.Message("tool", "ok", tool_call_id=first.tool_calls[0].id)])
+    assert first.provider_state == {"gemini": {"thought_signatures": {first.tool_calls[0].id: "c2ln"}}}
+    assert "thoughtSignature" not in bodies[1]["contents"][1]["parts"][0]
 
 
 def test_auto_detect_builds_a_gemini_lane(

@@ -80,7 +80,6 @@ def test_openapi_any_of_with_null_becomes_nullable() -> None:
         ({"type": "array", "uniqueItems": True}, "uniqueItems"),
         ({"type": "number", "multipleOf": 2}, "multipleOf"),
         ({"type": "number", "exclusiveMinimum": 0}, "exclusiveMinimum"),
-        ({"type": "object", "properties": {"a": {"type": "string", "minLength": 1}}}, "minLength"),
         ({"if": {"type": "string"}, "then": {"type": "string"}}, "if"),
     ],
 )
@@ -126,3 +125,36 @@ def test_schema_error_is_an_invalid_request() -> None:
     import dsrs
 
     assert issubclass(SchemaError, dsrs.InvalidRequestError)
+
+
+def test_json_schema_mode_accepts_the_string_and_object_constraints_gemini_documents() -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "code": {"type": "string", "pattern": "^[A-Z]{3}$", "minLength": 3, "maxLength": 3},
+            "tags": {
+                "type": "object",
+                "minProperties": 1,
+                "maxProperties": 4,
+                "additionalProperties": {"type": "string"},
+            },
+        },
+        "required": ["code"],
+    }
+    assert to_json_schema(schema) == schema
+
+
+def test_a_pydantic_constrained_string_is_accepted() -> None:
+    import pydantic
+
+    class Airport(pydantic.BaseModel):
+        code: str = pydantic.Field(pattern="^[A-Z]{3}$", min_length=3, max_length=3)
+
+    schema = Airport.model_json_schema()
+    assert to_json_schema(schema)["properties"]["code"] == {
+        "pattern": "^[A-Z]{3}$",
+        "minLength": 3,
+        "maxLength": 3,
+        "title": "Code",
+        "type": "string",
+    }

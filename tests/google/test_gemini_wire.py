@@ -188,25 +188,30 @@ def test_tool_calls_and_parallel_results() -> None:
     )
     messages = (
         Message("user", "Weather in Paris and Oslo?"),
-        Message("assistant", None, tool_calls=calls),
+        Message(
+            "assistant",
+            None,
+            tool_calls=calls,
+            provider_state={"gemini": {"thought_signatures": {"c1": "sig-abc"}, "call_ids": ["c2"]}},
+        ),
         Message("tool", '{"temp": 21}', tool_call_id="c1"),
         Message("tool", "cold", tool_call_id="c2"),
     )
-    body = wire.encode_body(req(messages=messages, tools=(WEATHER,)), signatures={"c1": "sig-abc"})
+    body = wire.encode_body(req(messages=messages, tools=(WEATHER,)))
     assert body["contents"] == [
         {"role": "user", "parts": [{"text": "Weather in Paris and Oslo?"}]},
         {
             "role": "model",
             "parts": [
                 {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}, "thoughtSignature": "sig-abc"},
-                {"functionCall": {"name": "get_weather", "args": {"city": "Oslo"}}},
+                {"functionCall": {"id": "c2", "name": "get_weather", "args": {"city": "Oslo"}}},
             ],
         },
         {
             "role": "user",
             "parts": [
                 {"functionResponse": {"name": "get_weather", "response": {"temp": 21}}},
-                {"functionResponse": {"name": "get_weather", "response": {"result": "cold"}}},
+                {"functionResponse": {"id": "c2", "name": "get_weather", "response": {"result": "cold"}}},
             ],
         },
     ]
@@ -268,8 +273,7 @@ RESPONSE = {
 
 
 def test_decode_text_thoughts_and_usage() -> None:
-    decoded = wire.decode_response(200, json.dumps(RESPONSE).encode(), model="gemini-2.5-flash")
-    r = decoded.response
+    r = wire.decode_response(200, json.dumps(RESPONSE).encode(), model="gemini-2.5-flash")
     assert r.text == "Hello! How can I help?" and r.reasoning == "I should greet back."
     assert r.finish_reason == "stop"
     u = r.usage
@@ -299,20 +303,20 @@ def test_decode_parallel_function_calls_with_signature() -> None:
         ],
         "usageMetadata": {"promptTokenCount": 10, "candidatesTokenCount": 20, "totalTokenCount": 30},
     }
-    decoded = wire.decode_response(200, json.dumps(body).encode())
-    r = decoded.response
+    r = wire.decode_response(200, json.dumps(body).encode())
     assert [c.name for c in r.tool_calls] == ["power_disco_ball", "start_music", "dim_lights"]
     assert r.tool_calls[1].parsed_arguments() == {"energetic": True, "loud": True}
     assert len({c.id for c in r.tool_calls}) == 3
     assert r.finish_reason == "tool_calls"
-    assert decoded.signatures == {r.tool_calls[0].id: "c2ln"}
+    assert r.provider_state == {"gemini": {"thought_signatures": {r.tool_calls[0].id: "c2ln"}}}
+    assert r.message().provider_state == r.provider_state  # travels into the next turn
 
 
 def test_max_tokens_finish_is_length() -> None:
     body = dict(
         RESPONSE, candidates=[{"content": {"role": "model", "parts": [{"text": "Hel"}]}, "finishReason": "MAX_TOKENS"}]
     )
-    assert wire.decode_response(200, json.dumps(body).encode()).response.finish_reason == "length"
+    assert wire.decode_response(200, json.dumps(body).encode()).finish_reason == "length"
 
 
 def test_prompt_blocked_is_content_filter() -> None:

@@ -1,12 +1,14 @@
-"""Entry point of dsrs-google: the ``google`` (Gemini) provider, its prices and its error classifier."""
+"""Entry point of dsrs-google: the ``google`` (Gemini) provider and its prices.
+
+Errors need no hook: the provider's codec (``GeminiCodec.classify``) classifies them.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from dsrs import Cost, LmUsage, ProviderSpec
-from dsrs.errors import LMError
-from dsrs.plugins import ProviderFailure, hookimpl
+from dsrs.plugins import hookimpl
 
 
 @hookimpl
@@ -34,12 +36,3 @@ def dsrs_cost(model: str, usage: LmUsage) -> Cost | None:
     from dsrs_google.pricing import cost_of
 
     return cost_of(model.partition(":")[2], usage)
-
-
-@hookimpl
-def dsrs_classify_error(provider: str, error: ProviderFailure) -> LMError | None:
-    if error.wire != "gemini":
-        return None
-    from dsrs_google import wire
-
-    return wire.classify(error)

@@ -1,60 +1,28 @@
-"""The ``google`` provider: the Gemini API over the dsrs transport (no google-genai SDK)."""
+"""The ``google`` provider: the Gemini API over the dsrs transport (no google-genai SDK).
+
+Encoding, decoding and error classification are :class:`dsrs_google.wire.GeminiCodec`; thought
+signatures and Gemini's function-call ids travel on the answer's ``provider_state`` (and so with
+``LMResponse.message()`` into the next turn), not in a process-wide store.
+"""
 
 from __future__ import annotations
 
 import json
-import threading
 import time
-from collections import OrderedDict
-from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import ClassVar
 
 from dsrs import ProbeResult, ProviderConfig, ProviderSpec
-from dsrs.errors import AuthenticationError, InvalidRequestError
+from dsrs.errors import AuthenticationError
 from dsrs.transport import HttpRequest, TransportError, get_transport
-from dsrs.types import LMRequest, LMResponse, StreamChunk
+from dsrs.types import LMRequest
 from dsrs.wire import HttpProvider, env_first
 from dsrs_google import wire
 
-__all__ = ["API_KEY_ENV", "BASE_URL_ENV", "SIGNATURES", "GeminiProvider", "SignatureStore", "resolve_base_url"]
+__all__ = ["API_KEY_ENV", "BASE_URL_ENV", "GeminiProvider", "resolve_base_url"]
 
 #: Where the key comes from: ``GOOGLE_API_KEY`` (the seed's name) first, then ``GEMINI_API_KEY``.
 API_KEY_ENV = ("GOOGLE_API_KEY", "GEMINI_API_KEY")
 BASE_URL_ENV = ("GEMINI_BASE_URL",)
-_MAX_SIGNATURES = 4096
-
-
-class SignatureStore:
-    """Thought signatures of the function calls Gemini returned, by tool-call id (bounded, thread-safe).
-
-    Thinking models sign their function calls and want the signature back with the call in the
-    next turn; :class:`~dsrs.ToolCall` has no field for it, so the process remembers it here. It
-    is process-wide because every ``with_*`` copy of an LM gets a new provider instance, and the
-    next turn is often sent through such a copy.
-    """
-
-    def __init__(self, limit: int = _MAX_SIGNATURES) -> None:
-        self._limit = limit
-        self._items: OrderedDict[str, str] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def remember(self, signatures: Mapping[str, str]) -> None:
-        with self._lock:
-            for call_id, signature in signatures.items():
-                self._items[call_id] = signature
-                self._items.move_to_end(call_id)
-            while len(self._items) > self._limit:
-                self._items.popitem(last=False)
-
-    def lookup(self, call_ids: Iterable[str]) -> dict[str, str]:
-        with self._lock:
-            return {i: self._items[i] for i in call_ids if i in self._items}
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-
-SIGNATURES = SignatureStore()
 
 
 def resolve_base_url(base_url: str | None = None) -> str:
@@ -80,51 +48,23 @@ class GeminiProvider(HttpProvider):
             spec, ProviderConfig(base_url=base, api_key=key, timeout=config.timeout, options=config.options)
         )
         self.base_url = base
+        self.codec = wire.GeminiCodec()
+        headers = {"content-type": "application/json"}
+        if key:
+            headers["x-goog-api-key"] = key
+        self.set_endpoint(base, headers)
 
     def __repr__(self) -> str:
         return f"GeminiProvider(base_url={self.base_url!r})"
 
-    def _headers(self, request: LMRequest, *, stream: bool) -> dict[str, str]:
+    def encode(self, request: LMRequest, *, stream: bool = False) -> HttpRequest:
         if not self.config.api_key:
             raise AuthenticationError(
                 "no Gemini API key: set GOOGLE_API_KEY or GEMINI_API_KEY, or pass LM(..., api_key=...)",
                 provider=self.name,
                 model=request.model,
             )
-        return {
-            "content-type": "application/json",
-            "accept": "text/event-stream" if stream else "application/json",
-            "x-goog-api-key": self.config.api_key,
-        }
-
-    def encode(self, request: LMRequest, *, stream: bool = False) -> HttpRequest:
-        headers = self._headers(request, stream=stream)
-        call_ids = [tc.id for m in request.messages for tc in m.tool_calls]
-        body = wire.encode_body(request, signatures=SIGNATURES.lookup(call_ids) if call_ids else None)
-        url = wire.generate_url(self.base_url, request.model, stream=stream)
-        try:
-            content = json.dumps(body, ensure_ascii=False).encode()
-        except (TypeError, ValueError) as exc:
-            raise InvalidRequestError(
-                f"the request is not JSON-serializable: {exc}", provider=self.name, model=request.model
-            ) from None
-        return HttpRequest("POST", url, headers, content, self.timeout)
-
-    async def acomplete(self, request: LMRequest) -> LMResponse:
-        resp = await self.send(self.encode(request), request)
-        decoded = wire.decode_response(resp.status, resp.content, model=request.model)
-        SIGNATURES.remember(decoded.signatures)
-        return decoded.response
-
-    async def astream(self, request: LMRequest) -> AsyncIterator[StreamChunk]:
-        decoder = wire.GeminiStreamDecoder(model=request.model)
-        async for data in self.stream_sse(self.encode(request, stream=True), request):
-            chunk = decoder.feed(data)
-            if chunk is not None:
-                yield chunk
-        response = decoder.finish()
-        SIGNATURES.remember(decoder.signatures)
-        yield StreamChunk(response=response)
+        return super().encode(request, stream=stream)
 
     @classmethod
     async def probe(cls, spec: ProviderSpec, timeout: float) -> ProbeResult:

@@ -2,9 +2,10 @@
 
 Gemini takes schemas two ways (API reference, ``GenerationConfig`` and ``FunctionDeclaration``):
 
-* ``responseJsonSchema`` / ``parametersJsonSchema`` — a subset of JSON Schema (Gemini 2.5 and
-  later). :func:`to_json_schema` checks the schema against that subset and returns it with pure
-  annotations removed and ``const`` spelled as a one-value ``enum``.
+* ``responseJsonSchema`` / ``parametersJsonSchema`` — JSON Schema (Gemini 2.5 and later).
+  :func:`to_json_schema` accepts every keyword Gemini documents for it (:data:`JSON_SCHEMA_KEYWORDS`)
+  and returns the schema with pure annotations removed and ``const`` spelled as a one-value
+  ``enum``; only keywords Gemini does not document (``allOf``, ``not``, ``if``...) are refused.
 * ``responseSchema`` / ``parameters`` — Gemini's ``Schema`` object, a subset of the OpenAPI 3.0
   schema (every model, and the only form older ones know). :func:`to_openapi_schema` converts:
   ``$ref`` inlined, ``["T", "null"]`` → ``nullable``, ``oneOf`` → ``anyOf``, types upper-case,
@@ -30,12 +31,17 @@ class SchemaError(InvalidRequestError):
 
 #: Keywords that only document a schema; removed, as they constrain nothing.
 ANNOTATIONS = frozenset({"$schema", "$comment", "examples", "deprecated", "readOnly", "writeOnly", "default"})
-#: The JSON Schema subset of ``responseJsonSchema`` (Gemini structured-output guide, "JSON Schema support").
+#: The JSON Schema keywords ``responseJsonSchema`` / ``parametersJsonSchema`` take: the list of the
+#: API reference (``GenerationConfig.responseJsonSchema``) and the structured-output guide ("JSON
+#: Schema support"), plus the string and object constraints Gemini's own ``Schema`` documents
+#: (``pattern``, ``minLength``, ``maxLength``, ``minProperties``, ``maxProperties``), which the
+#: JSON Schema path accepts too. pydantic emits ``pattern`` for ``Decimal`` fields, for example.
 JSON_SCHEMA_KEYWORDS = frozenset(
     {
         "$id", "$defs", "$ref", "$anchor", "type", "format", "title", "description", "enum", "items",
         "prefixItems", "minItems", "maxItems", "minimum", "maximum", "anyOf", "oneOf", "properties",
-        "additionalProperties", "required", "propertyOrdering",
+        "additionalProperties", "required", "propertyOrdering", "pattern", "minLength", "maxLength",
+        "minProperties", "maxProperties",
     }
 )  # fmt: skip
 #: Fields of Gemini's OpenAPI-subset ``Schema`` object (API reference, "Schema").

@@ -19,14 +19,27 @@ from urllib.parse import quote, urlsplit
 
 from dsrs import errors
 from dsrs.plugins import ProviderFailure
-from dsrs.types import LMRequest, LMResponse, LmUsage, Message, StreamChunk, ToolCall
-from dsrs.wire import classify_by_status, parse_duration, retry_after_from_headers
+from dsrs.transport import HttpRequest, HttpResponse
+from dsrs.types import (
+    LMRequest,
+    LMResponse,
+    LmUsage,
+    Media,
+    Message,
+    Part,
+    StreamChunk,
+    Text,
+    ToolCall,
+    UnsupportedPartError,
+)
+from dsrs.wire import Endpoint, SSEEvent, StreamFormat, classify_by_status, parse_duration, retry_after_from_headers
 from dsrs_google import schema as schemas
 
 __all__ = [
     "BLOCKING_FINISH_REASONS",
-    "Decoded",
     "DEFAULT_BASE_URL",
+    "MAX_INLINE_BYTES",
+    "GeminiCodec",
     "KNOWN_OPTIONS",
     "WIRE",
     "GeminiStreamDecoder",
@@ -38,6 +51,7 @@ __all__ = [
     "normalize_base_url",
     "parse_usage",
     "schema_mode",
+    "state_of",
 ]
 
 WIRE = "gemini"
@@ -63,6 +77,10 @@ _CAMEL = {
 }
 #: Models that only take the OpenAPI-subset ``responseSchema``/``parameters`` (no JSON Schema fields).
 _LEGACY_MODEL = re.compile(r"^(models/)?gemini-(pro|1\.0|1\.5|2\.0)(\b|-)")
+#: Inline data (``inlineData``) in one request: the API takes at most 20 MB per request ("Image
+#: understanding" / "Document understanding" guides); larger media go through the Files API
+#: and are sent as ``fileData`` URIs (``dsrs.File.from_url("https://generativelanguage...")``).
+MAX_INLINE_BYTES = 20 * 1024 * 1024
 
 
 # --- URLs -------------------------------------------------------------------------------------
@@ -120,33 +138,73 @@ def _args(call: ToolCall, model: str) -> Any:
     return value
 
 
-def _function_response(content: str | None) -> dict[str, Any]:
+def _function_response(content: str) -> dict[str, Any]:
     """A tool result as a ``functionResponse.response`` object (which must be a JSON object)."""
-    text = content or ""
     try:
-        value = json.loads(text)
+        value = json.loads(content)
     except json.JSONDecodeError:
         value = None
-    return value if isinstance(value, dict) else {"result": text}
+    return value if isinstance(value, dict) else {"result": content}
 
 
-def encode_contents(
-    messages: tuple[Message, ...], model: str, signatures: Mapping[str, str] | None = None
-) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+def state_of(m: Message) -> Mapping[str, Any]:
+    """What this wire attached to an assistant message (``provider_state["gemini"]``), or ``{}``:
+    ``thought_signatures`` (tool-call id → the ``thoughtSignature`` thinking models want back)
+    and ``call_ids`` (the ids Gemini itself gave its function calls, sent back with them)."""
+    state = m.provider_state.get(WIRE) if m.provider_state else None
+    return state if isinstance(state, Mapping) else {}
+
+
+def _refuse(part: Part | Media, model: str, why: str) -> UnsupportedPartError:
+    return UnsupportedPartError(
+        f"the google provider cannot send a {type(part).__name__} part here: {why}", provider="google", model=model
+    )
+
+
+def _media_part(part: Media, model: str) -> dict[str, Any]:
+    """``inlineData`` (base64 bytes) or ``fileData`` (a URI the API fetches), API reference "Part"."""
+    mime = part.media_type
+    if mime.endswith("/*"):
+        raise _refuse(part, model, f"Gemini needs the exact media type, not {mime!r}: pass media_type=")
+    if part.data is not None:
+        return {"inlineData": {"mimeType": mime, "data": part.base64()}}
+    return {"fileData": {"mimeType": mime, "fileUri": part.url}}
+
+
+def _text_of(m: Message, model: str, where: str) -> str:
+    for part in m.parts:
+        if not isinstance(part, Text):
+            raise _refuse(part, model, f"{where} takes text only")
+    return m.text
+
+
+def _content_parts(m: Message, model: str) -> list[dict[str, Any]]:
+    if m.content is None:
+        return []
+    if isinstance(m.content, str):
+        return [{"text": m.content}] if m.content else []
+    return [{"text": p.text} if isinstance(p, Text) else _media_part(p, model) for p in m.content]
+
+
+def encode_contents(messages: tuple[Message, ...], model: str) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """``contents`` and ``systemInstruction`` from chat messages.
 
-    system/developer → ``systemInstruction``; assistant → role ``model`` with ``functionCall``
-    parts; consecutive tool results → one ``user`` turn of ``functionResponse`` parts (Gemini wants
-    the answers to parallel calls together). ``signatures`` maps tool-call ids to the
-    ``thoughtSignature`` Gemini attached to them, which thinking models require back.
+    system/developer → ``systemInstruction`` (text only); user turns → ``text``, ``inlineData`` and
+    ``fileData`` parts; assistant → role ``model`` with ``functionCall`` parts (with Gemini's
+    own call ``id`` and ``thoughtSignature`` from the message's provider state); consecutive tool
+    results → one ``user`` turn of ``functionResponse`` parts (Gemini wants the answers to
+    parallel calls together), each with the call's ``id`` when Gemini gave one.
     """
     names = {tc.id: tc.name for m in messages for tc in m.tool_calls if tc.id}
+    own_ids = {str(i) for m in messages if m.role == "assistant" for i in state_of(m).get("call_ids") or ()}
     system: list[dict[str, Any]] = []
     contents: list[dict[str, Any]] = []
+    inline = 0
     for m in messages:
         if m.role in ("system", "developer"):
-            if m.content:
-                system.append({"text": m.content})
+            text = _text_of(m, model, "the system instruction")
+            if text:
+                system.append({"text": text})
             continue
         if m.role == "tool":
             name = m.name or (names.get(m.tool_call_id) if m.tool_call_id else None)
@@ -156,25 +214,39 @@ def encode_contents(
                     "with the matching tool call (tool_call_id) in the history",
                     model,
                 )
-            part = {"functionResponse": {"name": name, "response": _function_response(m.content)}}
+            reply: dict[str, Any] = {"name": name, "response": _function_response(_text_of(m, model, "a tool result"))}
+            if m.tool_call_id and m.tool_call_id in own_ids:
+                reply = {"id": m.tool_call_id, **reply}
+            part = {"functionResponse": reply}
             if contents and contents[-1]["role"] == "user" and "functionResponse" in contents[-1]["parts"][-1]:
                 contents[-1]["parts"].append(part)
             else:
                 contents.append({"role": "user", "parts": [part]})
             continue
         role = "model" if m.role == "assistant" else "user"
-        parts: list[dict[str, Any]] = []
-        if m.content:
-            parts.append({"text": m.content})
-        for tc in m.tool_calls:
-            call_part: dict[str, Any] = {"functionCall": {"name": tc.name, "args": _args(tc, model)}}
-            signature = (signatures or {}).get(tc.id)
-            if signature:
-                call_part["thoughtSignature"] = signature
-            parts.append(call_part)
+        parts = _content_parts(m, model)
+        inline += sum(len(p.data or b"") for p in m.parts if isinstance(p, Media))
+        if m.tool_calls:
+            signatures = state_of(m).get("thought_signatures") or {}
+            for tc in m.tool_calls:
+                call: dict[str, Any] = {"name": tc.name, "args": _args(tc, model)}
+                if tc.id and tc.id in own_ids:
+                    call = {"id": tc.id, **call}
+                call_part: dict[str, Any] = {"functionCall": call}
+                signature = signatures.get(tc.id) if isinstance(signatures, Mapping) else None
+                if isinstance(signature, str) and signature:
+                    call_part["thoughtSignature"] = signature
+                parts.append(call_part)
         if not parts:
             parts.append({"text": ""})
         contents.append({"role": role, "parts": parts})
+    if inline > MAX_INLINE_BYTES:
+        raise UnsupportedPartError(
+            f"the google provider cannot send {inline} bytes of inline media in one request (the API takes "
+            f"{MAX_INLINE_BYTES}); upload large files with the Files API and pass their URI (File.from_url)",
+            provider="google",
+            model=model,
+        )
     if not contents:
         raise _bad("Gemini needs at least one user or assistant message besides the system instruction", model)
     return contents, ({"parts": system} if system else None)
@@ -230,7 +302,7 @@ def _no_parameters(params: Mapping[str, Any]) -> bool:
     )
 
 
-def encode_body(request: LMRequest, *, signatures: Mapping[str, str] | None = None) -> dict[str, Any]:
+def encode_body(request: LMRequest) -> dict[str, Any]:
     """The JSON body of ``generateContent`` / ``streamGenerateContent`` (the same for both)."""
     model, options = request.model, request.options
     unknown = sorted(set(options) - KNOWN_OPTIONS)
@@ -240,7 +312,7 @@ def encode_body(request: LMRequest, *, signatures: Mapping[str, str] | None = No
             "(or pass generation_config={...} with Gemini's own field names)",
             model,
         )
-    contents, system = encode_contents(request.messages, model, signatures)
+    contents, system = encode_contents(request.messages, model)
     body: dict[str, Any] = {"contents": contents}
     if system is not None:
         body["systemInstruction"] = system
@@ -311,17 +383,25 @@ def parse_usage(raw: Mapping[str, Any] | None) -> LmUsage:
     """
     if not raw:
         return LmUsage.from_tokens(0, 0)
-    prompt = int(raw.get("promptTokenCount") or 0) + int(raw.get("toolUsePromptTokenCount") or 0)
-    thoughts = int(raw.get("thoughtsTokenCount") or 0)
-    completion = int(raw.get("candidatesTokenCount") or 0) + thoughts
-    total = raw.get("totalTokenCount")
+    prompt = _tokens(raw, "promptTokenCount") + _tokens(raw, "toolUsePromptTokenCount")
+    thoughts = _tokens(raw, "thoughtsTokenCount")
+    completion = _tokens(raw, "candidatesTokenCount") + thoughts
     return LmUsage.from_tokens(
         prompt,
         completion,
-        total_tokens=int(total) if total is not None else None,
-        cached_tokens=int(raw.get("cachedContentTokenCount") or 0),
+        total_tokens=_tokens(raw, "totalTokenCount") if raw.get("totalTokenCount") is not None else None,
+        cached_tokens=_tokens(raw, "cachedContentTokenCount"),
         reasoning_tokens=thoughts,
     )
+
+
+def _tokens(raw: Mapping[str, Any], key: str) -> int:
+    value = raw.get(key)
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise _BadShape(f"usageMetadata.{key} is not a token count: {value!r}"[:120])
+    return int(value)
 
 
 def _content_filter(
@@ -351,25 +431,52 @@ class _Parts:
     reasoning: list[str]
     calls: list[ToolCall]
     signatures: dict[str, str]
+    ids: list[str]
+
+    def state(self) -> dict[str, Any] | None:
+        """``provider_state`` for the answer: what the next turn must send back (see :func:`state_of`)."""
+        state: dict[str, Any] = {}
+        if self.signatures:
+            state["thought_signatures"] = dict(self.signatures)
+        if self.ids:
+            state["call_ids"] = list(self.ids)
+        return {WIRE: state} if state else None
+
+
+class _BadShape(ValueError):
+    """A 2xx body whose fields have the wrong types (turned into a ResponseParseError)."""
 
 
 def _read_parts(candidate: Mapping[str, Any], acc: _Parts) -> tuple[str, str]:
     content = candidate.get("content")
-    parts = content.get("parts") if isinstance(content, Mapping) else None
+    if content is not None and not isinstance(content, Mapping):
+        raise _BadShape(f"candidate content is a {type(content).__name__}, not an object")
+    parts = content.get("parts") if content is not None else None
+    if parts is not None and not isinstance(parts, list):
+        raise _BadShape(f"content.parts is a {type(parts).__name__}, not a list")
     text: list[str] = []
     reasoning: list[str] = []
-    for part in parts if isinstance(parts, list) else ():
+    for part in parts or ():
         if not isinstance(part, Mapping):
-            continue
-        if "functionCall" in part and isinstance(part["functionCall"], Mapping):
+            raise _BadShape(f"a part is a {type(part).__name__}, not an object")
+        if "functionCall" in part:
             fc = part["functionCall"]
-            call_id = str(fc.get("id") or f"call_{uuid.uuid4().hex[:16]}")
+            if not isinstance(fc, Mapping) or not isinstance(fc.get("name"), str) or not fc["name"]:
+                raise _BadShape("functionCall is not an object with a name")
             args = fc.get("args")
+            if args is not None and not isinstance(args, Mapping):
+                raise _BadShape(f"functionCall.args is a {type(args).__name__}, not an object")
+            own = fc.get("id")
+            call_id = str(own) if own else f"call_{uuid.uuid4().hex[:16]}"
+            if own:
+                acc.ids.append(call_id)
             arguments = json.dumps(args if args is not None else {}, separators=(",", ":"), ensure_ascii=False)
-            acc.calls.append(ToolCall(id=call_id, name=str(fc.get("name") or ""), arguments=arguments))
+            acc.calls.append(ToolCall(id=call_id, name=fc["name"], arguments=arguments))
             if part.get("thoughtSignature"):
                 acc.signatures[call_id] = str(part["thoughtSignature"])
-        elif isinstance(part.get("text"), str):
+        elif "text" in part:
+            if not isinstance(part["text"], str):
+                raise _BadShape(f"a text part holds a {type(part['text']).__name__}, not a str")
             (reasoning if part.get("thought") is True else text).append(part["text"])
     acc.text.extend(text)
     acc.reasoning.extend(reasoning)
@@ -413,38 +520,38 @@ def _load(body: bytes | str, model: str | None, status: int | None) -> dict[str,
     return data
 
 
-@dataclass(frozen=True)
-class Decoded:
-    """A decoded response plus the thought signatures of its function calls."""
-
-    response: LMResponse
-    signatures: Mapping[str, str]
-
-
-def decode_response(status: int, body: bytes, *, model: str | None = None) -> Decoded:
-    """Decode a 2xx ``generateContent`` body."""
+def decode_response(status: int, body: bytes, *, model: str | None = None) -> LMResponse:
+    """Decode a 2xx ``generateContent`` body; the function calls' ids and thought signatures
+    travel in ``provider_state`` (and so with :meth:`~dsrs.LMResponse.message`)."""
     data = _load(body, model, status)
     _check_prompt_feedback(data, model, body)
     candidates = data.get("candidates")
     if not isinstance(candidates, list) or not candidates or not isinstance(candidates[0], Mapping):
         raise _parse_error("Gemini response has no candidates", model=model, body=body, status=status)
     candidate = candidates[0]
-    acc = _Parts([], [], [], {})
-    _read_parts(candidate, acc)
+    acc = _Parts([], [], [], {}, [])
+    try:
+        _read_parts(candidate, acc)
+        raw_usage = data.get("usageMetadata")
+        if raw_usage is not None and not isinstance(raw_usage, Mapping):
+            raise _BadShape(f"usageMetadata is a {type(raw_usage).__name__}, not an object")
+        usage = parse_usage(raw_usage)
+    except _BadShape as exc:
+        raise _parse_error(f"unexpected Gemini response shape: {exc}", model=model, body=body, status=status) from None
     raw_finish = candidate.get("finishReason")
     _check_finish(raw_finish, model, body)
-    raw_usage = data.get("usageMetadata") if isinstance(data.get("usageMetadata"), Mapping) else None
-    response = LMResponse(
+    version = data.get("modelVersion")
+    return LMResponse(
         text="".join(acc.text),
-        usage=parse_usage(raw_usage),
+        usage=usage,
         tool_calls=tuple(acc.calls),
         reasoning="".join(acc.reasoning) or None,
         finish_reason=_finish_reason(raw_finish, bool(acc.calls)),
         raw_usage=raw_usage,
         provider="google",
-        model=data.get("modelVersion") or model,
+        model=version if isinstance(version, str) and version else model,
+        provider_state=acc.state(),
     )
-    return Decoded(response, acc.signatures)
 
 
 class GeminiStreamDecoder:
@@ -457,24 +564,34 @@ class GeminiStreamDecoder:
 
     def __init__(self, *, model: str | None = None) -> None:
         self.model = model
-        self._acc = _Parts([], [], [], {})
+        self._acc = _Parts([], [], [], {}, [])
         self._finish: str | None = None
         self._usage: Mapping[str, Any] | None = None
         self._model_version: str | None = None
 
-    @property
-    def signatures(self) -> Mapping[str, str]:
-        return self._acc.signatures
-
-    def feed(self, data: str) -> StreamChunk | None:
+    def feed(self, data: str | SSEEvent) -> StreamChunk | None:
+        if isinstance(data, SSEEvent):
+            data = data.data
         if not data.strip():
             return None
         obj = _load(data, self.model, None)
         _check_prompt_feedback(obj, self.model, data)
-        if isinstance(obj.get("usageMetadata"), Mapping):
-            self._usage = obj["usageMetadata"]
-        if obj.get("modelVersion"):
-            self._model_version = str(obj["modelVersion"])
+        try:
+            return self._feed(obj, data)
+        except _BadShape as exc:
+            raise _parse_error(
+                f"unexpected Gemini stream event shape: {exc}", model=self.model, body=data, status=None
+            ) from None
+
+    def _feed(self, obj: Mapping[str, Any], data: str) -> StreamChunk | None:
+        usage = obj.get("usageMetadata")
+        if usage is not None:
+            if not isinstance(usage, Mapping):
+                raise _BadShape(f"usageMetadata is a {type(usage).__name__}, not an object")
+            parse_usage(usage)  # checked now, so a bad count fails on its own event
+            self._usage = usage
+        if isinstance(obj.get("modelVersion"), str) and obj["modelVersion"]:
+            self._model_version = obj["modelVersion"]
         candidates = obj.get("candidates")
         if not isinstance(candidates, list) or not candidates or not isinstance(candidates[0], Mapping):
             return None
@@ -499,7 +616,36 @@ class GeminiStreamDecoder:
             raw_usage=self._usage,
             provider="google",
             model=self._model_version or self.model,
+            provider_state=self._acc.state(),
         )
+
+
+class GeminiCodec:
+    """The :class:`~dsrs.wire.Codec` of the Gemini API (``generateContent`` and its SSE stream)."""
+
+    wire = WIRE
+    stream_format: StreamFormat = "sse"
+
+    def encode(self, request: LMRequest, endpoint: Endpoint, *, stream: bool) -> HttpRequest:
+        body = encode_body(request)
+        try:
+            content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        except (TypeError, ValueError) as exc:
+            raise errors.InvalidRequestError(
+                f"the request is not JSON-serializable: {exc}", provider=request.provider, model=request.model
+            ) from None
+        headers = {**endpoint.headers, "accept": "text/event-stream" if stream else "application/json"}
+        url = generate_url(endpoint.base_url, request.model, stream=stream)
+        return HttpRequest("POST", url, headers, content, endpoint.timeout)
+
+    def decode(self, request: LMRequest, response: HttpResponse) -> LMResponse:
+        return decode_response(response.status, response.content, model=request.model)
+
+    def stream_decoder(self, request: LMRequest) -> GeminiStreamDecoder:
+        return GeminiStreamDecoder(model=request.model)
+
+    def classify(self, failure: ProviderFailure) -> errors.LMError | None:
+        return classify(failure)
 
 
 # --- errors -----------------------------------------------------------------------------------
