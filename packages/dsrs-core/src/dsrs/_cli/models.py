@@ -1,7 +1,9 @@
 """``dsrs models``: the models each provider offers, with price and where the price comes from.
 
-Sources of model names: the provider's default model (``default``) and, for providers speaking the
-OpenAI wire that are configured, the server's live ``GET /models`` list (``live``). Prices are asked
+Sources of model names: the provider's default model (``default``); for providers speaking the
+OpenAI wire that are configured, the server's live ``GET /models`` list (``live``); and with
+``--provider`` or ``--all``, the models genai-prices' bundled snapshot lists for that provider
+(``catalog``; deprecated ones only with ``--all``), when the ``prices`` extra is installed. Prices are asked
 of the ``dsrs_cost`` hook (the packages' tables, then genai-prices), per million tokens, at a
 prompt small enough to stay below any long-context tier; ``price_source`` says which table priced it.
 """
@@ -28,6 +30,9 @@ def add_models(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--timeout", type=float, default=3.0, help="timeout of each live /models request (default 3)")
     p.add_argument("--no-live", action="store_true", help="do not ask servers for their /models list")
+    p.add_argument(
+        "--all", action="store_true", help="every provider's catalog too (genai-prices), deprecated models included"
+    )
 
 
 async def _live(spec: Any, timeout: float) -> tuple[list[str], str]:
@@ -96,8 +101,26 @@ def _price(provider: str, model: str) -> dict[str, Any]:
     return row
 
 
+def _catalog(provider: str, *, deprecated: bool) -> list[str]:
+    """The model ids genai-prices' bundled snapshot lists for ``provider`` (empty without the extra)."""
+    from dsrs import _prices
+
+    provider_id = _prices.GENAI_PRICES_PROVIDERS.get(provider)
+    if provider_id is None or not _prices.genai_prices_available():
+        return []
+    import genai_prices
+
+    try:
+        snapshot = genai_prices.data_snapshot.get_snapshot()
+        entry = next((p for p in snapshot.providers if p.id == provider_id), None)
+        models = list(entry.models) if entry is not None else []
+        return [m.id for m in models if isinstance(m.id, str) and (deprecated or not getattr(m, "deprecated", False))]
+    except Exception:  # another genai-prices version's layout: no catalog rather than a crash
+        return []
+
+
 async def list_models(
-    provider: str | None, *, timeout: float, live: bool
+    provider: str | None, *, timeout: float, live: bool, catalog: bool = False, deprecated: bool = False
 ) -> tuple[list[dict[str, Any]], dict[str, str]]:
     """Model rows and, per provider, what its live listing said."""
     import dsrs
@@ -118,6 +141,9 @@ async def list_models(
             sources.setdefault(spec.default_model, []).append("default")
         for model_id in ids:
             sources.setdefault(model_id, []).append("live")
+        if catalog:
+            for model_id in _catalog(spec.name, deprecated=deprecated):
+                sources.setdefault(model_id, []).append("catalog")
         for model, where in sources.items():
             rows.append({"provider": spec.name, "model": model, "sources": where, **_price(spec.name, model)})
     return rows, notes
@@ -134,7 +160,15 @@ def _money(value: float | None) -> str:
 def cmd_models(args: argparse.Namespace) -> int:
     if args.timeout <= 0:
         raise UsageError(f"--timeout must be > 0, got {args.timeout:g}")
-    rows, notes = asyncio.run(list_models(args.provider, timeout=args.timeout, live=not args.no_live))
+    rows, notes = asyncio.run(
+        list_models(
+            args.provider,
+            timeout=args.timeout,
+            live=not args.no_live,
+            catalog=args.all or args.provider is not None,
+            deprecated=args.all,
+        )
+    )
     if args.json:
         print_json(rows)
         return 0
