@@ -10,7 +10,7 @@ import pytest
 
 import dsrs
 import dsrs_dspy
-from dsrs.testing import LoopbackServer
+from dsrs.testing import LoopbackServer, Reply
 
 from .conftest import COMPLETION_MSATS, PROMPT_MSATS, chat_bodies, words
 
@@ -109,3 +109,59 @@ def test_model_name_and_target_are_exposed(lm: dsrs.LM) -> None:
 def test_a_wrong_target_is_refused_by_name() -> None:
     with pytest.raises(TypeError, match=r"dsrs\.LM or dsrs\.LaneMux, got str"):
         dsrs_dspy.LM("openai/gpt-4o")  # type: ignore[arg-type]
+
+
+def test_parallel_threads_share_one_bridge(lm: dsrs.LM, server: LoopbackServer) -> None:
+    """dspy.Parallel runs the sync engine from many threads at once; answers keep their order."""
+    dspy_lm = dsrs_dspy.LM(lm, temperature=0.5)
+    predict = dspy.Predict("question -> answer")
+    questions = [f"question number {i}" for i in range(24)]
+    with dspy.context(lm=dspy_lm):
+        results = dspy.Parallel(num_threads=8, disable_progress_bar=True)(
+            [(predict, dspy.Example(question=q).with_inputs("question")) for q in questions]
+        )
+    assert [r.answer for r in results] == [f"answer to {q}" for q in questions]
+    assert len(chat_bodies(server)) == 24
+    assert {b["temperature"] for b in chat_bodies(server)} == {0.5}
+
+
+def test_sync_streaming(lm: dsrs.LM, server: LoopbackServer) -> None:
+    program = dspy.streamify(
+        dspy.Predict("question -> answer"),
+        stream_listeners=[dspy.streaming.StreamListener(signature_field_name="answer")],
+        async_streaming=False,
+    )
+    pieces: list[str] = []
+    final = None
+    with dspy.context(lm=dsrs_dspy.LM(lm)):
+        for item in program(question="sync stream"):
+            if isinstance(item, dspy.streaming.StreamResponse):
+                pieces.append(item.chunk)
+            elif isinstance(item, dspy.Prediction):
+                final = item
+    assert final is not None and final.answer == "answer to sync stream"
+    assert "".join(pieces).strip() == "answer to sync stream" and len(pieces) > 1
+    assert chat_bodies(server)[0]["stream"] is True
+
+
+def test_an_empty_answer_is_an_empty_text_not_a_crash(server: LoopbackServer) -> None:
+    from dspy import lm15
+
+    from .conftest import loopback_lm
+
+    server.push(
+        Reply(
+            200,
+            {
+                "id": "x",
+                "object": "chat.completion",
+                "model": "loopback-model",
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": ""}, "finish_reason": "length"}],
+                "usage": {"prompt_tokens": 3, "completion_tokens": 0, "total_tokens": 3},
+            },
+            headers={"content-type": "application/json"},
+        )
+    )
+    dspy_lm = dsrs_dspy.LM(loopback_lm(server))
+    response = dspy_lm(lm15.Request(model=dspy_lm.model, messages=(lm15.Message.user("hi"),)))
+    assert (response.text, response.finish_reason, response.usage.output_tokens) == ("", "length", 0)
