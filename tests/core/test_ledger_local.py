@@ -77,10 +77,13 @@ def test_groups_failures_lanes_and_since(ledger: LocalLedger) -> None:
 def test_hostile_usage_numbers_do_not_poison_the_ledger(ledger: LocalLedger) -> None:
     bad = LmUsage(prompt_tokens="12", completion_tokens=float("nan"), total_tokens=-5, cost_msats="x")  # type: ignore[arg-type]
     ledger.record(UsageRecord(provider="p\0q", model="m" * 10_000, usage=bad, lane=object()))  # type: ignore[arg-type]
+    huge = LmUsage(prompt_tokens=2**70, completion_tokens=float("inf"), cost_msats=-(2**80), cost_usd=float("-inf"))  # type: ignore[arg-type]
+    ledger.record(UsageRecord(provider="p", model="m", usage=huge, latency_s=float("nan"), attempt=2**90))
     ledger.record(_record())
-    assert ledger.flush() == 2
+    assert ledger.flush() == 3 and ledger.dropped == 0
     total = usage_summary(by=())["total"]
-    assert total["calls"] == 2 and total["prompt_tokens"] == 10 and total["total_tokens"] == 15
+    assert total["calls"] == 3 and total["total_tokens"] == 15
+    assert total["prompt_tokens"] == 10 + 2**53  # capped, not wrapped around or lost
 
 
 def test_unknown_group_names_the_parameter(ledger: LocalLedger) -> None:

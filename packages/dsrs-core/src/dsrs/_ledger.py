@@ -4,11 +4,10 @@
   sink, so ``dsrs usage`` works without Redis. A row holds when, provider, model, lane, request id,
   attempt, duration, token counts, cost, cache hit and the error class of a failure: never prompt
   or response text, never a key.
-* The hot path only appends a tuple to a list. A daemon thread writes the batch in one transaction
-  every ``flush_interval`` seconds (sooner when many are pending), and at exit. A locked file keeps
-  the rows for the next flush (up to ``max_pending``; beyond that the oldest are dropped and the
-  count is logged); a corrupt file turns the ledger off for this process with one logged warning.
-  Problems are *logged* (logger ``dsrs.ledger``), not warned: they happen on the writer thread.
+* The caller only appends the :class:`~dsrs.UsageRecord` to a list; the row is read off it, checked
+  and written in batches by a daemon thread (:class:`dsrs._sqlite_batch.BatchedSQLite`: locked
+  files retried, corrupt files logged once, memory bounded). Hostile values (a plugin's wrong types,
+  NaN, negative counts, huge strings) are normalized there, never stored as they came.
 * Location: ``$DSRS_CACHE_DIR/usage.sqlite3`` (see :func:`dsrs._cache.sqlite.default_cache_dir`),
   directory ``0700``, file ``0600``, WAL journal. Rows older than ``DSRS_LEDGER_DAYS`` (default
   400) are pruned now and then.
@@ -16,7 +15,7 @@
 
 from __future__ import annotations
 
-import logging
+import math
 import os
 import sys
 import threading
@@ -36,14 +35,11 @@ __all__ = [
     "DEFAULT_FILENAME",
     "GROUPS",
     "METRICS",
-    "BatchedSQLite",
     "LocalLedger",
     "get_ledger",
     "ledger_enabled",
     "usage_summary",
 ]
-
-log = logging.getLogger("dsrs.ledger")
 
 DEFAULT_FILENAME = "usage.sqlite3"
 _SCHEMA_VERSION = 1
@@ -118,17 +114,23 @@ def _error_name(error: object) -> str | None:
     return type(error).__name__
 
 
+#: Larger counts are not real (SQLite integers stop at 2**63 - 1): capped, so a batch still binds.
+_MAX_COUNT = 2**53
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _int(value: object) -> int:
     # Usage numbers come from servers; a wrong type must not poison a SUM or the whole batch.
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-        return 0
-    return max(int(value), 0)
+    return min(max(int(value), 0), _MAX_COUNT) if _finite(value) else 0  # type: ignore[call-overload]
 
 
 def _opt_num(value: object, kind: type) -> Any:
-    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+    if not _finite(value):
         return None
-    return kind(value)
+    return kind(min(max(value, -_MAX_COUNT), _MAX_COUNT))  # type: ignore[call-overload]
 
 
 def _opt_text(value: object) -> str | None:
@@ -249,14 +251,13 @@ def _plain(row: tuple[Any, ...]) -> bool:
         and type(lane) in _TEXT
         and type(request_id) in _TEXT
         and type(err) in _TEXT
-        and type(attempt) in (int, type(None))
-        and type(duration) in (float, type(None))
-        and all(type(c) is int and c >= 0 for c in counts)
-        and type(msats) in (int, type(None))
-        and type(usd) in (float, type(None))
-        and (usd is None or usd == usd)
+        and (attempt is None or (type(attempt) is int and 0 <= attempt <= _MAX_COUNT))
+        and (duration is None or (type(duration) is float and math.isfinite(duration)))
+        and all(type(c) is int and 0 <= c <= _MAX_COUNT for c in counts)
+        and (msats is None or (type(msats) is int and abs(msats) <= _MAX_COUNT))
+        and (usd is None or (type(usd) is float and math.isfinite(usd)))
         and type(calls) is int
-        and calls > 0
+        and 0 < calls <= _MAX_COUNT
         and hit in (0, 1)
     )
 

@@ -191,6 +191,11 @@ class BatchedSQLite:
                 self._keep(rows)
                 self._log("retry", f"could not write {self.path} ({type(exc).__name__}: {exc}); will retry")
                 return 0
+            except (OverflowError, TypeError, ValueError, sqlite3.InterfaceError) as exc:
+                # A value SQLite cannot bind got past clean(): this batch is lost, the file is fine.
+                self.dropped += len(rows)
+                self._log("clean", f"{len(rows)} rows could not be stored ({type(exc).__name__}); dropped")
+                return 0
             except sqlite3.DatabaseError as exc:
                 self.broken = f"{type(exc).__name__}: {exc}"
                 self.dropped += len(rows)
