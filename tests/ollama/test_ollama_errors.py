@@ -7,10 +7,15 @@ import json
 import pytest
 
 import dsrs
-from dsrs._failures import classify_failure
+from dsrs._failures import classify_failure as _classify_failure
 from dsrs.plugins import ProviderFailure
 from dsrs.transport import ConnectError, ReadError
 from dsrs_ollama import wire
+
+
+def classify_failure(failure: ProviderFailure) -> dsrs.LMError:
+    """What the provider raises: the hook, then its codec (OllamaCodec.classify), then the status."""
+    return _classify_failure(failure, codec=wire.OllamaCodec())
 
 
 def failure(
@@ -84,9 +89,10 @@ def test_prompt_text_in_a_body_does_not_change_the_class() -> None:
     assert type(err) is dsrs.InvalidRequestError
 
 
-def test_other_wires_are_not_claimed() -> None:
-    other = ProviderFailure("openai", "gpt-4o", 404, {}, json.dumps(NOT_PULLED).encode(), wire="openai-chat")
-    assert wire.classify(other) is not None  # the codec itself would claim it ...
+def test_no_hook_of_its_own_the_codec_classifies() -> None:
     from dsrs_ollama import _plugin
 
-    assert _plugin.dsrs_classify_error("openai", other) is None  # ... but the hook only claims its own wire
+    assert not hasattr(_plugin, "dsrs_classify_error")
+    other = ProviderFailure("openai", "gpt-4o", 404, {}, json.dumps(NOT_PULLED).encode(), wire="openai-chat")
+    # Another wire's failure never meets the Ollama codec: no pull hint on an OpenAI 404.
+    assert "ollama pull" not in str(_classify_failure(other))

@@ -1,12 +1,14 @@
-"""Entry point of dsrs-ollama: the ``ollama`` provider, its (zero) price and its error classifier."""
+"""Entry point of dsrs-ollama: the ``ollama`` provider and its (zero) price.
+
+Errors need no hook: the provider's codec (``OllamaCodec.classify``) classifies them.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from dsrs import Cost, LmUsage, ProviderSpec
-from dsrs.errors import LMError
-from dsrs.plugins import ProviderFailure, hookimpl
+from dsrs.plugins import hookimpl
 
 
 @hookimpl
@@ -30,12 +32,3 @@ def dsrs_cost(model: str, usage: LmUsage) -> Cost | None:
     if model.startswith("ollama:"):
         return Cost(usd=0.0, msats=0)
     return None
-
-
-@hookimpl
-def dsrs_classify_error(provider: str, error: ProviderFailure) -> LMError | None:
-    if error.wire != "ollama":
-        return None
-    from dsrs_ollama import wire
-
-    return wire.classify(error)

@@ -1,17 +1,20 @@
-"""The ``ollama`` provider: Ollama's native ``/api/chat`` over the dsrs transport."""
+"""The ``ollama`` provider: Ollama's native ``/api/chat`` over the dsrs transport.
+
+Encoding, decoding (NDJSON streams) and error classification are :class:`dsrs_ollama.wire.OllamaCodec`,
+run by :class:`dsrs.wire.HttpProvider`.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from dsrs import ProbeResult, ProviderConfig, ProviderSpec
-from dsrs.errors import InvalidRequestError, LMError
+from dsrs.errors import LMError
 from dsrs.transport import HttpRequest, TransportError, get_transport
-from dsrs.types import LMRequest, LMResponse, StreamChunk
 from dsrs.wire import HttpProvider
 from dsrs_ollama import wire
 
@@ -38,6 +41,7 @@ class OllamaProvider(HttpProvider):
         )
         self.host = host
         self.chat_url = f"{host}/api/chat"
+        self.codec = wire.OllamaCodec()
         headers = {"content-type": "application/json"}
         if config.api_key:  # an Ollama behind an authenticating proxy, or ollama.com
             headers["authorization"] = f"Bearer {config.api_key}"
@@ -45,28 +49,6 @@ class OllamaProvider(HttpProvider):
 
     def __repr__(self) -> str:
         return f"OllamaProvider(host={self.host!r})"
-
-    def encode(self, request: LMRequest, *, stream: bool = False) -> HttpRequest:
-        body = wire.encode_body(request, stream=stream)
-        try:
-            content = json.dumps(body).encode()
-        except (TypeError, ValueError) as exc:
-            raise InvalidRequestError(
-                f"the request is not JSON-serializable: {exc}", provider=self.name, model=request.model
-            ) from None
-        return HttpRequest("POST", self.chat_url, self.endpoint.headers, content, self.timeout)
-
-    async def acomplete(self, request: LMRequest) -> LMResponse:
-        resp = await self.send(self.encode(request), request)
-        return wire.decode_response(resp.status, resp.content, model=request.model)
-
-    async def astream(self, request: LMRequest) -> AsyncIterator[StreamChunk]:
-        decoder = wire.ChatStreamDecoder(model=request.model)
-        async for line in self.stream_ndjson(self.encode(request, stream=True), request):
-            chunk = decoder.feed(line)
-            if chunk is not None:
-                yield chunk
-        yield StreamChunk(response=decoder.finish())
 
     @classmethod
     async def probe(cls, spec: ProviderSpec, timeout: float) -> ProbeResult:

@@ -16,13 +16,14 @@ from urllib.parse import urlsplit
 
 from dsrs import errors
 from dsrs.plugins import ProviderFailure
-from dsrs.transport import ConnectError
-from dsrs.types import LMRequest, LMResponse, LmUsage, Message, StreamChunk, ToolCall
-from dsrs.wire import classify_by_status, retry_after_from_headers
+from dsrs.transport import ConnectError, HttpRequest, HttpResponse
+from dsrs.types import Image, LMRequest, LMResponse, LmUsage, Message, StreamChunk, Text, ToolCall, UnsupportedPartError
+from dsrs.wire import Endpoint, SSEEvent, StreamFormat, classify_by_status, retry_after_from_headers
 
 __all__ = [
     "DEFAULT_HOST",
     "DURATION_FIELDS",
+    "OllamaCodec",
     "TOP_LEVEL_OPTIONS",
     "WIRE",
     "ChatStreamDecoder",
@@ -96,9 +97,36 @@ def _tool_names(messages: tuple[Message, ...]) -> dict[str, str]:
     return {tc.id: tc.name for m in messages for tc in m.tool_calls if tc.id}
 
 
-def encode_message(m: Message, tool_names: Mapping[str, str]) -> dict[str, Any]:
+def _refuse(part: object, model: str | None, why: str) -> UnsupportedPartError:
+    what = type(part).__name__
+    return UnsupportedPartError(f"the ollama provider cannot send a {what} part: {why}", provider="ollama", model=model)
+
+
+def _content_and_images(m: Message, model: str | None) -> tuple[str, list[str]]:
+    """``content`` text and the base64 ``images`` of a message (API docs: ``images``, for
+    multimodal models). Ollama takes no audio or documents, and images only as bytes."""
+    if m.content is None or isinstance(m.content, str):
+        return m.content or "", []
+    images: list[str] = []
+    for part in m.content:
+        if isinstance(part, Text):
+            continue
+        if not isinstance(part, Image):
+            raise _refuse(part, model, "/api/chat takes text and images only")
+        if part.data is None:
+            raise _refuse(
+                part, model, "/api/chat takes image bytes (base64), not a URL: use Image.from_bytes/from_path"
+            )
+        images.append(part.base64())
+    return m.text, images
+
+
+def encode_message(m: Message, tool_names: Mapping[str, str], model: str | None = None) -> dict[str, Any]:
     role = "system" if m.role == "developer" else m.role
-    d: dict[str, Any] = {"role": role, "content": m.content or ""}
+    content, images = _content_and_images(m, model)
+    d: dict[str, Any] = {"role": role, "content": content}
+    if images:
+        d["images"] = images
     if m.tool_calls:
         d["tool_calls"] = [{"function": {"name": tc.name, "arguments": _arguments(tc)}} for tc in m.tool_calls]
     if m.role == "tool":
@@ -118,7 +146,7 @@ def encode_body(request: LMRequest, *, stream: bool = False) -> dict[str, Any]:
     names = _tool_names(request.messages)
     body: dict[str, Any] = {
         "model": request.model,
-        "messages": [encode_message(m, names) for m in request.messages],
+        "messages": [encode_message(m, names, request.model) for m in request.messages],
         "stream": stream,
     }
     options: dict[str, Any] = {}
@@ -158,15 +186,28 @@ def encode_body(request: LMRequest, *, stream: bool = False) -> dict[str, Any]:
 # --- response -------------------------------------------------------------------------------
 
 
+class _BadShape(ValueError):
+    """A 2xx answer whose fields have the wrong types (turned into a ResponseParseError)."""
+
+
+def _count(data: Mapping[str, Any], key: str) -> int:
+    value = data.get(key)
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise _BadShape(f"{key} is not a count: {value!r}"[:100])
+    return int(value)
+
+
 def parse_usage(data: Mapping[str, Any]) -> LmUsage:
     """Usage from the final object: ``prompt_eval_count``/``eval_count`` and the durations.
 
     Ollama leaves ``prompt_eval_count`` out when the whole prompt came from its KV cache; that
     counts as 0 prompt tokens evaluated.
     """
-    prompt = int(data.get("prompt_eval_count") or 0)
-    completion = int(data.get("eval_count") or 0)
-    detail: dict[str, Any] = {k: int(data[k]) for k in DURATION_FIELDS if isinstance(data.get(k), (int, float))}
+    prompt = _count(data, "prompt_eval_count")
+    completion = _count(data, "eval_count")
+    detail: dict[str, Any] = {k: _count(data, k) for k in DURATION_FIELDS if data.get(k) is not None}
     if completion and detail.get("eval_duration"):
         detail["tokens_per_second"] = round(completion / (detail["eval_duration"] / 1e9), 3)
     return LmUsage.from_tokens(prompt, completion, detail=detail)
@@ -178,18 +219,40 @@ def _raw_usage(data: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _tool_calls(raw: Any) -> tuple[ToolCall, ...]:
-    if not isinstance(raw, list):
+    if raw is None:
         return ()
+    if not isinstance(raw, list):
+        raise _BadShape(f"message.tool_calls is a {type(raw).__name__}, not a list")
     out = []
-    for tc in raw:
+    for i, tc in enumerate(raw):
         fn = tc.get("function") if isinstance(tc, Mapping) else None
-        if not isinstance(fn, Mapping):
-            continue
+        if not isinstance(fn, Mapping) or not isinstance(fn.get("name"), str) or not fn["name"]:
+            raise _BadShape(f"tool_calls[{i}] is not {{'function': {{'name': ..., 'arguments': ...}}}}")
         args = fn.get("arguments")
+        if args is not None and not isinstance(args, (Mapping, str)):
+            raise _BadShape(f"tool_calls[{i}].function.arguments is a {type(args).__name__}")
         text = args if isinstance(args, str) else json.dumps(args if args is not None else {}, separators=(",", ":"))
         call_id = tc.get("id") or f"call_{uuid.uuid4().hex[:16]}"
-        out.append(ToolCall(id=str(call_id), name=str(fn.get("name") or ""), arguments=text))
+        out.append(ToolCall(id=str(call_id), name=fn["name"], arguments=text))
     return tuple(out)
+
+
+def _str_field(msg: Mapping[str, Any], key: str) -> str:
+    value = msg.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise _BadShape(f"message.{key} is a {type(value).__name__}, not a str")
+    return value
+
+
+def _message(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    msg = obj.get("message")
+    if msg is None:
+        return {}
+    if not isinstance(msg, Mapping):
+        raise _BadShape(f"message is a {type(msg).__name__}, not an object")
+    return msg
 
 
 def _finish(done_reason: Any, calls: tuple[ToolCall, ...]) -> str | None:
@@ -219,19 +282,25 @@ def decode_response(status: int, body: bytes, *, model: str | None = None) -> LM
         raise classify(ProviderFailure("ollama", model, status, {}, body, wire=WIRE)) or _parse_error(
             "error object in a 2xx body", model=model, body=body, status=status
         )
-    msg = data.get("message")
-    if not isinstance(msg, dict) or data.get("done") is not True:
+    if not isinstance(data.get("message"), dict) or data.get("done") is not True:
         raise _parse_error("Ollama chat answer has no final message", model=model, body=body, status=status)
-    calls = _tool_calls(msg.get("tool_calls"))
+    try:
+        msg = _message(data)
+        calls = _tool_calls(msg.get("tool_calls"))
+        text, thinking = _str_field(msg, "content"), _str_field(msg, "thinking")
+        usage = parse_usage(data)
+    except _BadShape as exc:
+        raise _parse_error(f"unexpected Ollama answer shape: {exc}", model=model, body=body, status=status) from None
+    resolved = data.get("model")
     return LMResponse(
-        text=str(msg.get("content") or ""),
-        usage=parse_usage(data),
+        text=text,
+        usage=usage,
         tool_calls=calls,
-        reasoning=msg.get("thinking") or None,
+        reasoning=thinking or None,
         finish_reason=_finish(data.get("done_reason"), calls),
         raw_usage=_raw_usage(data),
         provider="ollama",
-        model=data.get("model") or model,
+        model=resolved if isinstance(resolved, str) and resolved else model,
     )
 
 
@@ -249,7 +318,9 @@ class ChatStreamDecoder:
     def done(self) -> bool:
         return self._final is not None
 
-    def feed(self, line: bytes) -> StreamChunk | None:
+    def feed(self, line: bytes | str | SSEEvent) -> StreamChunk | None:
+        if isinstance(line, SSEEvent):
+            line = line.data
         try:
             obj = json.loads(line)
         except (json.JSONDecodeError, UnicodeDecodeError):
@@ -260,14 +331,20 @@ class ChatStreamDecoder:
             raise _parse_error("NDJSON line is not a JSON object", model=self.model, body=line, status=None)
         if "error" in obj:
             # docs.ollama.com/api/errors: a failure after streaming began is a line {"error": "..."}.
-            raise classify(ProviderFailure("ollama", self.model, None, {}, line, wire=WIRE)) or _parse_error(
+            raw = line.encode() if isinstance(line, str) else line
+            raise classify(ProviderFailure("ollama", self.model, None, {}, raw, wire=WIRE)) or _parse_error(
                 "error line in the Ollama stream", model=self.model, body=line, status=None
             )
-        raw_msg = obj.get("message")
-        msg: dict[str, Any] = raw_msg if isinstance(raw_msg, dict) else {}
-        text = str(msg.get("content") or "")
-        reasoning = str(msg.get("thinking") or "")
-        self._calls.extend(_tool_calls(msg.get("tool_calls")))
+        try:
+            msg = _message(obj)
+            text, reasoning = _str_field(msg, "content"), _str_field(msg, "thinking")
+            self._calls.extend(_tool_calls(msg.get("tool_calls")))
+            if obj.get("done") is True:
+                parse_usage(obj)  # checked on its own line
+        except _BadShape as exc:
+            raise _parse_error(
+                f"unexpected Ollama stream line shape: {exc}", model=self.model, body=line, status=None
+            ) from None
         if text:
             self._text.append(text)
         if reasoning:
@@ -283,6 +360,7 @@ class ChatStreamDecoder:
             )
         final = self._final
         calls = tuple(self._calls)
+        resolved = final.get("model")
         return LMResponse(
             text="".join(self._text),
             usage=parse_usage(final),
@@ -291,8 +369,34 @@ class ChatStreamDecoder:
             finish_reason=_finish(final.get("done_reason"), calls),
             raw_usage=_raw_usage(final),
             provider="ollama",
-            model=final.get("model") or self.model,
+            model=resolved if isinstance(resolved, str) and resolved else self.model,
         )
+
+
+class OllamaCodec:
+    """The :class:`~dsrs.wire.Codec` of Ollama's ``/api/chat`` (NDJSON when streaming)."""
+
+    wire = WIRE
+    stream_format: StreamFormat = "ndjson"
+
+    def encode(self, request: LMRequest, endpoint: Endpoint, *, stream: bool) -> HttpRequest:
+        body = encode_body(request, stream=stream)
+        try:
+            content = json.dumps(body, separators=(",", ":")).encode()
+        except (TypeError, ValueError) as exc:
+            raise errors.InvalidRequestError(
+                f"the request is not JSON-serializable: {exc}", provider=request.provider, model=request.model
+            ) from None
+        return HttpRequest("POST", endpoint.url("/api/chat"), endpoint.headers, content, endpoint.timeout)
+
+    def decode(self, request: LMRequest, response: HttpResponse) -> LMResponse:
+        return decode_response(response.status, response.content, model=request.model)
+
+    def stream_decoder(self, request: LMRequest) -> ChatStreamDecoder:
+        return ChatStreamDecoder(model=request.model)
+
+    def classify(self, failure: ProviderFailure) -> errors.LMError | None:
+        return classify(failure)
 
 
 # --- errors ---------------------------------------------------------------------------------
