@@ -239,6 +239,18 @@ def test_tool_choice_shapes(choice: Any, wire: dict[str, Any]) -> None:
     assert body(r)["tool_choice"] == wire
 
 
+def test_tools_from_functions_and_strict() -> None:
+    def get_weather(city: str, unit: str = "celsius") -> str:
+        """Current weather in a city."""
+        return "18C"
+
+    tool = dsrs.Tool.from_function(get_weather, strict=True)
+    (sent,) = body(req({"role": "user", "content": "x"}, tools=(tool,)))["tools"]
+    assert sent["name"] == "get_weather" and sent["description"] == "Current weather in a city."
+    assert sent["strict"] is True and sent["input_schema"]["required"] == ["city"]
+    assert "strict" not in body(req({"role": "user", "content": "x"}, tools=(dsrs.Tool("f"),)))["tools"][0]
+
+
 def test_thinking_budget_forms() -> None:
     r = req({"role": "user", "content": "x"}, max_tokens=16000, options={"thinking": 10000})
     assert body(r)["thinking"] == {"type": "enabled", "budget_tokens": 10000}

@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from dsrs.errors import InvalidRequestError
-from dsrs.types import File, Image, LMRequest, Message, Part, Text, UnsupportedPartError
+from dsrs.types import File, Image, LMRequest, Message, Part, Text, Tool, UnsupportedPartError
 from dsrs.wire import DEFAULT_MAX_TOKENS
 
 __all__ = [
@@ -337,6 +337,14 @@ def _tool_choice(request: LMRequest) -> dict[str, Any] | None:
     raise _error(f"tool_choice must be a str or a dict, got {type(choice).__name__}", request)
 
 
+def _tool(t: Tool) -> dict[str, Any]:
+    tool: dict[str, Any] = {"name": t.name, "description": t.description, "input_schema": dict(t.parameters)}
+    strict = getattr(t, "strict", None)  # dsrs-core 0.1.0 Tools may have no ``strict``
+    if strict is not None:
+        tool["strict"] = bool(strict)  # strict tool use (structured outputs)
+    return tool
+
+
 def encode_body(request: LMRequest, *, stream: bool = False) -> dict[str, Any]:
     """The JSON body for ``POST /v1/messages``. Every parameter is mapped explicitly."""
     check_options(request)
@@ -367,7 +375,7 @@ def encode_body(request: LMRequest, *, stream: bool = False) -> dict[str, Any]:
             body[key] = opts[key] if not isinstance(opts[key], Mapping) else dict(opts[key])
     if thinking is not None:
         body["thinking"] = thinking
-    tools = [{"name": t.name, "description": t.description, "input_schema": dict(t.parameters)} for t in request.tools]
+    tools = [_tool(t) for t in request.tools]
     if request.tool_choice is not None and not request.tools:
         raise _error(f"tool_choice={request.tool_choice!r} needs tools= (none were given)", request)
     tool_choice = _tool_choice(request)
