@@ -197,14 +197,17 @@ def test_models_lists_defaults_and_live_models_with_prices(run: Run, server: Loo
 def test_models_survives_a_hostile_models_list(run: Run) -> None:
     def handler(req: RecordedRequest) -> Reply:
         if req.method == "GET":
-            items = [{"id": 7}, {"id": "ok-model"}, "string", {"id": "x" * 5000}, None]
+            items = [{"id": 7}, {"id": "ok-model"}, "string", {"id": "x" * 5000}, None, {"id": "\x1b]0;pwned\x07evil"}]
             return Reply(200, {"object": "list", "data": items})
         return openai_chat_reply(req)
 
     with LoopbackServer(handler) as srv:
         out = run("models", "-p", "openai-compatible", "--json", env={"OPENAI_COMPATIBLE_BASE_URL": srv.url})
+        table = run("models", "-p", "openai-compatible", env={"OPENAI_COMPATIBLE_BASE_URL": srv.url})
     assert out.returncode == 0, out.stderr
-    assert [r["model"] for r in json.loads(out.stdout)] == ["ok-model"]
+    assert [r["model"] for r in json.loads(out.stdout)] == ["ok-model", "\x1b]0;pwned\x07evil"]
+    out = table
+    assert "\x1b" not in out.stdout and "\x07" not in out.stdout and "\ufffd]0;pwned\ufffdevil" in out.stdout
     with LoopbackServer(lambda req: Reply(200, "<html>not json</html>")) as srv:
         out = run("models", "-p", "openai-compatible", env={"OPENAI_COMPATIBLE_BASE_URL": srv.url})
     assert out.returncode == 0 and "not JSON" in out.stderr and "Traceback" not in out.stderr

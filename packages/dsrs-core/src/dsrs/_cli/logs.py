@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 from dsrs._cli._exit import UsageError
-from dsrs._cli._output import print_json
+from dsrs._cli._output import print_json, safe
 
 __all__ = ["add_logs", "cmd_logs"]
 
@@ -94,4 +94,4 @@ def _format(entry: dict[str, Any]) -> str:
     if isinstance(usage, dict):
         cost = "unknown" if usage.get("cost_msats") is None else f"{usage['cost_msats']} msats"
         lines.append(f"-- tokens {usage.get('prompt_tokens')} in / {usage.get('completion_tokens')} out  cost {cost}")
-    return "\n".join(lines) + "\n"
+    return safe("\n".join(lines)) + "\n"

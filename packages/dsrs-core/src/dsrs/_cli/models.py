@@ -16,7 +16,7 @@ import sys
 from typing import Any
 
 from dsrs._cli._exit import UsageError
-from dsrs._cli._output import print_json
+from dsrs._cli._output import print_json, safe
 
 __all__ = ["add_models", "cmd_models", "list_models"]
 
@@ -175,7 +175,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     width = max([len(f"{r['provider']}:{r['model']}") for r in rows] + [5])
     print(f"{'model':<{width}}  {'$/M in':>9}  {'$/M out':>9}  {'price from':<14}  listed by")
     for r in rows:
-        name = f"{r['provider']}:{r['model']}"
+        name = safe(f"{r['provider']}:{r['model']}", newlines=False)
         source = r.get("price_source") or "-"
         print(
             f"{name:<{width}}  {_money(r['input_usd_per_mtok']):>9}  {_money(r['output_usd_per_mtok']):>9}"
