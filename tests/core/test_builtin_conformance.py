@@ -12,6 +12,7 @@ from dsrs.testing import LoopbackServer, ProviderConformance, openai_wire_server
 
 class TestFakeConformance(ProviderConformance):
     provider_name = "fake"
+    http_wire = False  # answers in-process
 
     @pytest.fixture
     def lm(self) -> dsrs.LM:

@@ -370,6 +370,7 @@ class TestCodexConformance(ProviderConformance):
     """The conformance kit against the real Codex CLI and a loopback Responses server."""
 
     provider_name = "codex"
+    http_wire = False  # a CLI subprocess; the key never leaves the environment it inherits
     supports_response_format = True
     priced = False  # "loopback-model" has no price
 

@@ -17,6 +17,7 @@ from .conftest import DvmThread
 
 class TestPylonConformance(ProviderConformance):
     provider_name = "pylon"
+    http_wire = False  # Nostr relays over websockets; its key tests are in test_pylon_swarm.py
     supports_streaming = True
     reports_usage = True  # our DVM reports token counts in a `usage` tag
     priced = True  # the msats actually paid (0 for a free job)

@@ -98,12 +98,14 @@ class LMError(Exception):
         code: str | None = None,
         secrets: Iterable[str | None] = (),
     ) -> None:
+        secrets = tuple(secrets)
         self.message = redact(message, secrets) or ""
         self.provider = provider
         self.model = model
-        self.status = status
+        self.status = status if isinstance(status, int) and not isinstance(status, bool) else None
         self.retry_after = retry_after
-        self.code = code
+        # A code copied from a server's body may echo anything the request held: redacted too.
+        self.code = redact(code, secrets) if code is not None else None
         self.body = redact(body, secrets)
         super().__init__(self.message)
 

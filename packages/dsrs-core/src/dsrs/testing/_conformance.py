@@ -17,7 +17,16 @@
             return dsrs.LM("acme:model-1", base_url="http://127.0.0.1:9", api_key="sk-test-secret-value")
 
 Capability flags switch tests on or off; a test that does not apply is skipped with the reason, so
-the report says what a provider does *not* support.
+the report says what a provider does *not* support:
+
+* ``supports_streaming``, ``supports_response_format``, ``supports_tools``, ``reports_usage``,
+  ``priced`` — what the provider does (see each flag's comment below);
+* ``http_wire`` — the provider sends HTTP to ``base_url``: the kit then points it at a server of
+  its own that **echoes the key back** (in 401 and 500 bodies and their error fields) and checks
+  that neither a key given as ``api_key=`` nor one read from the provider's environment variables
+  appears in the error, its attributes or its ``__cause__``/``__context__`` chain, on a call and
+  on a stream. Override :meth:`echo_lm` when pointing the LM at a URL needs more than
+  ``with_base_url``.
 """
 
 from __future__ import annotations
@@ -30,10 +39,50 @@ import pytest
 
 import dsrs
 from dsrs.errors import LMError, ProviderUnavailableError
+from dsrs.testing._loopback import LoopbackServer, RecordedRequest, Reply
 
 __all__ = ["ProviderConformance"]
 
 SECRET = "sk-conformance-secret-0123456789"  # noqa: S105 - a fake key the tests look for
+ENV_SECRET = "env-conformance-secret-9876543210"  # noqa: S105 - a fake key put in the environment
+
+
+def _echo_keys(status: int, secret: str) -> Any:
+    """A handler answering ``status`` with every credential it received echoed in every field a
+    wire's error may carry (message, type, code, status), as a hostile or careless server would."""
+
+    def handle(req: RecordedRequest) -> Reply:
+        echoed = " ".join(req.headers.values()) + f" {secret}"
+        err = {"message": f"invalid key {echoed}", "type": echoed, "code": echoed, "status": echoed, "param": echoed}
+        return Reply(status, {"error": err, "message": echoed, "detail": echoed}, headers={"x-echo": secret})
+
+    return handle
+
+
+def _secret_in_error(err: BaseException, secret: str) -> list[str]:
+    """Where ``secret`` appears: the error and each error on its chain, their str/repr/attributes."""
+    found: list[str] = []
+    seen: set[int] = set()
+    todo: list[tuple[str, BaseException]] = [("error", err)]
+    while todo:
+        where, e = todo.pop()
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        for label, text in (("str", str(e)), ("repr", repr(e))):
+            if secret in text:
+                found.append(f"{where} {label}")
+        for name, value in vars(e).items():
+            if secret in repr(value) or (isinstance(value, (bytes, str)) and secret in str(value)):
+                found.append(f"{where}.{name}")
+        for arg in e.args:
+            if secret in repr(arg):
+                found.append(f"{where}.args")
+        for link in ("__cause__", "__context__"):
+            nxt = getattr(e, link)
+            if nxt is not None:
+                todo.append((f"{where}.{link}", nxt))
+    return found
 
 
 class ProviderConformance:
@@ -49,6 +98,12 @@ class ProviderConformance:
     priced: ClassVar[bool] = True
     #: A prompt the server under test answers with some non-empty text.
     prompt: ClassVar[str] = "Say hello in one word."
+    #: The provider talks HTTP to ``base_url`` (enables the key-echo checks).
+    http_wire: ClassVar[bool] = True
+
+    def echo_lm(self, lm: dsrs.LM, base_url: str, api_key: str | None) -> dsrs.LM | None:
+        """``lm`` pointed at the kit's key-echoing server (``None`` skips the key-echo checks)."""
+        return lm.with_base_url(base_url).with_api_key(api_key)
 
     @pytest.fixture
     def lm(self) -> dsrs.LM:
@@ -163,6 +218,42 @@ class ProviderConformance:
         err: LMError = info.value
         assert err.provider == self.provider_name
         assert SECRET not in str(err) and SECRET not in repr(err) and SECRET not in (err.body or "")
+
+    @pytest.mark.parametrize("status", [401, 500])
+    @pytest.mark.parametrize("key_from", ["api_key", "environment"])
+    @pytest.mark.parametrize("streamed", [False, True], ids=["call", "stream"])
+    def test_echoed_key_never_in_the_error(
+        self, lm: dsrs.LM, status: int, key_from: str, streamed: bool, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        if not self.http_wire:
+            pytest.skip("provider does not talk HTTP to a base_url")
+        if streamed and not self.supports_streaming:
+            pytest.skip("provider does not stream")
+        spec = next(s for s in dsrs.providers() if s.name == self.provider_name)
+        if key_from == "environment":
+            key_vars = [v for v in spec.env_vars if v.endswith(("_KEY", "_TOKEN"))]
+            if not key_vars:
+                pytest.skip("provider reads no key from the environment")
+            for var in key_vars:
+                monkeypatch.setenv(var, ENV_SECRET)
+            secret, api_key = ENV_SECRET, None
+        else:
+            secret, api_key = SECRET, SECRET
+        with LoopbackServer(_echo_keys(status, secret)) as srv:
+            target = self.echo_lm(lm, srv.url, api_key)
+            if target is None:
+                pytest.skip("no echo_lm for this provider")
+            target = target.with_timeout(10)
+            with pytest.raises(LMError) as info:
+                if streamed:
+                    "".join(target.stream(self.prompt))
+                else:
+                    target.call(self.prompt)
+            sent = " ".join(v for r in srv.requests for v in r.headers.values())
+        if srv.requests:
+            assert secret in sent, "the key was not sent, so this check proved nothing"
+        found = _secret_in_error(info.value, secret)
+        assert not found, f"the key appears in the error: {found}"
 
     def test_probe_answers(self) -> None:
         spec = next(s for s in dsrs.providers() if s.name == self.provider_name)
