@@ -54,10 +54,12 @@ async def _call(lm: dsrs.LM, stream: bool, deltas: list[str]) -> None:
         deltas.append(delta)
 
 
-async def _read_stream(request: HttpRequest, chunks: list[bytes]) -> None:
+async def _read_stream(request: HttpRequest, chunks: list[bytes], arrivals: list[float] | None = None) -> None:
     async with get_transport().stream(request) as resp:
         async for chunk in resp.aiter_bytes():
             chunks.append(chunk)
+            if arrivals is not None:
+                arrivals.append(time.monotonic())
 
 
 def _hangups(server: HostileServer, scenario: str) -> int:
@@ -81,7 +83,8 @@ async def test_call_ends_by_its_timeout(
     timeout = 1.0
     # Warm up first: the first call of a process loads plugins and models before any deadline starts.
     assert (await dsrs.LM("m", base_url=server.base_url("ok")).acall("hi")).text == "ok"
-    lm = dsrs.LM("m", base_url=server.base_url(scenario), timeout=timeout)
+    # One attempt: this is the transport's deadline (a plain LM's retries are tested below).
+    lm = dsrs.LM("m", base_url=server.base_url(scenario), timeout=timeout, retries=0)
     before = _hangups(server, scenario)
     deltas: list[str] = []
     t0 = time.monotonic()
@@ -94,6 +97,21 @@ async def test_call_ends_by_its_timeout(
         assert deltas and set(deltas) == {"x"}  # the deltas that came in time were delivered
     # The connection was closed, not left dripping into a forgotten socket.
     assert await _wait_for_hangup(server, scenario, before)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a plain LM retries a timeout (3 attempts by default), each with the full timeout: "
+    "the call ends after ~3.7 s for timeout=1 (issue 13 items 1 and 6: retries within the call's deadline)",
+)
+async def test_call_with_default_retries_ends_by_its_timeout(transport_name: str, server: HostileServer) -> None:
+    assert (await dsrs.LM("m", base_url=server.base_url("ok")).acall("hi")).text == "ok"
+    # retries=2 is a plain LM's default (the test suite sets DSRS_RETRIES=0 for every other test).
+    lm = dsrs.LM("m", base_url=server.base_url("drip-bytes"), timeout=1.0, retries=2)
+    t0 = time.monotonic()
+    with pytest.raises(dsrs.LMTimeoutError):
+        await lm.acall("hi")
+    assert time.monotonic() - t0 <= 1.0 + SLACK
 
 
 async def test_first_byte_timeout_expires_as_named(transport_name: str, server: HostileServer) -> None:
@@ -113,13 +131,13 @@ async def test_idle_timeout_between_chunks(transport_name: str) -> None:
         url = srv.base_url("drip-deltas") + "/chat/completions"
         request = HttpRequest("POST", url, {}, b'{"stream":true}', 10.0, idle_timeout=0.1)
         chunks: list[bytes] = []
-        t0 = time.monotonic()
+        arrivals: list[float] = []
         with pytest.raises(TransportTimeout) as info:
-            await _read_stream(request, chunks)
-        elapsed = time.monotonic() - t0
+            await _read_stream(request, chunks, arrivals)
+        idle = time.monotonic() - arrivals[-1]
     assert info.value.deadline == "idle_timeout"
     assert len(chunks) == 1 and b'"content":"x"' in chunks[0]
-    assert elapsed <= 0.1 + SLACK
+    assert 0.1 - 0.02 <= idle <= 0.1 + SLACK
 
 
 async def test_heartbeats_keep_a_stream_alive_until_the_total_deadline(
