@@ -14,7 +14,7 @@ import re
 from typing import Any
 
 from dsrs._cli._exit import UsageError
-from dsrs._cli._output import print_json
+from dsrs._cli._output import print_json, safe
 
 __all__ = ["add_usage", "cmd_usage", "parse_since"]
 
@@ -132,7 +132,7 @@ def format_local(report: dict[str, Any]) -> str:
         return "  ".join(cells + nums) + f"  {row.get('cost_usd', 0.0):>12.6f}{unpriced}"
 
     for row in report["rows"]:
-        lines.append(line([f"{row.get(name) or '-'!s:<{widths[name]}}" for name in by], row))
+        lines.append(line([f"{safe(row.get(name) or '-', newlines=False):<{widths[name]}}" for name in by], row))
     if not report["rows"]:
         lines.append("(no calls recorded)")
     cells = [f"{'total':<{widths[by[0]]}}", *(" " * widths[name] for name in by[1:])] if by else ["total"]
