@@ -244,11 +244,12 @@ class ProviderConformance:
             if target is None:
                 pytest.skip("no echo_lm for this provider")
             target = target.with_timeout(10)
+
+            def send() -> object:
+                return "".join(target.stream(self.prompt)) if streamed else target.call(self.prompt)
+
             with pytest.raises(LMError) as info:
-                if streamed:
-                    "".join(target.stream(self.prompt))
-                else:
-                    target.call(self.prompt)
+                send()
             sent = " ".join(v for r in srv.requests for v in r.headers.values())
         if srv.requests:
             assert secret in sent, "the key was not sent, so this check proved nothing"
