@@ -104,7 +104,8 @@ def test_rate_limit_is_dspy_rate_limit_error_with_retry_after() -> None:
     body = {"error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}}
     headers = {"content-type": "application/json", "retry-after": "7"}
     with LoopbackServer(lambda req: Reply(429, body, headers=headers)) as srv:
-        with dspy.context(lm=dsrs_dspy.LM(loopback_lm(srv))), pytest.raises(dspy_errors.LMRateLimitError) as info:
+        lm = loopback_lm(srv).with_retries(0)  # dsrs would retry a 429 itself; DSPy must not (num_retries=0)
+        with dspy.context(lm=dsrs_dspy.LM(lm)), pytest.raises(dspy_errors.LMRateLimitError) as info:
             dspy.Predict("question -> answer")(question="again?")
         assert len(chat_bodies(srv)) == 1
     assert info.value.retry_after == 7
