@@ -219,7 +219,7 @@ def test_codex_models_go_to_responses_with_reasoning_and_history() -> None:
         Message("tool", "sunny", tool_call_id="call_1"),
     ]
     provider: Any = lm.provider()
-    sent = provider.responses_api().encode_json(lm.build_request(history), stream=True)
+    sent = provider.encode_json(lm.build_request(history), stream=True)  # one provider, two codecs
     assert sent == {
         "model": "codex-mini-latest",
         "instructions": "rules",

@@ -178,3 +178,10 @@ def test_a_typo_names_the_closest_option() -> None:
 def test_extra_body_is_the_documented_passthrough() -> None:
     lm = dsrs.LM("groq:llama-3.3-70b-versatile", api_key=SECRET, options={"extra_body": {"vendor_flag": 1}})
     assert body(lm, "hi")["vendor_flag"] == 1
+
+
+def test_one_provider_two_codecs_no_provider_inside_a_provider() -> None:
+    provider: Any = dsrs.LM("openai:gpt-4o", api_key=SECRET).provider()
+    assert not [k for k, v in vars(provider).items() if isinstance(v, dsrs.Provider)]
+    codex = dsrs.LM("openai:codex-mini-latest", api_key=SECRET)
+    assert "input" in body(codex, "hi") and "messages" not in body(codex, "hi")

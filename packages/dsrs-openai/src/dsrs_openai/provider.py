@@ -9,12 +9,13 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
 from dsrs import ProbeResult, ProviderConfig, ProviderSpec
-from dsrs.errors import AuthenticationError
-from dsrs.transport import HttpRequest, TransportError
+from dsrs.errors import AuthenticationError, InvalidRequestError
+from dsrs.transport import HttpRequest, HttpResponse, TransportError
 from dsrs.types import LMRequest, LMResponse, Message, StreamChunk
 from dsrs.wire import SSEDecoder, WireOptions, env_first
 from dsrs_openai import responses
@@ -53,7 +54,11 @@ _HEADER_OPTIONS = frozenset({"organization", "project"})
 
 
 class OpenAIProvider(OpenAIChatProvider):
-    """OpenAI's API. Chat Completions, or the Responses API for models that need it."""
+    """OpenAI's API: Chat Completions, or the Responses API (its own codec) for models that need it.
+
+    One provider instance holds both codecs; which one a request uses is the model family's
+    (:func:`~dsrs_openai.models.uses_responses_api`), or always Responses for ``openai-responses``.
+    """
 
     default_base_url: ClassVar[str | None] = OPENAI_BASE_URL
     base_url_env: ClassVar[tuple[str, ...]] = ("OPENAI_BASE_URL",)
@@ -62,13 +67,17 @@ class OpenAIProvider(OpenAIChatProvider):
     key_required_for_host: ClassVar[str | None] = "api.openai.com"
     known_options: ClassVar[frozenset[str]] = OPENAI_CHAT_OPTIONS
     client_options: ClassVar[frozenset[str]] = OpenAIChatProvider.client_options | _HEADER_OPTIONS
+    #: Options of the Responses API (``reasoning_effort`` and ``verbosity`` are nested there).
+    responses_options: ClassVar[frozenset[str]] = responses.RESPONSE_OPTIONS | frozenset(
+        {"reasoning_effort", "verbosity"}
+    )
     #: Always use the Responses API (the ``openai-responses`` provider).
     force_responses: ClassVar[bool] = False
 
     def __init__(self, spec: ProviderSpec, config: ProviderConfig) -> None:
         super().__init__(spec, config)
-        self._responses: OpenAIResponsesProvider | None = None
         self._profiles: dict[str, WireOptions] = {}
+        self.responses_codec = responses.ResponsesCodec(is_reasoning_model)
 
     def build_headers(self) -> dict[str, str]:
         headers = super().build_headers()
@@ -89,41 +98,30 @@ class OpenAIProvider(OpenAIChatProvider):
             profile = self._profiles[request.model] = chat_profile(request.model, self._wire_options)
         return profile
 
-    def responses_api(self) -> OpenAIResponsesProvider:
-        if self._responses is None:
-            self._responses = OpenAIResponsesProvider(self.spec, self.config)
-        return self._responses
-
-    def _use_responses(self, request: LMRequest) -> bool:
+    def uses_responses(self, request: LMRequest) -> bool:
         return self.force_responses or uses_responses_api(request.model)
 
-    async def acomplete(self, request: LMRequest) -> LMResponse:
-        if self._use_responses(request):
-            return await self.responses_api().acomplete(request)
-        return await super().acomplete(request)
+    # --- the Responses API path ---------------------------------------------------------------
 
-    def astream(self, request: LMRequest) -> AsyncIterator[StreamChunk]:
-        # returns the chosen stream itself: no extra generator layer on the per-chunk path
-        if self._use_responses(request):
-            return self.responses_api().astream(request)
-        return super().astream(request)
-
-
-class OpenAIResponsesProvider(OpenAIProvider):
-    """OpenAI's Responses API (``POST /v1/responses``); registered as ``openai-responses``."""
-
-    wire: ClassVar[str] = responses.WIRE
-    known_options: ClassVar[frozenset[str]] = responses.RESPONSE_OPTIONS | frozenset({"reasoning_effort", "verbosity"})
-    force_responses: ClassVar[bool] = True
-
-    def __init__(self, spec: ProviderSpec, config: ProviderConfig) -> None:
-        super().__init__(spec, config)
-        self.url = responses.responses_url(self.base_url)
-
-    def responses_api(self) -> OpenAIResponsesProvider:
-        return self
+    def check_options(self, request: LMRequest) -> None:
+        if not self.uses_responses(request):
+            super().check_options(request)
+            return
+        allowed = self.responses_options | self.client_options
+        unknown = sorted(k for k in request.options if k not in allowed)
+        if unknown:
+            close = difflib.get_close_matches(unknown[0], sorted(allowed), n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise InvalidRequestError(
+                f"{', '.join(map(repr, unknown))}{hint} not a parameter of the Responses API; known: "
+                f"{', '.join(sorted(self.responses_options))}. Pass extra_body={{...}} to send fields verbatim.",
+                provider=self.name,
+                model=request.model,
+            )
 
     def encode_json(self, request: LMRequest, *, stream: bool = False) -> dict[str, Any]:
+        if not self.uses_responses(request):
+            return super().encode_json(request, stream=stream)
         if self._key_required and not self.config.api_key:
             raise AuthenticationError(
                 f"no API key: set {' or '.join(self.api_key_env)}", provider=self.name, model=request.model
@@ -137,45 +135,61 @@ class OpenAIResponsesProvider(OpenAIProvider):
                     Message("user", m.content) if m.role in ("system", "developer") else m for m in request.messages
                 ),
             )
-        return responses.encode_body(request, stream=stream, reasoning=is_reasoning_model(request.model))
+        return self.responses_codec.encode_body(request, stream=stream)
 
     def encode(self, request: LMRequest, *, stream: bool = False) -> HttpRequest:
+        if not self.uses_responses(request):
+            return super().encode(request, stream=stream)
         body = self.encode_json(request, stream=stream)
         headers = self.request_headers(request)
         if stream:
             headers = {**headers, "accept": "text/event-stream"}
-        return HttpRequest("POST", self.url, headers, dumps_body(body), self.timeout)
+        url = responses.responses_url(self.base_url)
+        return HttpRequest("POST", url, headers, dumps_body(body), self.timeout)
 
-    async def acomplete(self, request: LMRequest) -> LMResponse:
-        resp = await self.send(self.encode(request), request)
-        return responses.decode_response(
-            resp.status, resp.headers, resp.content, provider=self.name, model=request.model
-        )
+    def decode(self, resp: HttpResponse, request: LMRequest) -> LMResponse:
+        if not self.uses_responses(request):
+            return super().decode(resp, request)
+        return self.responses_codec.decode(request, resp)
 
-    async def astream(self, request: LMRequest) -> AsyncIterator[StreamChunk]:
-        decoder = responses.ResponsesStreamDecoder(provider=self.name, model=request.model)
+    def astream(self, request: LMRequest) -> AsyncIterator[StreamChunk]:
+        # returns the chosen stream itself: no extra generator layer on the per-chunk path
+        if self.uses_responses(request):
+            return self._responses_stream(request)
+        return super().astream(request)
+
+    async def _responses_stream(self, request: LMRequest) -> AsyncIterator[StreamChunk]:
+        decoder = self.responses_codec.stream_decoder(request)
         sse = SSEDecoder()
         async with self.open_stream(self.encode(request, stream=True), request) as resp:
             try:
-                if "json" in resp.headers.get("content-type", ""):
-                    body = await resp.aread()
-                    response = responses.decode_response(
-                        resp.status, resp.headers, body, provider=self.name, model=request.model
-                    )
+                if "json" in resp.headers.get("content-type", ""):  # a server that does not stream
+                    response = self.decode(HttpResponse(resp.status, resp.headers, await resp.aread()), request)
                     yield StreamChunk(text=response.text, reasoning=response.reasoning or "", response=response)
                     return
                 async for raw in resp.aiter_bytes():
                     for event in sse.iter_feed(raw):
-                        chunk = decoder.feed(event.data)
+                        chunk = decoder.feed(event)
                         if chunk is not None:
                             yield chunk
                 for event in sse.close():
-                    chunk = decoder.feed(event.data)
+                    chunk = decoder.feed(event)
                     if chunk is not None:
                         yield chunk
             except TransportError as exc:
                 raise self.failure(request, exception=exc) from None
         yield StreamChunk(response=decoder.finish())
+
+
+class OpenAIResponsesProvider(OpenAIProvider):
+    """OpenAI's Responses API (``POST /v1/responses``); registered as ``openai-responses``."""
+
+    wire: ClassVar[str] = responses.WIRE
+    force_responses: ClassVar[bool] = True
+
+    def __init__(self, spec: ProviderSpec, config: ProviderConfig) -> None:
+        super().__init__(spec, config)
+        self.url = responses.responses_url(self.base_url)
 
     @classmethod
     async def probe(cls, spec: ProviderSpec, timeout: float) -> ProbeResult:

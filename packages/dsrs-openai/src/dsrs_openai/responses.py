@@ -23,19 +23,21 @@ Usage: ``input_tokens`` (with ``input_tokens_details.cached_tokens``), ``output_
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 from dsrs import errors
 from dsrs.errors import ProviderFailure
+from dsrs.transport import HttpRequest, HttpResponse
 from dsrs.types import File, Image, LMRequest, LMResponse, LmUsage, Message, Part, StreamChunk, Text, ToolCall
-from dsrs.wire import openai_chat
+from dsrs.wire import Endpoint, SSEEvent, StreamFormat, json_dumps, openai_chat
 from dsrs.wire.openai_chat import classify
 
 __all__ = [
     "RESPONSE_OPTIONS",
     "WIRE",
+    "ResponsesCodec",
     "ResponsesStreamDecoder",
     "decode_response",
     "encode_body",
@@ -317,7 +319,9 @@ class ResponsesStreamDecoder:
         self._items = _Output()
         self._final: Mapping[str, Any] | None = None
 
-    def feed(self, data: str) -> StreamChunk | None:
+    def feed(self, data: str | SSEEvent) -> StreamChunk | None:
+        if isinstance(data, SSEEvent):
+            data = data.data
         if data.strip() == "[DONE]":
             return None
         try:
@@ -381,3 +385,35 @@ class ResponsesStreamDecoder:
             out.reasoning = self._reasoning
         text = "".join(self._text) if self._text else None
         return _response_from(final, out, provider=self.provider, model=self.model, text=text)
+
+
+class ResponsesCodec:
+    """The :class:`~dsrs.wire.Codec` of the Responses API (``POST /v1/responses``).
+
+    ``reasoning`` tells, per model, whether ``temperature`` is left out (reasoning models).
+    """
+
+    wire = WIRE
+    stream_format: StreamFormat = "sse"
+
+    def __init__(self, reasoning: Callable[[str], bool] = lambda model: False) -> None:
+        self._reasoning = reasoning
+
+    def encode_body(self, request: LMRequest, *, stream: bool) -> dict[str, Any]:
+        return encode_body(request, stream=stream, reasoning=self._reasoning(request.model))
+
+    def encode(self, request: LMRequest, endpoint: Endpoint, *, stream: bool) -> HttpRequest:
+        body = self.encode_body(request, stream=stream)
+        headers = endpoint.headers if not stream else {**endpoint.headers, "accept": "text/event-stream"}
+        return HttpRequest("POST", responses_url(endpoint.base_url), headers, json_dumps(body), endpoint.timeout)
+
+    def decode(self, request: LMRequest, response: HttpResponse) -> LMResponse:
+        return decode_response(
+            response.status, response.headers, response.content, provider=request.provider, model=request.model
+        )
+
+    def stream_decoder(self, request: LMRequest) -> ResponsesStreamDecoder:
+        return ResponsesStreamDecoder(provider=request.provider, model=request.model)
+
+    def classify(self, failure: ProviderFailure) -> errors.LMError | None:
+        return classify(failure)
