@@ -525,12 +525,13 @@ async def run_job(
         content = ""
         if settings.encrypt:
             provider = settings.targets[0]
-            scheme = settings.encryption
+            scheme = settings.encryption or _known_scheme(provider, loop.time())
             if scheme is None:
                 flt = {"kinds": [HANDLER_KIND], "authors": [provider], "#k": [str(JOB_KIND)]}
                 await pool.subscribe(info_sub, [flt], wait_eose=max(0.01, min(settings.publish_timeout, remaining())))
                 await pool.unsubscribe(info_sub)
                 scheme = _scheme_for(settings, provider, announcements)
+                _SCHEMES_SEEN[provider] = (loop.time() + SCHEME_TTL_S, scheme)
             tags, content = encrypt_job_tags(settings.keys, tags, provider, scheme)
         request = sign_event(settings.keys, JOB_KIND, tags, content)
         job = _Job(settings, request, bid, model, scheme=scheme, on_partial=on_partial)
@@ -597,6 +598,18 @@ async def run_job(
             lost.cancel()
     finally:
         await pool.close()
+
+
+#: How long a provider's announced encryption is remembered (saves a relay round trip per private job).
+SCHEME_TTL_S = 300.0
+_SCHEMES_SEEN: dict[str, tuple[float, str]] = {}
+
+
+def _known_scheme(provider: str, now: float) -> str | None:
+    seen = _SCHEMES_SEEN.get(provider)
+    if seen is None or seen[0] < now:
+        return None
+    return seen[1]
 
 
 def _scheme_for(settings: SwarmSettings, provider: str, announcements: Sequence[Event]) -> str:
