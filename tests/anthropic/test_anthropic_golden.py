@@ -159,6 +159,16 @@ def test_parts_the_wire_cannot_carry_are_refused_before_sending(part: Any, what:
     assert what in str(info.value) and info.value.provider == "anthropic"
 
 
+def test_image_in_an_assistant_turn_is_refused() -> None:
+    with pytest.raises(dsrs.UnsupportedPartError, match="assistant message takes text only, not a image part"):
+        body(
+            req(
+                {"role": "user", "content": "x"},
+                {"role": "assistant", "content": [dsrs.Image.from_bytes(PNG, "image/png")]},
+            )
+        )
+
+
 def test_image_in_system_prompt_is_refused() -> None:
     with pytest.raises(dsrs.UnsupportedPartError, match="system prompt takes text only"):
         body(

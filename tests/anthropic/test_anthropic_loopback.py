@@ -260,3 +260,17 @@ def test_a_server_answering_unknown_routes_is_typed(key: str) -> None:
     html = Reply(404, "<html>no</html>", {"content-type": "text/html"})
     with LoopbackServer(lambda req: html) as srv, pytest.raises(dsrs.InvalidRequestError):
         lm(srv, key).call("x")
+
+
+def test_dsrs_providers_cli_lists_it(anthropic_server: LoopbackServer, key: str) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "ANTHROPIC_API_KEY": key, "ANTHROPIC_BASE_URL": anthropic_server.url}
+    out = subprocess.run(
+        [sys.executable, "-m", "dsrs", "providers"], capture_output=True, text=True, timeout=60, env=env, check=False
+    )
+    line = next(ln for ln in out.stdout.splitlines() if ln.startswith("anthropic "))
+    assert "premium" in line and "dsrs-anthropic" in line and "yes" in line
+    assert key not in out.stdout and key not in out.stderr

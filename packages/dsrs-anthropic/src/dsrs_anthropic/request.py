@@ -198,6 +198,13 @@ def _tool_input(arguments: str, name: str, request: LMRequest) -> Any:
 
 
 def _assistant(m: Message, request: LMRequest) -> dict[str, Any]:
+    for p in m.parts:
+        if not isinstance(p, Text):  # an assistant turn holds text, tool_use and thinking only
+            raise UnsupportedPartError(
+                f"{request.provider or PROVIDER}: an assistant message takes text only, not a {p.kind} part",
+                provider=request.provider or PROVIDER,
+                model=request.model,
+            )
     thinking = _thinking_blocks(m)
     if not thinking and not m.tool_calls:
         return {"role": "assistant", "content": _content(m, request)}
