@@ -11,11 +11,13 @@ import pytest
 import dsrs
 from dsrs.plugins import DsrsPluginWarning, PaymentContext, PaymentProof, hookimpl, register_plugin, unregister_plugin
 from dsrs.types import Message
-from dsrs_pylon import PylonLM
+from dsrs_pylon import PylonLM, bolt11
+from dsrs_pylon.budget import Budget
 from dsrs_pylon.dvm import DvmService
 from dsrs_pylon.event import Event, first_tag
-from dsrs_pylon.payment import InvoiceRegistry
-from dsrs_pylon.swarm import build_job_tags
+from dsrs_pylon.keys import Keys
+from dsrs_pylon.payment import InvoiceRegistry, invoices
+from dsrs_pylon.swarm import SwarmSettings, _Job, build_job_tags
 from dsrs_pylon.testing import Ledger, LedgerAccount, LedgerWalletPlugin, LoopbackRelay
 
 
@@ -145,3 +147,23 @@ def test_every_request_carries_a_fresh_nonce() -> None:
     assert nonce_a and nonce_b and nonce_a != nonce_b
     assert nonce_a[1] == "0" and len(nonce_a[0]) == 32  # NIP-13 shape: value, claimed difficulty 0
     assert [t for t in a if t[0] != "nonce"] == [t for t in b if t[0] != "nonce"]
+
+
+async def test_a_job_that_sees_its_own_in_flight_invoice_again_waits_without_paying(
+    provider_account: LedgerAccount, wallet: LedgerWalletPlugin
+) -> None:
+    """The same request reaching the client twice (e.g. republished): the second sighting never pays."""
+    invoice = await provider_account.make_invoice(21)
+    payment_hash = bolt11.decode(invoice).payment_hash
+    provider = Keys.generate().public_key
+    settings = SwarmSettings(relays=(), keys=Keys.generate(), budget=Budget(100), targets=(provider,))
+    feedback = {"pubkey": provider, "content": "", "tags": [["status", "payment-required"], ["amount", "21", invoice]]}
+    job = _Job(settings, {"id": "ef" * 32}, 100, None)
+    assert invoices().claim(payment_hash, job.job_id) is None  # a payment for this job is in flight
+    await job._payment_required(feedback, provider)
+    assert wallet.calls == [] and job.paid_to == provider and job.engaged
+    assert settings.budget is not None and settings.budget.spent_msats == 0  # counted once, by the payer
+    other = _Job(settings, {"id": "12" * 32}, 100, None)
+    with pytest.raises(dsrs.PaymentError, match="already paid for job efefefefefef") as info:
+        await other._payment_required(feedback, provider)
+    assert info.value.code == "invoice_reused" and wallet.calls == []

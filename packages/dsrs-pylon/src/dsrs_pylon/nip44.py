@@ -31,7 +31,6 @@ __all__ = [
     "encrypt",
     "get_conversation_key",
     "get_message_keys",
-    "looks_like_nip44",
     "shared_x",
 ]
 
@@ -149,8 +148,3 @@ def decrypt(payload: str, conversation_key: bytes) -> str:
     if not hmac.compare_digest(_mac(hmac_key, nonce, ciphertext), mac):  # constant time
         raise Nip44Error("invalid MAC")
     return _unpad(_chacha20(chacha_key, chacha_nonce, ciphertext))
-
-
-def looks_like_nip44(content: str) -> bool:
-    """True when ``content`` is shaped like a NIP-44 payload (NIP-04 ones carry ``?iv=``)."""
-    return "?iv=" not in content and len(content) >= _MIN_PAYLOAD_CHARS and content[:1] == "A"
