@@ -170,3 +170,15 @@ async def test_hostile_partial_and_usage_tags_never_raise() -> None:
     assert out.prompt_tokens is None and out.completion_tokens is None
     out = job._result({"pubkey": "p", "content": "r", "tags": [["usage", "3", str(10**12)]]}, "r")
     assert out.completion_tokens is None
+
+
+async def test_the_announced_scheme_is_looked_up_once(relay: LoopbackRelay, nip04_dvm: DvmService) -> None:
+    from .conftest import RelayProxy
+
+    async with RelayProxy(relay.url) as proxy:
+        lm = swarm(proxy.url, nip04_dvm.public_key)
+        for prompt in ("one", "two", "three"):
+            r = await lm.acall(prompt)
+            assert r.text == prompt and r.usage.detail["encryption"] == "nip04"
+    lookups = [f for f in proxy.sent("REQ") if any(31990 in flt.get("kinds", []) for flt in f[2:])]
+    assert len(lookups) == 1 and len(proxy.sent("REQ")) == 4  # one lookup, then one REQ per job

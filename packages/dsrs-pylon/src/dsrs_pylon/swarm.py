@@ -20,6 +20,7 @@ import contextlib
 import json
 import logging
 import secrets
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -525,13 +526,13 @@ async def run_job(
         content = ""
         if settings.encrypt:
             provider = settings.targets[0]
-            scheme = settings.encryption or _known_scheme(provider, loop.time())
+            scheme = settings.encryption or _known_scheme(provider)
             if scheme is None:
                 flt = {"kinds": [HANDLER_KIND], "authors": [provider], "#k": [str(JOB_KIND)]}
                 await pool.subscribe(info_sub, [flt], wait_eose=max(0.01, min(settings.publish_timeout, remaining())))
                 await pool.unsubscribe(info_sub)
                 scheme = _scheme_for(settings, provider, announcements)
-                _SCHEMES_SEEN[provider] = (loop.time() + SCHEME_TTL_S, scheme)
+                _remember_scheme(provider, scheme)
             tags, content = encrypt_job_tags(settings.keys, tags, provider, scheme)
         request = sign_event(settings.keys, JOB_KIND, tags, content)
         job = _Job(settings, request, bid, model, scheme=scheme, on_partial=on_partial)
@@ -602,14 +603,21 @@ async def run_job(
 
 #: How long a provider's announced encryption is remembered (saves a relay round trip per private job).
 SCHEME_TTL_S = 300.0
-_SCHEMES_SEEN: dict[str, tuple[float, str]] = {}
+_SCHEMES_SEEN: dict[str, tuple[float, str]] = {}  # provider -> (expires, monotonic clock; scheme)
 
 
-def _known_scheme(provider: str, now: float) -> str | None:
+def _known_scheme(provider: str) -> str | None:
     seen = _SCHEMES_SEEN.get(provider)
-    if seen is None or seen[0] < now:
-        return None
-    return seen[1]
+    return seen[1] if seen is not None and seen[0] >= time.monotonic() else None
+
+
+def _remember_scheme(provider: str, scheme: str) -> None:
+    now = time.monotonic()
+    if len(_SCHEMES_SEEN) >= 10_000:  # bounded: forget the expired ones, or all of them
+        expired = [p for p, (until, _) in _SCHEMES_SEEN.items() if until < now]
+        for p in expired or list(_SCHEMES_SEEN):
+            del _SCHEMES_SEEN[p]
+    _SCHEMES_SEEN[provider] = (now + SCHEME_TTL_S, scheme)
 
 
 def _scheme_for(settings: SwarmSettings, provider: str, announcements: Sequence[Event]) -> str:
