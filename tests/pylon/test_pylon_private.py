@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -10,9 +11,9 @@ import pytest
 import websockets
 
 import dsrs
-from dsrs_pylon import PylonLM
+from dsrs_pylon import PylonLM, encryption
 from dsrs_pylon.dvm import DvmService
-from dsrs_pylon.event import first_tag
+from dsrs_pylon.event import first_tag, sign_event
 from dsrs_pylon.keys import Keys
 from dsrs_pylon.swarm import JOB_KIND, RESULT_KIND, SwarmSettings, _Job
 from dsrs_pylon.testing import LedgerAccount, LedgerWalletPlugin, LoopbackRelay
@@ -182,3 +183,30 @@ async def test_the_announced_scheme_is_looked_up_once(relay: LoopbackRelay, nip0
             assert r.text == prompt and r.usage.detail["encryption"] == "nip04"
     lookups = [f for f in proxy.sent("REQ") if any(31990 in flt.get("kinds", []) for flt in f[2:])]
     assert len(lookups) == 1 and len(proxy.sent("REQ")) == 4  # one lookup, then one REQ per job
+
+
+@pytest.mark.parametrize(
+    ("make_content", "reason"),
+    [
+        (lambda c, d: "AgAAAA" + "A" * 200, "cannot decrypt the request (nip44_v2)"),
+        (lambda c, d: encryption.encrypt_to(c, d, '{"i": "not a list"}'), "not a JSON list of tags"),
+        (lambda c, d: encryption.encrypt_to(c, d, "[[1, 2]]"), "not a JSON list of tags"),
+        (lambda c, d: encryption.encrypt_to(c, d, "not json"), "cannot decrypt the request"),
+        (lambda c, d: encryption.encrypt_to(Keys.generate(), d, "[]"), "cannot decrypt the request"),  # other key
+    ],
+)
+async def test_dvm_answers_bad_encrypted_requests_with_an_error(
+    relay: LoopbackRelay, free_dvm: DvmService, make_content: Any, reason: str
+) -> None:
+    customer = Keys.generate()
+    content = make_content(customer, free_dvm.public_key)
+    request = sign_event(customer, JOB_KIND, [["p", free_dvm.public_key], ["encrypted"]], content)
+    async with websockets.connect(relay.url) as ws:
+        await ws.send(json.dumps(["REQ", "fb", {"kinds": [7000], "#e": [request["id"]]}]))
+        assert json.loads(await ws.recv())[0] == "EOSE"
+        await ws.send(json.dumps(["EVENT", request]))
+        assert json.loads(await ws.recv())[:3] == ["OK", request["id"], True]
+        feedback = json.loads(await asyncio.wait_for(ws.recv(), 5))[2]
+    status = first_tag(feedback, "status")
+    assert status is not None and status[0] == "error" and reason in status[1]
+    assert free_dvm.stats.errors == 1 and free_dvm.stats.completed == 0
