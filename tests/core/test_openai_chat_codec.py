@@ -520,3 +520,17 @@ def test_tool_strict_is_sent_from_the_tool() -> None:
     tools = openai_chat.encode_body(_req(tools=(t, strict_tool, loose_tool)))["tools"]
     assert "strict" not in tools[0]["function"]
     assert tools[1]["function"]["strict"] is True and tools[2]["function"]["strict"] is False
+
+
+def test_a_key_echoed_into_a_2xx_body_or_chunk_is_masked_by_the_codec() -> None:
+    from dsrs.transport import HttpResponse
+
+    key = "hunter2-not-shaped-like-a-key"
+    codec = openai_chat.OpenAIChatCodec(secrets=(key,))
+    body = json.dumps({"error": {"message": f"bad key {key}"}, "choices": []}).encode()
+    with pytest.raises(dsrs.LMError) as info:
+        codec.decode(_req(), HttpResponse(200, {}, body))
+    with pytest.raises(dsrs.LMError) as streamed:
+        codec.stream_decoder(_req()).feed(body.decode())
+    for err in (info.value, streamed.value):
+        assert key not in str(err) and key not in repr(err) and key not in (err.body or "") and key not in str(err.args)

@@ -134,3 +134,23 @@ def test_wrong_types_over_the_wire_are_a_lane_fault(key: str) -> None:
         lm = dsrs.LM("gemini-2.5-flash", base_url=srv.url, api_key=key)
         with pytest.raises(dsrs.ResponseParseError):
             lm.call("hi")
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_key_echoed_in_a_2xx_body_never_reaches_the_error(stream: bool) -> None:
+    secret = "AIzaSyECHO-0123456789abcdefghijklmnop"
+    echo = {"candidates": [{"content": {"parts": [{"text": {"echo": secret}}]}, "finishReason": "STOP"}]}
+
+    def handler(r: Any) -> Reply:
+        if stream:
+            return Reply(
+                200, headers={"content-type": "text/event-stream"}, chunks=[f"data: {json.dumps(echo)}\n\n".encode()]
+            )
+        return Reply(200, echo)
+
+    with LoopbackServer(handler) as srv:
+        lm = dsrs.LM("gemini-2.5-flash", base_url=srv.url, api_key=secret)
+        with pytest.raises(dsrs.ResponseParseError) as info:
+            list(lm.stream("hi")) if stream else lm.call("hi")
+    err = info.value
+    assert secret not in str(err) and secret not in repr(err) and secret not in (err.body or "")

@@ -89,3 +89,12 @@ def test_wrong_types_over_the_wire_are_a_lane_fault() -> None:
     bad = LoopbackServer(lambda r: Reply(200, json.loads(_answer({"content": {"x": 1}}))))
     with bad as srv, pytest.raises(dsrs.ResponseParseError):
         dsrs.LM("ollama:llava", base_url=srv.url).call("hi")
+
+
+def test_a_key_echoed_in_a_2xx_error_never_reaches_the_error() -> None:
+    secret = "proxy-token-0123456789"
+    echo = LoopbackServer(lambda r: Reply(200, {"error": f"token {secret} is not allowed"}))
+    with echo as srv, pytest.raises(dsrs.LMError) as info:
+        dsrs.LM("ollama:llava", base_url=srv.url, api_key=secret).call("hi")
+    err = info.value
+    assert secret not in str(err) and secret not in repr(err) and secret not in (err.body or "")

@@ -48,11 +48,10 @@ class GeminiProvider(HttpProvider):
             spec, ProviderConfig(base_url=base, api_key=key, timeout=config.timeout, options=config.options)
         )
         self.base_url = base
-        self.codec = wire.GeminiCodec()
         headers = {"content-type": "application/json"}
         if key:
             headers["x-goog-api-key"] = key
-        self.set_endpoint(base, headers)
+        self.codec = wire.GeminiCodec(secrets=self.set_endpoint(base, headers).secrets)
 
     def __repr__(self) -> str:
         return f"GeminiProvider(base_url={self.base_url!r})"

@@ -33,6 +33,7 @@ from dsrs.types import (
     UnsupportedPartError,
 )
 from dsrs.wire import Endpoint, SSEEvent, StreamFormat, classify_by_status, parse_duration, retry_after_from_headers
+from dsrs.wire.openai_chat import redact_error
 from dsrs_google import schema as schemas
 
 __all__ = [
@@ -562,8 +563,9 @@ class GeminiStreamDecoder:
     stream has no terminator, so a stream that ends before any ``finishReason`` was cut short.
     """
 
-    def __init__(self, *, model: str | None = None) -> None:
+    def __init__(self, *, model: str | None = None, secrets: tuple[str, ...] = ()) -> None:
         self.model = model
+        self.secrets = secrets
         self._acc = _Parts([], [], [], {}, [])
         self._finish: str | None = None
         self._usage: Mapping[str, Any] | None = None
@@ -572,6 +574,12 @@ class GeminiStreamDecoder:
     def feed(self, data: str | SSEEvent) -> StreamChunk | None:
         if isinstance(data, SSEEvent):
             data = data.data
+        try:
+            return self._event(data)
+        except errors.LMError as exc:
+            raise redact_error(exc, self.secrets) from None
+
+    def _event(self, data: str) -> StreamChunk | None:
         if not data.strip():
             return None
         obj = _load(data, self.model, None)
@@ -626,6 +634,10 @@ class GeminiCodec:
     wire = WIRE
     stream_format: StreamFormat = "sse"
 
+    def __init__(self, *, secrets: tuple[str, ...] = ()) -> None:
+        #: Credentials masked in every error this codec raises (a key echoed into a 2xx body).
+        self.secrets = secrets
+
     def encode(self, request: LMRequest, endpoint: Endpoint, *, stream: bool) -> HttpRequest:
         body = encode_body(request)
         try:
@@ -639,10 +651,13 @@ class GeminiCodec:
         return HttpRequest("POST", url, headers, content, endpoint.timeout)
 
     def decode(self, request: LMRequest, response: HttpResponse) -> LMResponse:
-        return decode_response(response.status, response.content, model=request.model)
+        try:
+            return decode_response(response.status, response.content, model=request.model)
+        except errors.LMError as exc:
+            raise redact_error(exc, self.secrets) from None
 
     def stream_decoder(self, request: LMRequest) -> GeminiStreamDecoder:
-        return GeminiStreamDecoder(model=request.model)
+        return GeminiStreamDecoder(model=request.model, secrets=self.secrets)
 
     def classify(self, failure: ProviderFailure) -> errors.LMError | None:
         return classify(failure)

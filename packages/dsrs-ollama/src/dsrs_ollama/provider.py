@@ -41,11 +41,10 @@ class OllamaProvider(HttpProvider):
         )
         self.host = host
         self.chat_url = f"{host}/api/chat"
-        self.codec = wire.OllamaCodec()
         headers = {"content-type": "application/json"}
         if config.api_key:  # an Ollama behind an authenticating proxy, or ollama.com
             headers["authorization"] = f"Bearer {config.api_key}"
-        self.set_endpoint(host, headers)
+        self.codec = wire.OllamaCodec(secrets=self.set_endpoint(host, headers).secrets)
 
     def __repr__(self) -> str:
         return f"OllamaProvider(host={self.host!r})"

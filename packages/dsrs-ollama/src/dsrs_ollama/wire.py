@@ -19,6 +19,7 @@ from dsrs.plugins import ProviderFailure
 from dsrs.transport import ConnectError, HttpRequest, HttpResponse
 from dsrs.types import Image, LMRequest, LMResponse, LmUsage, Message, StreamChunk, Text, ToolCall, UnsupportedPartError
 from dsrs.wire import Endpoint, SSEEvent, StreamFormat, classify_by_status, retry_after_from_headers
+from dsrs.wire.openai_chat import redact_error
 
 __all__ = [
     "DEFAULT_HOST",
@@ -307,8 +308,9 @@ def decode_response(status: int, body: bytes, *, model: str | None = None) -> LM
 class ChatStreamDecoder:
     """Turn the NDJSON lines of a streamed ``/api/chat`` into :class:`StreamChunk` s."""
 
-    def __init__(self, *, model: str | None = None) -> None:
+    def __init__(self, *, model: str | None = None, secrets: tuple[str, ...] = ()) -> None:
         self.model = model
+        self.secrets = secrets
         self._text: list[str] = []
         self._reasoning: list[str] = []
         self._calls: list[ToolCall] = []
@@ -321,6 +323,12 @@ class ChatStreamDecoder:
     def feed(self, line: bytes | str | SSEEvent) -> StreamChunk | None:
         if isinstance(line, SSEEvent):
             line = line.data
+        try:
+            return self._line(line)
+        except errors.LMError as exc:
+            raise redact_error(exc, self.secrets) from None
+
+    def _line(self, line: bytes | str) -> StreamChunk | None:
         try:
             obj = json.loads(line)
         except (json.JSONDecodeError, UnicodeDecodeError):
@@ -379,6 +387,10 @@ class OllamaCodec:
     wire = WIRE
     stream_format: StreamFormat = "ndjson"
 
+    def __init__(self, *, secrets: tuple[str, ...] = ()) -> None:
+        #: Credentials masked in every error this codec raises (a key echoed into a 2xx body).
+        self.secrets = secrets
+
     def encode(self, request: LMRequest, endpoint: Endpoint, *, stream: bool) -> HttpRequest:
         body = encode_body(request, stream=stream)
         try:
@@ -390,10 +402,13 @@ class OllamaCodec:
         return HttpRequest("POST", endpoint.url("/api/chat"), endpoint.headers, content, endpoint.timeout)
 
     def decode(self, request: LMRequest, response: HttpResponse) -> LMResponse:
-        return decode_response(response.status, response.content, model=request.model)
+        try:
+            return decode_response(response.status, response.content, model=request.model)
+        except errors.LMError as exc:
+            raise redact_error(exc, self.secrets) from None
 
     def stream_decoder(self, request: LMRequest) -> ChatStreamDecoder:
-        return ChatStreamDecoder(model=request.model)
+        return ChatStreamDecoder(model=request.model, secrets=self.secrets)
 
     def classify(self, failure: ProviderFailure) -> errors.LMError | None:
         return classify(failure)

@@ -109,6 +109,8 @@ class OpenAIChatProvider(OpenAICompatibleProvider):
     def __init__(self, spec: ProviderSpec, config: ProviderConfig) -> None:
         super().__init__(spec, config)
         self._wire_options = dataclasses.replace(self.wire_options, passthrough_options=self.known_options)
+        # the codec masks this provider's credentials in what a server echoes into a 2xx body
+        self.codec = openai_chat.OpenAIChatCodec(self.options_for, secrets=self.secrets())
         host = urlsplit(self.base_url).hostname or ""
         self._key_required = self.requires_api_key and (
             self.key_required_for_host is None or host == self.key_required_for_host
@@ -192,7 +194,7 @@ class OpenAIChatProvider(OpenAICompatibleProvider):
             )
             if err is not None and not isinstance(err, ResponseParseError):
                 raise err from None
-            raise exc from None
+            raise openai_chat.redact_error(exc, self.secrets()) from None
         if not response.text and not response.tool_calls and b'"refusal"' in resp.content:
             _raise_refusal(_refusal_of(resp.content), request, self.name)
         return response
@@ -203,10 +205,10 @@ class OpenAIChatProvider(OpenAICompatibleProvider):
                 self.name, request.model, None, {}, data.encode(), wire=self.wire, secrets=self.config.secrets()
             )
         )
-        return err if err is not None and not isinstance(err, ResponseParseError) else exc
+        return err if err is not None and not isinstance(err, ResponseParseError) else exc  # exc: already masked
 
     async def astream(self, request: LMRequest) -> AsyncIterator[StreamChunk]:
-        decoder = openai_chat.ChatStreamDecoder(provider=self.name, model=request.model)
+        decoder = openai_chat.ChatStreamDecoder(provider=self.name, model=request.model, secrets=self.secrets())
         sse = SSEDecoder()
         sse_seen = False
         side_usage: Mapping[str, Any] | None = None

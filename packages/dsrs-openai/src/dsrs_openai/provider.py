@@ -77,7 +77,7 @@ class OpenAIProvider(OpenAIChatProvider):
     def __init__(self, spec: ProviderSpec, config: ProviderConfig) -> None:
         super().__init__(spec, config)
         self._profiles: dict[str, WireOptions] = {}
-        self.responses_codec = responses.ResponsesCodec(is_reasoning_model)
+        self.responses_codec = responses.ResponsesCodec(is_reasoning_model, secrets=self.secrets())
 
     def build_headers(self) -> dict[str, str]:
         headers = super().build_headers()

@@ -311,9 +311,10 @@ def decode_response(
 class ResponsesStreamDecoder:
     """Turn the SSE events of a streamed response into :class:`StreamChunk` s and a final response."""
 
-    def __init__(self, *, provider: str, model: str | None = None) -> None:
+    def __init__(self, *, provider: str, model: str | None = None, secrets: tuple[str, ...] = ()) -> None:
         self.provider = provider
         self.model = model
+        self.secrets = secrets
         self._text: list[str] = []
         self._reasoning: list[str] = []
         self._items = _Output()
@@ -322,6 +323,12 @@ class ResponsesStreamDecoder:
     def feed(self, data: str | SSEEvent) -> StreamChunk | None:
         if isinstance(data, SSEEvent):
             data = data.data
+        try:
+            return self._event(data)
+        except errors.LMError as exc:
+            raise openai_chat.redact_error(exc, self.secrets) from None
+
+    def _event(self, data: str) -> StreamChunk | None:
         if data.strip() == "[DONE]":
             return None
         try:
@@ -396,8 +403,12 @@ class ResponsesCodec:
     wire = WIRE
     stream_format: StreamFormat = "sse"
 
-    def __init__(self, reasoning: Callable[[str], bool] = lambda model: False) -> None:
+    def __init__(
+        self, reasoning: Callable[[str], bool] = lambda model: False, *, secrets: tuple[str, ...] = ()
+    ) -> None:
         self._reasoning = reasoning
+        #: Credentials masked in every error this codec raises (a key echoed into a 2xx body).
+        self.secrets = secrets
 
     def encode_body(self, request: LMRequest, *, stream: bool) -> dict[str, Any]:
         return encode_body(request, stream=stream, reasoning=self._reasoning(request.model))
@@ -408,12 +419,15 @@ class ResponsesCodec:
         return HttpRequest("POST", responses_url(endpoint.base_url), headers, json_dumps(body), endpoint.timeout)
 
     def decode(self, request: LMRequest, response: HttpResponse) -> LMResponse:
-        return decode_response(
-            response.status, response.headers, response.content, provider=request.provider, model=request.model
-        )
+        try:
+            return decode_response(
+                response.status, response.headers, response.content, provider=request.provider, model=request.model
+            )
+        except errors.LMError as exc:
+            raise openai_chat.redact_error(exc, self.secrets) from None
 
     def stream_decoder(self, request: LMRequest) -> ResponsesStreamDecoder:
-        return ResponsesStreamDecoder(provider=request.provider, model=request.model)
+        return ResponsesStreamDecoder(provider=request.provider, model=request.model, secrets=self.secrets)
 
     def classify(self, failure: ProviderFailure) -> errors.LMError | None:
         return classify(failure)

@@ -55,6 +55,7 @@ __all__ = [
     "encode_message",
     "error_fields",
     "parse_usage",
+    "redact_error",
     "unsupported_part",
 ]
 
@@ -398,6 +399,22 @@ def _parse_error(
     return errors.ResponseParseError(message, provider=provider, model=model, status=status, body=body)
 
 
+def redact_error(exc: errors.LMError, secrets: tuple[str, ...]) -> errors.LMError:
+    """``exc`` with ``secrets`` masked in its message, body and code (in place; returned).
+
+    A codec decodes bodies without knowing the provider's credentials; the codec instance does
+    (it is built with them), so a key a server echoes inside a 2xx body or a stream chunk is
+    masked before the error leaves the codec.
+    """
+    if not secrets:
+        return exc
+    exc.message = errors.redact(exc.message, secrets) or ""
+    exc.body = errors.redact(exc.body, secrets)
+    exc.code = errors.redact(exc.code, secrets) if exc.code is not None else None
+    exc.args = (exc.message,)
+    return exc
+
+
 def _has_error(data: Mapping[str, Any]) -> bool:
     err = data.get("error")
     return isinstance(err, (Mapping, str)) and bool(err)
@@ -481,9 +498,10 @@ def _decode_choice(
 class ChatStreamDecoder:
     """Turn SSE ``data:`` payloads of a streamed chat completion into :class:`StreamChunk` s."""
 
-    def __init__(self, *, provider: str, model: str | None = None) -> None:
+    def __init__(self, *, provider: str, model: str | None = None, secrets: tuple[str, ...] = ()) -> None:
         self.provider = provider
         self.model = model
+        self.secrets = secrets
         self._text: list[str] = []
         self._reasoning: list[str] = []
         self._tools: dict[int, dict[str, Any]] = {}
@@ -495,6 +513,12 @@ class ChatStreamDecoder:
     def feed(self, data: str | SSEEvent) -> StreamChunk | None:
         if isinstance(data, SSEEvent):
             data = data.data
+        try:
+            return self._event(data)
+        except errors.LMError as exc:
+            raise redact_error(exc, self.secrets) from None
+
+    def _event(self, data: str) -> StreamChunk | None:
         if data.strip() == "[DONE]":
             self.done = True
             return None
@@ -820,8 +844,15 @@ class OpenAIChatCodec:
     wire = WIRE
     stream_format: StreamFormat = "sse"
 
-    def __init__(self, options: WireOptions | Callable[[LMRequest], WireOptions] = DEFAULT_OPTIONS) -> None:
+    def __init__(
+        self,
+        options: WireOptions | Callable[[LMRequest], WireOptions] = DEFAULT_OPTIONS,
+        *,
+        secrets: tuple[str, ...] = (),
+    ) -> None:
         self._options = options
+        #: Credentials masked in every error this codec raises (see :func:`redact_error`).
+        self.secrets = secrets
 
     def options_for(self, request: LMRequest) -> WireOptions:
         return self._options(request) if callable(self._options) else self._options
@@ -832,12 +863,15 @@ class OpenAIChatCodec:
         return HttpRequest("POST", chat_url(endpoint.base_url), headers, _json.dumps(body), endpoint.timeout)
 
     def decode(self, request: LMRequest, response: HttpResponse) -> LMResponse:
-        return decode_response(
-            response.status, response.headers, response.content, provider=request.provider, model=request.model
-        )
+        try:
+            return decode_response(
+                response.status, response.headers, response.content, provider=request.provider, model=request.model
+            )
+        except errors.LMError as exc:
+            raise redact_error(exc, self.secrets) from None
 
     def stream_decoder(self, request: LMRequest) -> ChatStreamDecoder:
-        return ChatStreamDecoder(provider=request.provider, model=request.model)
+        return ChatStreamDecoder(provider=request.provider, model=request.model, secrets=self.secrets)
 
     def classify(self, failure: ProviderFailure) -> errors.LMError | None:
         return classify(failure)
