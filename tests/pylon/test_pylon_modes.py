@@ -28,6 +28,15 @@ def test_local_mode_delegates_to_the_backend() -> None:
     assert r.usage.prompt_tokens == 2 and r.usage.cost_msats is not None
 
 
+def test_local_mode_streams_the_backend() -> None:
+    stream = PylonLM.new_local().with_backend("fake").with_model("echo").stream("stream this locally")
+    deltas = list(stream)
+    assert deltas == ["stream ", "this ", "locally"]  # the backend's own deltas, one per word
+    assert stream.response is not None and stream.response.provider == "pylon"
+    assert stream.response.text == "stream this locally"
+    assert stream.response.usage.detail["local_backend"] == "fake:echo"
+
+
 def test_local_mode_without_a_backend_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
         provider, "LOCAL_BACKENDS", (("no-such-ollama", "dsrs-ollama"), ("no-such-gptoss", "dsrs-gptoss"))

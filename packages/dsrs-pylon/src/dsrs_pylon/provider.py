@@ -207,22 +207,36 @@ class PylonProvider(Provider):
             self._local[key] = lm
         return lm
 
-    async def _local_call(self, request: LMRequest, model: str | None, detail: dict[str, Any]) -> LMResponse:
-        lm = self._local_lm(model, self.config.timeout)
-        inner = replace(
+    def _local_request(self, request: LMRequest, lm: LM) -> LMRequest:
+        return replace(
             request,
             provider=lm.resolved.spec.name,
             model=lm.resolved.model,
             options={**{k: v for k, v in request.options.items() if k not in _PYLON_OPTIONS}, **lm.options},
             base_url=lm.base_url,
         )
-        response = await lm.provider().acomplete(inner)
+
+    def _local_response(self, request: LMRequest, lm: LM, response: LMResponse, detail: dict[str, Any]) -> LMResponse:
         usage = response.usage
         if usage.cost_msats is None and usage.cost_usd is None:
             # Local inference spends no money: price it by the backend's table if it has one, else 0.
             usage = usage.with_cost(hooks().cost(lm.canonical_model, usage) or Cost(usd=0.0, msats=0))
         usage = replace(usage, detail={**usage.detail, **detail, "local_backend": lm.canonical_model})
         return replace(response, usage=usage, provider="pylon", model=request.model)
+
+    async def _local_call(self, request: LMRequest, model: str | None, detail: dict[str, Any]) -> LMResponse:
+        lm = self._local_lm(model, self.config.timeout)
+        response = await lm.provider().acomplete(self._local_request(request, lm))
+        return self._local_response(request, lm, response, detail)
+
+    async def _local_stream(self, request: LMRequest, model: str | None) -> AsyncIterator[StreamChunk]:
+        """The local backend's own stream, its last chunk's response relabelled as Pylon's."""
+        lm = self._local_lm(model, self.config.timeout)
+        detail = {"pylon_mode": "local", "pylon_path": "local"}
+        async for chunk in lm.provider().astream(self._local_request(request, lm)):
+            if chunk.response is not None:
+                chunk = replace(chunk, response=self._local_response(request, lm, chunk.response, detail))
+            yield chunk
 
     # --- swarm ------------------------------------------------------------------------------
 
@@ -300,8 +314,12 @@ class PylonProvider(Provider):
         """Swarm jobs stream the provider's ``partial`` feedback as deltas; the last chunk carries the
         verified 6050 result (text and cost). Its text is whatever the deltas lack of the result; when
         the partials were not a prefix of the result, ``response.text`` is the one to trust.
-        Local and hybrid calls answer in one chunk."""
+        Local calls stream the local backend; hybrid calls answer in one chunk."""
         mode, model = parse_model(request.model)
+        if mode == "local":
+            async for chunk in self._local_stream(request, model):
+                yield chunk
+            return
         if mode != "swarm":
             response = await self.acomplete(request)
             yield StreamChunk(text=response.text, response=response)
