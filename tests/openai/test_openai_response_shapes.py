@@ -1,0 +1,150 @@
+"""Real response shapes from the vendors' documentation, over loopback, called and streamed.
+
+* Mistral reasoning models (docs.mistral.ai "Reasoning"): ``message.content`` is a list of a
+  ``thinking`` chunk (itself a list of text chunks) and a ``text`` chunk; streamed the same way.
+* DeepSeek ``deepseek-reasoner`` (api-docs.deepseek.com "Reasoning Model"): ``reasoning_content``.
+* Groq reasoning (console.groq.com/docs/reasoning, ``reasoning_format: "parsed"``): ``reasoning``.
+* OpenRouter (openrouter.ai/docs "Errors" > "Error during streaming"): the last chunk carries an
+  ``error`` object next to ``choices`` with ``finish_reason: "error"``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+import dsrs
+from dsrs import errors
+from dsrs.testing import LoopbackServer, Reply
+
+from .conftest import SECRET
+
+MISTRAL = {
+    "id": "cmpl-e5cc70bb28c444948073e77776eb30ef",
+    "object": "chat.completion",
+    "model": "magistral-medium-latest",
+    "choices": [
+        {
+            "index": 0,
+            "message": {
+                "role": "assistant",
+                "content": [
+                    {"type": "thinking", "thinking": [{"type": "text", "text": "2 + 2 makes 4."}]},
+                    {"type": "text", "text": "The answer is 4."},
+                ],
+            },
+            "finish_reason": "stop",
+        }
+    ],
+    "usage": {"prompt_tokens": 10, "completion_tokens": 20, "total_tokens": 30},
+}
+DEEPSEEK = {
+    "id": "930c60df-bf64-41c9-a88e-3ec75f81e00e",
+    "object": "chat.completion",
+    "model": "deepseek-reasoner",
+    "choices": [
+        {
+            "index": 0,
+            "message": {"role": "assistant", "content": "9.11 < 9.8", "reasoning_content": "Compare 0.11 and 0.8."},
+            "finish_reason": "stop",
+        }
+    ],
+    "usage": {"prompt_tokens": 12, "completion_tokens": 30, "total_tokens": 42},
+}
+GROQ = {
+    "id": "chatcmpl-1",
+    "object": "chat.completion",
+    "model": "qwen/qwen3-32b",
+    "choices": [
+        {
+            "index": 0,
+            "message": {"role": "assistant", "content": "Blue.", "reasoning": "Rayleigh scattering."},
+            "finish_reason": "stop",
+        }
+    ],
+    "usage": {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12},
+}
+
+
+def sse(*events: Any) -> Reply:
+    chunks = [f"data: {json.dumps(e) if not isinstance(e, str) else e}\n\n".encode() for e in events]
+    return Reply(200, headers={"content-type": "text/event-stream"}, chunks=chunks)
+
+
+def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> dict[str, Any]:
+    return {
+        "object": "chat.completion.chunk",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        **extra,
+    }
+
+
+@pytest.mark.parametrize(
+    ("model", "body", "text", "reasoning"),
+    [
+        ("mistral:magistral-medium-latest", MISTRAL, "The answer is 4.", "2 + 2 makes 4."),
+        ("deepseek:deepseek-reasoner", DEEPSEEK, "9.11 < 9.8", "Compare 0.11 and 0.8."),
+        ("groq:qwen/qwen3-32b", GROQ, "Blue.", "Rayleigh scattering."),
+    ],
+)
+def test_reasoning_is_kept_apart_from_text(model: str, body: Any, text: str, reasoning: str) -> None:
+    with LoopbackServer(lambda r: Reply(200, body)) as srv:
+        r = dsrs.LM(model, base_url=srv.url, api_key=SECRET).call("q")
+    assert (r.text, r.reasoning) == (text, reasoning) and isinstance(r.text, str)
+
+
+def test_mistral_thinking_chunks_stream_as_reasoning_deltas() -> None:
+    events = [
+        chunk({"role": "assistant", "content": ""}),
+        chunk({"content": [{"type": "thinking", "thinking": [{"type": "text", "text": "2 + 2"}]}]}),
+        chunk({"content": [{"type": "thinking", "thinking": [{"type": "text", "text": " makes 4."}]}]}),
+        chunk({"content": [{"type": "text", "text": "The answer"}]}),
+        chunk({"content": " is 4."}, "stop", usage={"prompt_tokens": 10, "completion_tokens": 20, "total_tokens": 30}),
+        "[DONE]",
+    ]
+    with LoopbackServer(lambda r: sse(*events)) as srv:
+        stream = dsrs.LM("mistral:magistral-medium-latest", base_url=srv.url, api_key=SECRET).stream("q")
+        deltas = list(stream)
+    assert deltas == ["The answer", " is 4."]  # text deltas are str, thinking is not among them
+    assert stream.reasoning == "2 + 2 makes 4."
+    final = stream.response
+    assert final is not None and (final.text, final.reasoning) == ("The answer is 4.", "2 + 2 makes 4.")
+    assert final.usage.total_tokens == 30
+
+
+def test_openrouter_error_chunk_with_choices_fails_the_stream() -> None:
+    events = [
+        chunk({"role": "assistant", "content": "Hel"}),
+        {
+            "id": "cmpl-abc123",
+            "object": "chat.completion.chunk",
+            "model": "openai/gpt-4o",
+            "provider": "openai",
+            "error": {"code": "server_error", "message": "Provider disconnected unexpectedly"},
+            "choices": [{"index": 0, "delta": {"content": ""}, "finish_reason": "error"}],
+        },
+    ]
+    with LoopbackServer(lambda r: sse(*events)) as srv:
+        lm = dsrs.LM("openrouter:openai/gpt-4o", base_url=srv.url, api_key=SECRET)
+        with pytest.raises(errors.ProviderUnavailableError, match="Provider disconnected"):
+            list(lm.stream("q"))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"choices": [{"index": 0, "message": "text", "finish_reason": "stop"}]},
+        {"choices": [{"index": 0, "message": {"content": {"an": "object"}}, "finish_reason": "stop"}]},
+        {"choices": [{"index": 0, "message": {"content": "x", "tool_calls": {"id": 1}}, "finish_reason": "stop"}]},
+        {"choices": [{"index": 0, "message": {"content": "x"}, "finish_reason": "stop"}], "usage": [1, 2]},
+    ],
+)
+def test_wrong_types_are_a_lane_fault_the_mux_moves_past(body: Any) -> None:
+    with LoopbackServer(lambda r: Reply(200, body)) as bad:
+        lm = dsrs.LM("groq:llama-3.1-8b-instant", base_url=bad.url, api_key=SECRET)
+        with pytest.raises(errors.ResponseParseError):
+            lm.call("q")
+        mux = dsrs.LaneMux().add_lane("bad", lm, tier="premium").add_lane("ok", "fake:echo", tier="local")
+        assert mux.call("q").lane == "ok"
