@@ -9,10 +9,10 @@ from dsrs import errors
 from dsrs.errors import ProviderFailure
 from dsrs.transport import HttpRequest, HttpResponse
 from dsrs.types import LMRequest, LMResponse
-from dsrs.wire import Endpoint, StreamFormat
+from dsrs.wire import Endpoint, StreamFormat, json_dumps
 from dsrs_anthropic import failures
 from dsrs_anthropic.request import beta_header, encode_body, output_tool_name
-from dsrs_anthropic.response import bad, decode_message
+from dsrs_anthropic.response import bad, decode_message, loads
 from dsrs_anthropic.stream import FailureFactory, MessageStreamDecoder
 
 __all__ = ["AnthropicCodec", "messages_url"]
@@ -52,7 +52,7 @@ class AnthropicCodec:
         if beta:
             headers["anthropic-beta"] = beta
         try:
-            content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+            content = json_dumps(body)
         except (TypeError, ValueError) as exc:
             raise errors.InvalidRequestError(
                 f"the request is not JSON-serializable: {exc}", provider=request.provider, model=request.model
@@ -62,7 +62,7 @@ class AnthropicCodec:
     def decode(self, request: LMRequest, response: HttpResponse) -> LMResponse:
         body = response.content
         try:
-            data = json.loads(body)
+            data = loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError):
             kind = "HTML" if body.lstrip()[:1] == b"<" else "non-JSON"
             raise bad(request, f"{kind} body where a Message was expected", body) from None

@@ -198,6 +198,9 @@ def _tool_input(arguments: str, name: str, request: LMRequest) -> Any:
 
 
 def _assistant(m: Message, request: LMRequest) -> dict[str, Any]:
+    content = m.content
+    if isinstance(content, str) and not m.tool_calls and not m.provider_state:
+        return {"role": "assistant", "content": content}  # the common case, kept cheap
     for p in m.parts:
         if not isinstance(p, Text):  # an assistant turn holds text, tool_use and thinking only
             raise UnsupportedPartError(
@@ -232,9 +235,34 @@ def _tool_result(m: Message, index: int, request: LMRequest) -> dict[str, Any]:
 def encode_messages(request: LMRequest) -> tuple[str | list[dict[str, Any]] | None, list[dict[str, Any]]]:
     """``(system, messages)`` for the body. Consecutive tool results share one user turn."""
     system: list[dict[str, Any]] = []
+    plain_system = True  # every system block is bare text: send one string
     out: list[dict[str, Any]] = []
+    tool_turn: list[dict[str, Any]] | None = None  # the content of the user turn holding tool results
     for i, m in enumerate(request.messages):
-        if m.role in ("system", "developer"):
+        role = m.role
+        if role == "user":
+            if tool_turn is not None:
+                # Text after tool results goes in the same user turn, after them (tool-use docs).
+                tool_turn.extend(_blocks(m, request))
+                tool_turn = None
+            else:
+                content = m.content
+                out.append({"role": "user", "content": content if isinstance(content, str) else _content(m, request)})
+        elif role == "assistant":
+            tool_turn = None
+            out.append(_assistant(m, request))
+        elif role == "tool":
+            block = _tool_result(m, i, request)
+            if tool_turn is None:
+                tool_turn = [block]
+                out.append({"role": "user", "content": tool_turn})
+            else:
+                tool_turn.append(block)
+        else:  # system, developer
+            content = m.content
+            if isinstance(content, str):
+                system.append({"type": "text", "text": content})
+                continue
             for p in m.parts:
                 if not isinstance(p, Text):
                     raise UnsupportedPartError(
@@ -243,29 +271,11 @@ def encode_messages(request: LMRequest) -> tuple[str | list[dict[str, Any]] | No
                         provider=request.provider or PROVIDER,
                         model=request.model,
                     )
+                plain_system = plain_system and not p.options
                 system.append(_text_block(p))
-        elif m.role == "tool":
-            block = _tool_result(m, i, request)
-            prev = out[-1] if out else None
-            if prev is not None and prev["role"] == "user" and prev.get("_tool_results"):
-                prev["content"].append(block)
-            else:
-                out.append({"role": "user", "content": [block], "_tool_results": True})
-        elif m.role == "assistant":
-            out.append(_assistant(m, request))
-        else:
-            prev = out[-1] if out else None
-            if prev is not None and prev.get("_tool_results"):
-                # Text after tool results goes in the same user turn, after them (tool-use docs).
-                prev["content"].extend(_blocks(m, request))
-                del prev["_tool_results"]
-            else:
-                out.append({"role": "user", "content": _content(m, request)})
-    for msg in out:
-        msg.pop("_tool_results", None)
     if not system:
         return None, out
-    if all(set(b) == {"type", "text"} for b in system):
+    if plain_system:
         return "\n\n".join(b["text"] for b in system), out
     return system, out
 

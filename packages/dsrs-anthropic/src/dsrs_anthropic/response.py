@@ -17,9 +17,10 @@ from typing import Any
 
 from dsrs.errors import ContentFilterError, ResponseParseError
 from dsrs.types import LMRequest, LMResponse, LmUsage, ToolCall
+from dsrs.wire import JSONDecodeError, json_dumps, json_loads
 from dsrs_anthropic.request import STATE_KEY
 
-__all__ = ["FINISH_REASONS", "MAX_TOKENS_REPORTED", "decode_message", "parse_usage"]
+__all__ = ["FINISH_REASONS", "MAX_TOKENS_REPORTED", "decode_message", "loads", "parse_usage"]
 
 #: ``stop_reason`` → dsrs ``finish_reason`` (https://docs.anthropic.com/en/api/handling-stop-reasons).
 #: ``refusal`` raises :class:`~dsrs.errors.ContentFilterError` instead; unknown reasons pass through.
@@ -34,6 +35,15 @@ FINISH_REASONS: Mapping[str, str] = {
 #: Far above any context window: a count past it is a lie, not a large call.
 MAX_TOKENS_REPORTED = 100_000_000
 _USAGE_FIELDS = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+
+
+def loads(data: bytes | str) -> Any:
+    """JSON through dsrs's fast decoder; what it refuses (e.g. an int past 64 bits) is decoded again
+    by the standard library, so a lying number is reported as the field it sits in."""
+    try:
+        return json_loads(data)
+    except JSONDecodeError:
+        return json.loads(data)  # raises json.JSONDecodeError / UnicodeDecodeError for non-JSON
 
 
 def bad(request: LMRequest, message: str, body: bytes | str | None = None) -> ResponseParseError:
@@ -54,11 +64,11 @@ def usage_counts(raw: Any, request: LMRequest) -> dict[str, int]:
     """The checked token counts of a ``usage`` object (fields absent count 0)."""
     if raw is None:
         return {}
-    if not isinstance(raw, Mapping):
+    if not isinstance(raw, dict):
         raise bad(request, f"usage must be an object, got {type(raw).__name__}")
     counts = {key: _count(raw, key, request) for key in _USAGE_FIELDS if key in raw}
     split = raw.get("cache_creation")
-    if isinstance(split, Mapping):
+    if isinstance(split, dict):
         for key in ("ephemeral_5m_input_tokens", "ephemeral_1h_input_tokens"):
             if key in split:
                 counts[key] = _count(split, key, request)
@@ -110,7 +120,7 @@ def decode_blocks(
     thinking: list[dict[str, Any]] = []
     for i, block in enumerate(content):
         where = f"content[{i}]"
-        if not isinstance(block, Mapping):
+        if not isinstance(block, dict):
             raise bad(request, f"{where} must be an object, got {type(block).__name__}")
         kind = block.get("type")
         if kind == "text":
@@ -129,9 +139,9 @@ def decode_blocks(
         elif kind == "tool_use":
             call_id, name = _str(block, "id", request, where), _str(block, "name", request, where)
             args = block.get("input")
-            if not isinstance(args, Mapping):
+            if not isinstance(args, dict):
                 raise bad(request, f"{where}.input must be an object, got {type(args).__name__}")
-            encoded = json.dumps(args, ensure_ascii=False, separators=(",", ":"))
+            encoded = json_dumps(args).decode("utf-8")
             if forced_tool is not None and name == forced_tool:
                 text.append(encoded)
             else:

@@ -19,7 +19,7 @@ from typing import Any
 from dsrs.errors import LMError
 from dsrs.types import LMRequest, LMResponse, StreamChunk
 from dsrs.wire import SSEEvent
-from dsrs_anthropic.response import bad, build_response, usage_counts
+from dsrs_anthropic.response import bad, build_response, loads, usage_counts
 
 __all__ = ["MessageStreamDecoder"]
 
@@ -51,8 +51,8 @@ class MessageStreamDecoder:
 
     def feed(self, event: SSEEvent) -> StreamChunk | None:
         try:
-            obj = json.loads(event.data)
-        except json.JSONDecodeError:
+            obj = loads(event.data)
+        except (json.JSONDecodeError, UnicodeDecodeError):
             raise bad(self.request, "malformed stream event (not JSON)", event.data) from None
         if not isinstance(obj, dict):
             raise bad(self.request, f"stream event must be an object, got {type(obj).__name__}", event.data)
@@ -106,7 +106,7 @@ class MessageStreamDecoder:
             if index in self._json:
                 raw = "".join(self._json.pop(index))
                 try:
-                    block["input"] = json.loads(raw) if raw.strip() else {}
+                    block["input"] = loads(raw) if raw.strip() else {}
                 except json.JSONDecodeError:
                     raise bad(self.request, f"tool_use input of block {index} is not JSON", raw[:200]) from None
             return None
