@@ -99,8 +99,12 @@ async def test_encryption_needs_exactly_one_target(relay: LoopbackRelay) -> None
 
 def test_bad_encryption_options_name_the_value(relay: LoopbackRelay) -> None:
     lm = swarm(relay.url, Keys.generate().public_key)
+    with pytest.raises(ValueError, match=r"scheme must be one of \['nip44_v2', 'nip04'\], got 'rot13'"):
+        lm.with_encryption(True, "rot13")
+    with pytest.raises(TypeError, match="enabled must be True, False or None, got 'yes'"):
+        lm.with_encryption("yes")  # type: ignore[arg-type]
     with pytest.raises(dsrs.InvalidRequestError, match=r"option encryption must be one of .*'rot13'"):
-        lm.with_encryption(True, "rot13").call("x")
+        lm.with_options(encryption="rot13").call("x")
     with pytest.raises(dsrs.InvalidRequestError, match="option encrypt must be True or False, got 'yes'"):
         lm.with_options(encrypt="yes").call("x")
 

@@ -122,6 +122,12 @@ class PylonLM(LM):
         restores the default. ``scheme`` forces ``"nip44_v2"`` or ``"nip04"``; by default NIP-44 v2,
         NIP-04 only when the provider's NIP-89 announcement offers only that.
         """
+        from dsrs_pylon.encryption import SCHEMES  # here: importing PylonLM needs no cipher library
+
+        if enabled is not None and not isinstance(enabled, bool):
+            raise TypeError(f"with_encryption: enabled must be True, False or None, got {enabled!r}")
+        if scheme is not None and scheme not in SCHEMES:
+            raise ValueError(f"with_encryption: scheme must be one of {list(SCHEMES)}, got {scheme!r}")
         return self.with_options(encrypt=enabled, encryption=scheme)
 
     def with_identity(self, identity: Keys | str) -> PylonLM:
