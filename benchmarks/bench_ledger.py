@@ -91,8 +91,10 @@ def _measure(label: str, lm: object, rounds: int, calls: int, directory: Path) -
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--rounds", type=int, default=None, help="rounds per variant (default 7; --quick 3)")
     args = parser.parse_args()
     rounds, calls = (3, 2000) if args.quick else (7, 10000)
+    rounds = args.rounds or rounds
     http_calls = calls // 5
 
     import dsrs
@@ -100,7 +102,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         os.environ["DSRS_CACHE_DIR"] = tmp
-        print(f"python {sys.version.split()[0]}, dsrs {dsrs.__version__}")
+        print(f"python {sys.version.split()[0]}, dsrs {dsrs.__version__}, load average {os.getloadavg()[0]:.1f}")
         _measure("fake:echo (no I/O: worst case)", dsrs.LM("fake:echo"), rounds, calls, directory)
         with BenchServer(words=8) as srv:
             lm = dsrs.LM("openai-compat:m", base_url=srv.url)

@@ -86,6 +86,15 @@ def test_hostile_usage_numbers_do_not_poison_the_ledger(ledger: LocalLedger) -> 
     assert total["prompt_tokens"] == 10 + 2**53  # capped, not wrapped around or lost
 
 
+def test_lying_numbers_in_a_bindable_row_are_clamped_by_the_summary(ledger: LocalLedger) -> None:
+    lying = LmUsage(prompt_tokens=-50, completion_tokens=3, total_tokens=-47, cost_msats=5, cost_usd=float("inf"))
+    ledger.record(UsageRecord(provider="p", model="m", usage=lying, timestamp=time.time()))
+    assert ledger.flush() == 1
+    total = usage_summary(by=())["total"]
+    assert (total["prompt_tokens"], total["completion_tokens"], total["total_tokens"]) == (0, 3, 0)
+    assert total["cost_usd"] == 0.0 and total["calls"] == 1
+
+
 def test_unknown_group_names_the_parameter(ledger: LocalLedger) -> None:
     with pytest.raises(ValueError, match=r"--by must name some of day, provider, lane, model, error, got 'colour'"):
         usage_summary(by=("colour",))

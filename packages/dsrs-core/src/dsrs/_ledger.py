@@ -77,19 +77,19 @@ GROUPS = {
     "model": "model",
     "error": "coalesce(error, '-')",
 }
-#: The summed columns of a summary row (tokens of cache hits are not counted: nothing was spent).
+#: The summed columns of a summary row. Tokens of cache hits are not counted (nothing was spent);
+#: counts are clamped at 0 here, since rows are stored as the records said (see LocalLedger.clean).
 METRICS = {
-    "calls": "sum(CASE WHEN error IS NULL THEN calls ELSE 0 END)",
+    "calls": "sum(CASE WHEN error IS NULL THEN max(coalesce(calls, 1), 1) ELSE 0 END)",
     "errors": "sum(error IS NOT NULL)",
-    "cache_hits": "sum(cache_hit)",
-    "prompt_tokens": "sum(CASE WHEN cache_hit THEN 0 ELSE prompt_tokens END)",
-    "completion_tokens": "sum(CASE WHEN cache_hit THEN 0 ELSE completion_tokens END)",
-    "total_tokens": "sum(CASE WHEN cache_hit THEN 0 ELSE total_tokens END)",
-    "cached_tokens": "sum(CASE WHEN cache_hit THEN 0 ELSE cached_tokens END)",
-    "reasoning_tokens": "sum(CASE WHEN cache_hit THEN 0 ELSE reasoning_tokens END)",
+    "cache_hits": "sum(cache_hit = 1)",
+    **{
+        name: f"sum(CASE WHEN cache_hit = 1 THEN 0 ELSE max(coalesce({name}, 0), 0) END)"
+        for name in ("prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens", "reasoning_tokens")
+    },
     "cost_msats": "sum(coalesce(cost_msats, 0))",
-    "cost_usd": "sum(coalesce(cost_usd, 0.0))",
-    "unpriced_calls": "sum(cost_msats IS NULL AND error IS NULL AND NOT cache_hit)",
+    "cost_usd": "sum(CASE WHEN abs(cost_usd) < 1e15 THEN cost_usd ELSE 0.0 END)",  # no inf, no NULL
+    "unpriced_calls": "sum(cost_msats IS NULL AND error IS NULL AND cache_hit = 0)",
 }
 
 
@@ -191,10 +191,12 @@ class LocalLedger(BatchedSQLite):
         return default_path()
 
     def clean(self, item: Any) -> tuple[Any, ...]:
-        row = _row_of(item) if isinstance(item, UsageRecord) else tuple(item)
-        # The common case (a record built by dsrs, values of the right types) goes in as it is;
-        # anything else is normalized value by value.
-        return row if _plain(row) else _clean(row)
+        # Stored as read; the summaries clamp counts in SQL, and a row SQLite cannot bind sends
+        # its batch through clean_strict (see BatchedSQLite.flush).
+        return _row_of(item) if isinstance(item, UsageRecord) else _clean(tuple(item))
+
+    def clean_strict(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
+        return _clean(row)
 
     def prune(self, conn: sqlite3.Connection) -> None:
         try:
@@ -232,33 +234,6 @@ def _row_of(record: UsageRecord) -> tuple[Any, ...]:
         1 if u.cache_hit else 0,
         u.calls or 1,
         _error_name(getattr(record, "error", None)),
-    )
-
-
-_TEXT = (str, type(None))
-_NUM = (int, float, type(None))
-
-
-def _plain(row: tuple[Any, ...]) -> bool:
-    """Whether ``row`` can be stored as it is: right types, no negative counts, no NaN, short text."""
-    ts, provider, model, lane, request_id, attempt, duration, *counts, msats, usd, hit, calls, err = row
-    return (
-        type(ts) is float
-        and type(provider) is str
-        and type(model) is str
-        and len(model) <= 500
-        and len(provider) <= 200
-        and type(lane) in _TEXT
-        and type(request_id) in _TEXT
-        and type(err) in _TEXT
-        and (attempt is None or (type(attempt) is int and 0 <= attempt <= _MAX_COUNT))
-        and (duration is None or (type(duration) is float and math.isfinite(duration)))
-        and all(type(c) is int and 0 <= c <= _MAX_COUNT for c in counts)
-        and (msats is None or (type(msats) is int and abs(msats) <= _MAX_COUNT))
-        and (usd is None or (type(usd) is float and math.isfinite(usd)))
-        and type(calls) is int
-        and 0 < calls <= _MAX_COUNT
-        and hit in (0, 1)
     )
 
 

@@ -29,6 +29,12 @@ log = logging.getLogger("dsrs.ledger")
 _LOG_INTERVAL_S = 60.0
 
 
+def _bind_errors() -> tuple[type[Exception], ...]:
+    import sqlite3
+
+    return (OverflowError, TypeError, ValueError, sqlite3.InterfaceError, sqlite3.ProgrammingError)
+
+
 class BatchedSQLite:
     """Rows appended in memory, written to one SQLite table in batches by a daemon thread.
 
@@ -89,8 +95,12 @@ class BatchedSQLite:
         return self._path
 
     def clean(self, item: Any) -> tuple[Any, ...]:
-        """Turn an appended item into the row to insert (on the writer thread)."""
+        """Turn an appended item into the row to insert (on the writer thread): the fast path."""
         return tuple(item)
+
+    def clean_strict(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
+        """Normalize a row SQLite refused to bind, value by value (the slow path, rarely taken)."""
+        return row
 
     # --- the hot path -------------------------------------------------------------------------
 
@@ -170,6 +180,7 @@ class BatchedSQLite:
         """Write every pending row now; return how many were written."""
         import sqlite3
 
+        bind_errors = _bind_errors()
         with self._lock:
             items, self._pending = self._pending, []
             retry, self._retry = self._retry, []
@@ -178,21 +189,20 @@ class BatchedSQLite:
         with self._io_lock:
             rows = retry + self._rows(items)
             try:
-                conn = self._connect()
-                conn.execute("BEGIN IMMEDIATE")
                 try:
-                    conn.executemany(self._insert, rows)
-                    conn.execute("COMMIT")
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
+                    self._insert_rows(rows)
+                except bind_errors:
+                    # A value SQLite cannot bind (a plugin's odd type, an integer past 2**63): store
+                    # the batch again with every row normalized, so one bad row costs nothing else.
+                    rows = [self.clean_strict(r) for r in rows]
+                    self._insert_rows(rows)
             except (sqlite3.OperationalError, OSError) as exc:
                 # Locked, busy, read-only, disk full: keep the rows for the next flush.
                 self._keep(rows)
                 self._log("retry", f"could not write {self.path} ({type(exc).__name__}: {exc}); will retry")
                 return 0
-            except (OverflowError, TypeError, ValueError, sqlite3.InterfaceError) as exc:
-                # A value SQLite cannot bind got past clean(): this batch is lost, the file is fine.
+            except bind_errors as exc:
+                # Even the normalized batch would not bind (a bug): this batch is lost, the file is fine.
                 self.dropped += len(rows)
                 self._log("clean", f"{len(rows)} rows could not be stored ({type(exc).__name__}); dropped")
                 return 0
@@ -210,6 +220,16 @@ class BatchedSQLite:
                 return 0
         self.written += len(rows)
         return len(rows)
+
+    def _insert_rows(self, rows: list[tuple[Any, ...]]) -> None:
+        conn = self._connect()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany(self._insert, rows)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
 
     def _keep(self, rows: list[tuple[Any, ...]]) -> None:
         with self._lock:
