@@ -62,6 +62,11 @@ def _shutdown() -> None:
         return
 
     async def close_transports() -> None:
+        # Finalize the transport's loop-shutdown closer here, while the loop runs: left suspended,
+        # it would be collected during interpreter teardown ("Exception ignored ... Handle").
+        closer = rt.closers.pop(loop, None)
+        if isinstance(closer, tuple):
+            await closer[0].aclose()
         transport = rt.transports.pop(loop, None)
         if transport is not None:
             await transport.aclose()
