@@ -7,24 +7,33 @@ from collections.abc import Callable
 from dsrs import Cost, LmUsage, ProviderSpec
 from dsrs.plugins import hookimpl
 
+#: USD per million input / output tokens, per model: data, not code, so a price change is one line.
+PRICES: dict[str, tuple[float, float]] = {
+    "acme-large": (2.50, 10.00),
+    "acme-small": (0.15, 0.60),
+}
+
 
 @hookimpl
 def dsrs_register_providers(register: Callable[[ProviderSpec], None]) -> None:
     register(
         ProviderSpec(
-            name="acme",
-            factory="dsrs_acme_example.provider:AcmeProvider",
-            patterns=("acme-*",),
+            name="acme",  # "acme:acme-large"
+            factory="dsrs_acme_example.provider:AcmeProvider",  # imported on first use only
+            patterns=("acme-*",),  # bare names it serves: LM("acme-large")
+            env_vars=("ACME_API_KEY", "ACME_BASE_URL"),
             tier="balanced",
-            env_vars=("ACME_API_KEY",),
-            default_model="reverse",
-            description="example plugin: answers with the prompt reversed",
+            default_model="acme-large",
+            description="Acme chat models (example plugin)",
         )
     )
 
 
 @hookimpl
 def dsrs_cost(model: str, usage: LmUsage) -> Cost | None:
-    if not model.startswith("acme:"):
+    """The price of a call to an Acme model; ``None`` (unknown) for any other model."""
+    provider, _, name = model.partition(":")
+    price = PRICES.get(name) if provider == "acme" else None
+    if price is None:
         return None
-    return Cost(usd=usage.total_tokens * 0.000_001)  # $1 per million tokens
+    return Cost(usd=(usage.prompt_tokens * price[0] + usage.completion_tokens * price[1]) / 1e6)
