@@ -320,3 +320,43 @@ def test_unknown_events_and_pings_are_skipped(server: LoopbackServer) -> None:
     server.push(_stream(START, ping, BLOCK, future, DELTA, ping, STOP_BLOCK, END, STOP))
     s = lm(server).stream("hi")
     assert list(s) == ["hi"] and s.response is not None and s.response.finish_reason == "stop"
+
+
+def _ending(stop_reason: str) -> str:
+    return sse(
+        "message_delta",
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": stop_reason, "stop_sequence": None},
+            "usage": {"output_tokens": 1},
+        },
+    )
+
+
+def test_a_streamed_refusal_is_a_content_filter_error(server: LoopbackServer) -> None:
+    server.push(_stream(START, BLOCK, DELTA, STOP_BLOCK, _ending("refusal"), STOP))
+    got: list[str] = []
+    with pytest.raises(dsrs.ContentFilterError):
+        got.extend(lm(server).stream("hi"))
+    assert got == ["hi"]
+
+
+@pytest.mark.parametrize(
+    ("stop_reason", "finish"),
+    [("max_tokens", "length"), ("pause_turn", "pause_turn"), ("stop_sequence", "stop"),
+     ("model_context_window_exceeded", "length"), ("a_new_reason", "a_new_reason")],
+)  # fmt: skip
+def test_stop_reasons_on_a_stream(server: LoopbackServer, stop_reason: str, finish: str) -> None:
+    server.push(_stream(START, BLOCK, DELTA, STOP_BLOCK, _ending(stop_reason), STOP))
+    s = lm(server).stream("hi")
+    assert list(s) == ["hi"] and s.response is not None and s.response.finish_reason == finish
+
+
+def test_redacted_thinking_is_kept_for_the_next_turn(server: LoopbackServer) -> None:
+    redacted = {"type": "redacted_thinking", "data": "EmwKAhgBEgy3va3pzix/LafPsn4aDq2n"}
+    server.push(Reply(200, message(content=[redacted, {"type": "text", "text": "ok"}])))
+    r = lm(server).call("hi")
+    assert r.text == "ok" and r.reasoning is None
+    assert (r.provider_state or {})["anthropic"]["thinking"] == [redacted]
+    lm(server).call([{"role": "user", "content": "hi"}, r.message(), {"role": "user", "content": "more"}])
+    assert server.requests[-1].json()["messages"][1]["content"][0] == redacted
