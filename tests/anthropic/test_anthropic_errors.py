@@ -360,3 +360,24 @@ def test_redacted_thinking_is_kept_for_the_next_turn(server: LoopbackServer) -> 
     assert (r.provider_state or {})["anthropic"]["thinking"] == [redacted]
     lm(server).call([{"role": "user", "content": "hi"}, r.message(), {"role": "user", "content": "more"}])
     assert server.requests[-1].json()["messages"][1]["content"][0] == redacted
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_a_2xx_body_quoting_the_key_never_leaks_it(streamed: bool) -> None:
+    secret = "plainsecretvalue42"
+
+    def handler(req: Any) -> Reply:
+        key = req.headers.get("x-api-key", "")
+        bad = message(usage={"input_tokens": key, "output_tokens": 1})
+        if not streamed:
+            return Reply(200, bad)
+        start = sse("message_start", {"type": "message_start", "message": {**bad, "content": []}})
+        return _stream(start, BLOCK, DELTA, STOP_BLOCK, END, STOP)
+
+    with LoopbackServer(handler) as srv:
+        model = dsrs.LM("claude-sonnet-4-5", base_url=srv.url, api_key=secret)
+        send = (lambda: list(model.stream("hi"))) if streamed else (lambda: model.call("hi"))
+        with pytest.raises(dsrs.ResponseParseError) as info:
+            send()
+    assert "usage.input_tokens must be an int" in str(info.value)
+    assert secret not in _all_text(info.value) and secret not in (info.value.body or "")

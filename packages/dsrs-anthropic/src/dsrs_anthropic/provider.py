@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
 from dsrs import ProbeResult, ProviderConfig, ProviderSpec
-from dsrs.errors import AuthenticationError, LMError
-from dsrs.transport import HttpRequest, TransportError, get_transport
-from dsrs.types import LMRequest
+from dsrs.errors import AuthenticationError, LMError, redact
+from dsrs.transport import HttpRequest, HttpResponse, TransportError, get_transport
+from dsrs.types import LMRequest, LMResponse, StreamChunk
 from dsrs.wire import HttpProvider, env_first
 from dsrs_anthropic import failures
 from dsrs_anthropic.codec import AnthropicCodec
@@ -82,6 +83,28 @@ class AnthropicProvider(HttpProvider):
     def encode(self, request: LMRequest, *, stream: bool = False) -> HttpRequest:
         self._require_key(request)
         return super().encode(request, stream=stream)
+
+    def _scrub(self, err: LMError) -> LMError:
+        # The sans-IO codec does not know this provider's secrets: an error it raised about a 2xx
+        # body (a field's value quoted in the message, the body kept) may echo the key.
+        secrets = self.secrets()
+        err.message = redact(err.message, secrets) or ""
+        err.body = redact(err.body, secrets)
+        err.args = (err.message,)
+        return err
+
+    def decode(self, resp: HttpResponse, request: LMRequest) -> LMResponse:
+        try:
+            return super().decode(resp, request)
+        except LMError as err:
+            raise self._scrub(err) from None
+
+    async def astream(self, request: LMRequest) -> AsyncIterator[StreamChunk]:
+        try:
+            async for chunk in super().astream(request):
+                yield chunk
+        except LMError as err:
+            raise self._scrub(err) from None
 
     async def list_models(self) -> list[str]:
         """The model ids this key may use (``GET /v1/models``, first page, newest first)."""
