@@ -165,3 +165,23 @@ def test_an_empty_answer_is_an_empty_text_not_a_crash(server: LoopbackServer) ->
     dspy_lm = dsrs_dspy.LM(loopback_lm(server))
     response = dspy_lm(lm15.Request(model=dspy_lm.model, messages=(lm15.Message.user("hi"),)))
     assert (response.text, response.finish_reason, response.usage.output_tokens) == ("", "length", 0)
+
+
+def test_copies_share_the_dsrs_target(lm: dsrs.LM, server: LoopbackServer) -> None:
+    """DSPy optimizers copy LMs (``lm.copy(rollout_id=...)``) and deep-copy programs; every copy
+    must still send through the same dsrs LM or LaneMux (one budget, one set of lane states)."""
+    import copy
+
+    mux = dsrs.LaneMux(budget_msats=100_000).add_lane("only", lm)
+    dspy_lm = dsrs_dspy.LM(mux)
+    program = dspy.ChainOfThought("question -> answer")
+    program.set_lm(dspy_lm)
+    copies = [dspy_lm.copy(rollout_id=1, temperature=1.0), copy.deepcopy(dspy_lm)]
+    deep_program = program.deepcopy()
+    assert all(c.dsrs_target is mux for c in copies)
+    (copied_lm,) = {id(p.lm): p.lm for p in deep_program.predictors()}.values()
+    assert copied_lm.dsrs_target is mux
+    copies[0]("first")
+    deep_program(question="second")
+    assert len(chat_bodies(server)) == 2
+    assert mux.usage.calls == 2 and mux.usage.cost_msats is not None and mux.usage.cost_msats > 0

@@ -143,6 +143,12 @@ class _Capabilities:
     def target(self) -> Target:
         return self._calls.target
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        # The engine is borrowed, as DSPy treats custom engines: a deep copy of the DSPy LM (which
+        # optimizers make of whole programs) shares it, and with it the dsrs LM or LaneMux, whose
+        # budgets, lane health and connections must stay one.
+        return self
+
     @property
     def supports_response_schema(self) -> bool:
         """Whether a JSON schema reaches the model: the LM's provider takes ``response_format``, or,
