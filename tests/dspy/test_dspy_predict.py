@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import warnings
+from typing import Any
 
 import dspy
 import pytest
@@ -185,3 +186,25 @@ def test_copies_share_the_dsrs_target(lm: dsrs.LM, server: LoopbackServer) -> No
     deep_program(question="second")
     assert len(chat_bodies(server)) == 2
     assert mux.usage.calls == 2 and mux.usage.cost_msats is not None and mux.usage.cost_msats > 0
+
+
+def test_evaluate_and_an_optimizer_run_on_the_bridge(lm: dsrs.LM, server: LoopbackServer) -> None:
+    """dspy.Evaluate (threads) and BootstrapFewShot (deep copies, teacher runs) through one LaneMux."""
+    mux = dsrs.LaneMux().add_lane("only", lm)
+    examples = [dspy.Example(question=f"q{i}", answer=f"answer to q{i}").with_inputs("question") for i in range(6)]
+
+    def exact(example: Any, prediction: Any, trace: Any = None) -> bool:
+        return bool(example.answer == prediction.answer)
+
+    with dspy.context(lm=dsrs_dspy.LM(mux)):
+        score = dspy.Evaluate(devset=examples, metric=exact, num_threads=3, display_progress=False)(
+            dspy.Predict("question -> answer")
+        )
+        compiled = dspy.BootstrapFewShot(metric=exact, max_bootstrapped_demos=2, max_labeled_demos=0).compile(
+            dspy.Predict("question -> answer"), trainset=examples[:3]
+        )
+        result = compiled(question="new one")
+    assert float(score.score if hasattr(score, "score") else score) == 100.0
+    assert result.answer == "answer to new one"
+    assert len(compiled.demos) == 2
+    assert mux.usage.calls == len(chat_bodies(server))
