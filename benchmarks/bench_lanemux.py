@@ -62,7 +62,6 @@ async def clients(url: str) -> tuple[dict[str, Call], Callable[[], Awaitable[Non
     import aiohttp
 
     import dsrs
-    from dsrs._lanemux import build_request
 
     qa_sig = make_signature()
     # Lane "backup" is never used while "main" is healthy; it is there so routing has a choice.
@@ -76,7 +75,7 @@ async def clients(url: str) -> tuple[dict[str, Call], Callable[[], Awaitable[Non
     # The raw client sends exactly the body dsrs sends for this prediction.
     from dsrs.wire import openai_chat
 
-    body = openai_chat.encode_body(build_request(mux.lane("main").lm, formatted.messages, {}))
+    body = openai_chat.encode_body(mux.lane("main").lm.build_request(formatted.messages))
     session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=512))
     chat = url + "/v1/chat/completions"
 

@@ -20,6 +20,8 @@ from dsrs.errors import (
     ContentFilterError,
     ContextWindowExceededError,
     InvalidRequestError,
+    InvalidTypeError,
+    InvalidValueError,
     LMError,
     LMTimeoutError,
     PaymentError,
@@ -30,6 +32,7 @@ from dsrs.errors import (
     RateLimitError,
     ResponseParseError,
     UnknownModelError,
+    UnknownParameterError,
 )
 from dsrs.types import (
     Audio,
@@ -123,6 +126,9 @@ __all__ = [
     "ContentFilterError",
     "ContextWindowExceededError",
     "InvalidRequestError",
+    "InvalidTypeError",
+    "InvalidValueError",
+    "UnknownParameterError",
     "LMError",
     "LMTimeoutError",
     "PaymentError",

@@ -8,10 +8,10 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 import os
 import time
-import uuid
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, field_validator
 
-from dsrs import _portal, _validate
+from dsrs import _portal, _runtime, _validate
 from dsrs._failures import classify_failure
 from dsrs._lanemux.policies import RetryPolicy
 from dsrs._provider import Provider, ProviderConfig
@@ -179,7 +179,7 @@ class LM(BaseModel):
             "cache": self.cache,
             "timeout": self.timeout,
             "options": dict(self.options),
-            "retries": self._retries,
+            "retries": self.retries,
         }
         data.update(changes)
         # type(self): subclasses (e.g. dsrs_pylon.PylonLM) keep their type through with_* copies.
@@ -219,7 +219,7 @@ class LM(BaseModel):
     @property
     def retries(self) -> RetryPolicy:
         """How a call on this LM alone retries retryable failures (a LaneMux uses its own policy)."""
-        return self._retries
+        return self.__pydantic_private__["_retries"]  # type: ignore[index,no-any-return]
 
     def with_num_ctx(self, num_ctx: int) -> LM:
         """Context window size for servers that take one (Ollama ``options.num_ctx``, llama.cpp)."""
@@ -386,8 +386,9 @@ class LM(BaseModel):
             if hit is not None:
                 return hit
         provider = self.provider()
-        policy = self._retries if retry else _NO_RETRIES
-        request_id = request_id or uuid.uuid4().hex
+        # Private attributes read through __pydantic_private__: pydantic's __getattr__ costs ~1 µs.
+        policy: RetryPolicy = self.__pydantic_private__["_retries"] if retry else _NO_RETRIES  # type: ignore[index]
+        request_id = request_id or new_request_id()
         tries = 1
         while True:
             t0 = time.perf_counter()
@@ -440,6 +441,23 @@ class LM(BaseModel):
     __str__ = __repr__
 
 
+_ids = itertools.count(1)
+_id_prefix = os.urandom(6).hex()
+
+
+def _new_prefix() -> None:
+    global _id_prefix
+    _id_prefix = os.urandom(6).hex()  # a forked child must not repeat its parent's ids
+
+
+_runtime.on_fork(function=_new_prefix)
+
+
+def new_request_id() -> str:
+    """A process-unique id for one call (all its attempts share it): random prefix + counter."""
+    return f"{_id_prefix}{next(_ids):08x}"
+
+
 def _retry_policy(retries: RetryPolicy | int | None) -> RetryPolicy:
     if retries is None:
         env = os.environ.get("DSRS_RETRIES")
@@ -471,9 +489,8 @@ def _check_typos(options: Mapping[str, Any]) -> None:
             continue
         match = _validate.closest(name, _LM_FIELDS, cutoff=0.8)
         if match is not None:
-            raise TypeError(
-                f"LM got an unexpected keyword argument {name!r}; did you mean {match!r}? "
-                "(pass provider options through options={...} to send them as they are)"
+            raise _validate.UnknownParameterError(
+                "LM", name, match, " (to send a provider option of that name as it is, use options={...})"
             )
 
 
@@ -493,21 +510,23 @@ def _unexpected(provider: Provider, request: LMRequest, exc: Exception) -> LMErr
 def _check_usage(request: LMRequest, usage: LmUsage) -> None:
     """Usage a server reports is checked before it is billed: negative counts, counts no request
     could produce, or a negative cost are a ResponseParseError (a lane fault), never a cost."""
-    counts = {
-        "prompt_tokens": usage.prompt_tokens,
-        "completion_tokens": usage.completion_tokens,
-        "total_tokens": usage.total_tokens,
-        "cached_tokens": usage.cached_tokens,
-        "cache_write_tokens": usage.cache_write_tokens,
-        "reasoning_tokens": usage.reasoning_tokens,
-    }
-    for name, value in counts.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0 or value > _MAX_SANE_TOKENS:
-            raise ResponseParseError(
-                f"the server reported an impossible usage figure: {name}={str(value)[:40]}",
-                provider=request.provider,
-                model=request.model,
-            )
+    counts = (
+        usage.prompt_tokens,
+        usage.completion_tokens,
+        usage.total_tokens,
+        usage.cached_tokens,
+        usage.cache_write_tokens,
+        usage.reasoning_tokens,
+    )
+    try:
+        sane = min(counts) >= 0 and max(counts) <= _MAX_SANE_TOKENS
+    except TypeError:  # None, a str, a dict where a count belongs
+        sane = False
+    if not sane:
+        bad = next((f"{n}={str(v)[:40]}" for n, v in zip(_COUNT_NAMES, counts, strict=True) if not _sane_count(v)), "?")
+        raise ResponseParseError(
+            f"the server reported an impossible usage figure: {bad}", provider=request.provider, model=request.model
+        )
     cap = request.max_tokens
     if cap is not None and usage.completion_tokens > cap + max(16, cap // 10):
         raise ResponseParseError(
@@ -520,6 +539,20 @@ def _check_usage(request: LMRequest, usage: LmUsage) -> None:
             raise ResponseParseError(
                 f"the provider reported a negative or non-finite {name}", provider=request.provider, model=request.model
             )
+
+
+_COUNT_NAMES = (
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "cached_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+)
+
+
+def _sane_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= _MAX_SANE_TOKENS
 
 
 def _finish(
@@ -643,7 +676,7 @@ class LMStream:
         self.response: LMResponse | None = None
         self.reasoning = ""
         self._read_cache = read_cache
-        self._meta = (lane, request_id or uuid.uuid4().hex, attempt)
+        self._meta = (lane, request_id or new_request_id(), attempt)
 
     @property
     def usage(self) -> LmUsage | None:

@@ -14,11 +14,12 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from dsrs import _settings
+from dsrs._adapters.base import AdapterParseError
 from dsrs._lm import LM
 from dsrs._signatures import Signature, SignatureError, ensure_signature
 from dsrs._usage import LmUsage
 from dsrs.errors import LMError
-from dsrs.types import LMResponse
+from dsrs.types import LMResponse, ToolCall
 
 if TYPE_CHECKING:
     from dsrs._adapters import Adapter
@@ -46,6 +47,11 @@ class Prediction:
     """
 
     __slots__ = ("__dict__", "_outputs", "lane", "lm_usage", "response")
+
+    @property
+    def tool_calls(self) -> tuple[ToolCall, ...]:
+        """The tools the model asked to call (empty when it answered directly)."""
+        return self.response.tool_calls if self.response is not None else ()
 
     def __init__(
         self,
@@ -146,6 +152,17 @@ class Predict:
             kwargs["response_format"] = formatted.response_format
 
         def parse(response: LMResponse) -> dict[str, Any]:
+            if response.tool_calls and not response.text.strip():
+                # The model asked for tools instead of answering: the calls are the result
+                # (``pred.tool_calls``); run them and call again with their results.
+                return dict.fromkeys(signature.output_fields)
+            if not response.text.strip():
+                raise AdapterParseError(
+                    f"the model's reply was empty; expected {', '.join(signature.output_fields)}",
+                    missing=tuple(signature.output_fields),
+                    text=response.text,
+                    adapter=type(adapter).__name__,
+                )
             return adapter.parse(signature, response.text)
 
         from dsrs._lanemux import LaneMux

@@ -15,6 +15,7 @@ from typing import Any
 __all__ = [
     "InvalidTypeError",
     "InvalidValueError",
+    "UnknownParameterError",
     "check_max_tokens",
     "check_msats",
     "check_stop",
@@ -45,6 +46,16 @@ class InvalidTypeError(TypeError):
         self.parameter = parameter
         self.value = value
         super().__init__(f"{parameter} must be {expected}, got {type(value).__name__} {_show(value)}")
+
+
+class UnknownParameterError(TypeError):
+    """A keyword argument that is not a parameter (``suggestion`` is the closest one, if any)."""
+
+    def __init__(self, where: str, parameter: str, suggestion: str | None, hint: str = "") -> None:
+        self.parameter = parameter
+        self.suggestion = suggestion
+        did = f"; did you mean {suggestion!r}?" if suggestion else ""
+        super().__init__(f"{where} got an unexpected keyword argument {parameter!r}{did}{hint}")
 
 
 def _is_int(value: Any) -> bool:

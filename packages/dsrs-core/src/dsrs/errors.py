@@ -32,6 +32,8 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from dsrs._validate import InvalidTypeError, InvalidValueError, UnknownParameterError
+
 __all__ = [
     "AllLanesFailedError",
     "AuthenticationError",
@@ -39,6 +41,9 @@ __all__ = [
     "ContentFilterError",
     "ContextWindowExceededError",
     "InvalidRequestError",
+    "InvalidTypeError",
+    "InvalidValueError",
+    "UnknownParameterError",
     "LMError",
     "LMTimeoutError",
     "PaymentError",

@@ -15,6 +15,7 @@ from typing import Any, Literal, Union
 
 from dsrs._parts import Audio, File, Image, Media, Part, Text, UnsupportedPartError, part_from_dict
 from dsrs._usage import Cost, LmUsage, UsageRecord
+from dsrs._validate import InvalidTypeError
 
 __all__ = [
     "Audio",
@@ -204,7 +205,7 @@ def normalize_messages(messages: MessagesInput) -> tuple[Message, ...]:
     if isinstance(messages, Mapping):
         return (_message_from_mapping(messages),)
     if not isinstance(messages, Sequence) or isinstance(messages, (bytes, bytearray)):
-        raise TypeError(f"messages must be {_MESSAGES_HINT}; got {type(messages).__name__}")
+        raise InvalidTypeError("messages", messages, _MESSAGES_HINT)
     out: list[Message] = []
     for i, m in enumerate(messages):
         if isinstance(m, Message):
@@ -212,7 +213,7 @@ def normalize_messages(messages: MessagesInput) -> tuple[Message, ...]:
         elif isinstance(m, Mapping):
             out.append(_message_from_mapping(m))
         else:
-            raise TypeError(f"messages[{i}] must be a dsrs.Message or a message dict, got {type(m).__name__}")
+            raise InvalidTypeError(f"messages[{i}]", m, "a dsrs.Message or a message dict")
     if not out:
         raise ValueError("messages is empty")
     return tuple(out)

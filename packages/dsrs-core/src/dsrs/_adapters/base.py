@@ -143,6 +143,9 @@ def coerce_text(spec: FieldSpec, text: str) -> Any:
         return text.strip()
     value = strip_fences(text)
     annotation = spec.annotation
+    if value in _NONE_WORDS and _allows_none(annotation):
+        return None  # an Optional output answered "None" stays None, not the string 'None'
+
     if is_scalar(annotation):
         if get_origin(annotation) is Literal:
             if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"`":
@@ -169,6 +172,13 @@ def coerce_text(spec: FieldSpec, text: str) -> Any:
         return spec.coerce(value)  # e.g. ``str | None`` given plain text
     except ValidationError:
         raise first_error from None
+
+
+_NONE_WORDS = frozenset({"", "None", "null", "NULL", "none"})
+
+
+def _allows_none(annotation: Any) -> bool:
+    return annotation is type(None) or type(None) in get_args(annotation)
 
 
 def describe_error(exc: Exception) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
@@ -16,7 +15,7 @@ from dsrs._lanemux import budgeting
 from dsrs._lanemux.detect import ProbeReport, detect_lanes
 from dsrs._lanemux.policies import CooldownPolicy, FailoverPolicy, RetryPolicy, decide
 from dsrs._lanestate import InProcessLaneState, LaneHealth, LaneState
-from dsrs._lm import LM, LMStream
+from dsrs._lm import LM, LMStream, new_request_id
 from dsrs._provider import TIERS, Tier
 from dsrs._usage import LmUsage
 from dsrs._validate import InvalidValueError, check_msats
@@ -277,7 +276,7 @@ class LaneMux:
         :class:`_Done`."""
         spent = LmUsage()
         waited = 0.0
-        request_id = uuid.uuid4().hex
+        request_id = new_request_id()
         attempt_no = 0
         while True:
             failures: dict[str, errors.LMError | str] = {}
