@@ -15,7 +15,7 @@ from dsrs_pylon import PylonLM, encryption
 from dsrs_pylon.dvm import DvmService
 from dsrs_pylon.event import first_tag, sign_event
 from dsrs_pylon.keys import Keys
-from dsrs_pylon.swarm import JOB_KIND, RESULT_KIND, SwarmSettings, _Job
+from dsrs_pylon.swarm import JOB_KIND, RESULT_KIND, SwarmSettings, _Job, encrypt_job_tags
 from dsrs_pylon.testing import LedgerAccount, LedgerWalletPlugin, LoopbackRelay
 
 SECRET = "xyzzy the private prompt 4711"
@@ -214,3 +214,47 @@ async def test_dvm_answers_bad_encrypted_requests_with_an_error(
     status = first_tag(feedback, "status")
     assert status is not None and status[0] == "error" and reason in status[1]
     assert free_dvm.stats.errors == 1 and free_dvm.stats.completed == 0
+
+
+async def test_over_long_private_content_goes_nip04_rather_than_in_clear(relay: LoopbackRelay) -> None:
+    """NIP-44 stops at 65,535 bytes: longer requests and answers are NIP-04 encrypted, never public.
+
+    (The loopback relay, like most, takes events up to 64 KiB, so this is checked below the relay.)
+    """
+    customer, provider = Keys.generate(), Keys.generate()
+    long_text = "ünïcode " * 9_000  # ~90 KB of UTF-8
+    tags = [["i", long_text, "text"], ["bid", "0"], ["nonce", "00", "0"]]
+    public, content, scheme = encrypt_job_tags(customer, tags, provider.public_key, "nip44_v2")
+    assert scheme == "nip04" and "?iv=" in content and ["encrypted"] in public
+    assert json.loads(encryption.decrypt_from(provider, customer.public_key, content)) == tags[:2]
+    with pytest.raises(dsrs.InvalidRequestError, match="NIP-44 encrypts at most 65535"):
+        encrypt_job_tags(customer, tags, provider.public_key, "nip44_v2", forced=True)
+    dvm = DvmService(dsrs.LM("fake:echo"), [relay.url], keys=provider)
+    sealed = dvm._seal({"pubkey": customer.public_key}, long_text, "nip44_v2")
+    assert "?iv=" in sealed and encryption.decrypt_from(customer, provider.public_key, sealed) == long_text
+    short = dvm._seal({"pubkey": customer.public_key}, "short", "nip44_v2")
+    assert encryption.scheme_of(short) == "nip44_v2"
+
+
+async def test_a_forced_nip44_job_too_long_is_refused_before_publishing(relay: LoopbackRelay) -> None:
+    lm = swarm(relay.url, Keys.generate().public_key).with_encryption(True, "nip44_v2")
+    with pytest.raises(dsrs.InvalidRequestError, match=r"the encrypted request is \d+ bytes"):
+        await lm.acall("x" * 70_000)
+    assert not any(e["kind"] == JOB_KIND for e in await stored_events(relay))
+
+
+async def test_long_partials_are_split_into_nip44_sized_pieces(relay: LoopbackRelay) -> None:
+    customer, provider = Keys.generate(), Keys.generate()
+    dvm = DvmService(dsrs.LM("fake:echo"), [relay.url], keys=provider)
+    sent: list[tuple[str, list[list[str]]]] = []
+
+    async def record(request: Any, status: str, extra: str = "", **kw: Any) -> None:
+        sent.append((kw["content"], kw["tags"]))
+
+    dvm.feedback = record  # type: ignore[method-assign]
+    delta = "€" * 40_000  # 120,000 bytes of UTF-8: two NIP-44 payloads are not enough for one
+    await dvm._partial({"pubkey": customer.public_key}, delta, 7, "nip44_v2")
+    assert len(sent) == 3 and all(encryption.scheme_of(c) == "nip44_v2" for c, _ in sent)
+    pieces = [encryption.decrypt_from(customer, provider.public_key, c) for c, _ in sent]
+    assert "".join(pieces) == delta
+    assert [t[0] for _, t in sent] == [["offset", "7"], ["offset", str(7 + 16_383)], ["offset", str(7 + 32_766)]]

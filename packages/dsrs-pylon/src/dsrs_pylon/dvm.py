@@ -29,7 +29,7 @@ from typing import Protocol
 from dsrs import LM
 from dsrs.errors import LMError
 from dsrs.types import LMResponse, Message
-from dsrs_pylon import bolt11, encryption
+from dsrs_pylon import bolt11, encryption, nip44
 from dsrs_pylon.event import Event, first_tag, sign_event, tag_int, tag_values, verify_event
 from dsrs_pylon.keys import Keys
 from dsrs_pylon.relay import RelayPool, new_subscription_id
@@ -39,6 +39,8 @@ __all__ = ["DvmService", "DvmStats", "InvoiceWallet", "request_messages"]
 
 log = logging.getLogger("dsrs_pylon.dvm")
 _SCHEMES = encryption.SCHEMES
+# Characters per partial event: at most 4 UTF-8 bytes each, so a piece always fits one NIP-44 payload.
+_PARTIAL_CHARS = nip44.MAX_PLAINTEXT_BYTES // 4
 _ROLES = ("system", "developer", "user", "assistant")
 
 
@@ -338,11 +340,22 @@ class DvmService:
         await self.feedback(request, "success")
 
     def _seal(self, request: Event, text: str, scheme: str | None) -> str:
-        return text if scheme is None else encryption.encrypt_to(self.keys, request["pubkey"], text, scheme)
+        if scheme is None:
+            return text
+        if scheme == encryption.NIP44 and len(text.encode("utf-8")) > nip44.MAX_PLAINTEXT_BYTES:
+            # NIP-44 encrypts at most 65,535 bytes; a longer answer goes out NIP-04 encrypted (no
+            # length limit) rather than in clear. Clients tell the scheme from the payload's shape.
+            scheme = encryption.NIP04
+        return encryption.encrypt_to(self.keys, request["pubkey"], text, scheme)
 
     async def _partial(self, request: Event, delta: str, offset: int, scheme: str | None) -> None:
-        tags = [["offset", str(offset)], *([["encrypted"]] if scheme is not None else [])]
-        await self.feedback(request, "partial", content=self._seal(request, delta, scheme), tags=tags)
+        tags = [*([["encrypted"]] if scheme is not None else [])]
+        for start in range(0, len(delta), _PARTIAL_CHARS):  # each piece fits one NIP-44 payload
+            piece = delta[start : start + _PARTIAL_CHARS]
+            offset_tag = ["offset", str(offset + start)]
+            await self.feedback(
+                request, "partial", content=self._seal(request, piece, scheme), tags=[offset_tag, *tags]
+            )
 
     async def _generate(self, lm: LM, messages: list[Message], request: Event, scheme: str | None) -> LMResponse:
         """The LM's answer; with ``partials`` its text goes out as ``partial`` feedback while it streams."""

@@ -36,7 +36,7 @@ from dsrs.errors import (
 )
 from dsrs.plugins import PaymentContext
 from dsrs.types import Message, Text
-from dsrs_pylon import bolt11, encryption
+from dsrs_pylon import bolt11, encryption, nip44
 from dsrs_pylon.budget import Budget
 from dsrs_pylon.event import Event, first_tag, sign_event, tag_int, tag_values, verify_event
 from dsrs_pylon.keys import Keys
@@ -165,11 +165,26 @@ def build_job_tags(
     return tags
 
 
-def encrypt_job_tags(keys: Keys, tags: list[list[str]], provider: str, scheme: str) -> tuple[list[list[str]], str]:
-    """NIP-90 encrypted request: every tag but ``p``/``nonce`` moves into the content, encrypted to ``provider``."""
-    private = [t for t in tags if t[0] not in ("p", "nonce")]
+def encrypt_job_tags(
+    keys: Keys, tags: list[list[str]], provider: str, scheme: str, *, forced: bool = False
+) -> tuple[list[list[str]], str, str]:
+    """NIP-90 encrypted request: every tag but ``p``/``nonce`` moves into the content, encrypted to ``provider``.
+
+    Returns ``(public tags, content, scheme used)``. NIP-44 encrypts at most 65,535 bytes: a longer
+    request goes NIP-04 encrypted unless NIP-44 was asked for explicitly (then it is refused).
+    """
+    private = json.dumps([t for t in tags if t[0] not in ("p", "nonce")], ensure_ascii=False)
     public = [["p", provider], ["encrypted"], *(t for t in tags if t[0] == "nonce")]
-    return public, encryption.encrypt_to(keys, provider, json.dumps(private, ensure_ascii=False), scheme)
+    size = len(private.encode("utf-8"))
+    if scheme == encryption.NIP44 and size > nip44.MAX_PLAINTEXT_BYTES:
+        if forced:
+            raise InvalidRequestError(
+                f"the encrypted request is {size} bytes; NIP-44 encrypts at most {nip44.MAX_PLAINTEXT_BYTES} "
+                "(shorten the prompt, or allow NIP-04: .with_encryption(True))",
+                provider="pylon",
+            )
+        scheme = encryption.NIP04
+    return public, encryption.encrypt_to(keys, provider, private, scheme), scheme
 
 
 def _short(pubkey: str) -> str:
@@ -533,7 +548,9 @@ async def run_job(
                 await pool.unsubscribe(info_sub)
                 scheme = _scheme_for(settings, provider, announcements)
                 _remember_scheme(provider, scheme)
-            tags, content = encrypt_job_tags(settings.keys, tags, provider, scheme)
+            tags, content, scheme = encrypt_job_tags(
+                settings.keys, tags, provider, scheme, forced=settings.encryption is not None
+            )
         request = sign_event(settings.keys, JOB_KIND, tags, content)
         job = _Job(settings, request, bid, model, scheme=scheme, on_partial=on_partial)
         live = await pool.subscribe(
