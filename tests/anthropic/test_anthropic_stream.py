@@ -5,11 +5,14 @@ thinking" and "Streaming request with tool use"), served whole and cut at every 
 from __future__ import annotations
 
 import json
+import time
+from typing import Any
 
 import pytest
 
 import dsrs
 from dsrs.testing import LoopbackServer, Reply
+from dsrs.wire import SSEEvent
 
 KEY = "sk-ant-api03-TESTdsrs0123456789abcdefghijklmnopqrstuv"
 
@@ -123,3 +126,61 @@ def test_reasoning_deltas_reach_the_caller() -> None:
     reasoning = [c.reasoning for c in got if c.reasoning]
     assert len(reasoning) == 2 and "".join(reasoning).endswith("= 21")
     assert got[-1].response is not None
+
+
+def _decoder() -> Any:
+    from dsrs.types import LMRequest, Message
+    from dsrs_anthropic.codec import AnthropicCodec
+
+    request = LMRequest(provider="anthropic", model="claude-sonnet-4-5", messages=(Message("user", "q"),))
+    return AnthropicCodec().stream_decoder(request)
+
+
+def _ev(event: str, data: dict[str, Any]) -> SSEEvent:
+    return SSEEvent(json.dumps(data), event)
+
+
+START = {
+    "type": "message_start",
+    "message": {"type": "message", "model": "m", "content": [], "usage": {"input_tokens": 1}},
+}
+TEXT_BLOCK = {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}
+
+
+def test_many_small_deltas_decode_in_linear_time() -> None:
+    d = _decoder()
+    d.feed(_ev("message_start", START))
+    d.feed(_ev("content_block_start", TEXT_BLOCK))
+    delta = SSEEvent(
+        json.dumps({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "ab"}})
+    )
+    t0 = time.perf_counter()
+    for _ in range(200_000):
+        d.feed(delta)
+    d.feed(_ev("content_block_stop", {"type": "content_block_stop", "index": 0}))
+    d.feed(_ev("message_stop", {"type": "message_stop"}))
+    r = d.finish()
+    assert len(r.text) == 400_000 and time.perf_counter() - t0 < 10
+
+
+def test_what_a_stream_may_hold_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dsrs_anthropic import stream
+
+    monkeypatch.setattr(stream, "MAX_STREAM_CHARS", 1000)
+    d = _decoder()
+    d.feed(_ev("message_start", START))
+    d.feed(_ev("content_block_start", TEXT_BLOCK))
+    big = _ev(
+        "content_block_delta",
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "x" * 600}},
+    )
+    d.feed(big)
+    with pytest.raises(dsrs.ResponseParseError, match="MAX_STREAM_CHARS=1000"):
+        d.feed(big)
+    monkeypatch.setattr(stream, "MAX_STREAM_BLOCKS", 3)
+    d = _decoder()
+    d.feed(_ev("message_start", START))
+    for i in range(3):
+        d.feed(_ev("content_block_start", {**TEXT_BLOCK, "index": i}))
+    with pytest.raises(dsrs.ResponseParseError, match="MAX_STREAM_BLOCKS=3"):
+        d.feed(_ev("content_block_start", {**TEXT_BLOCK, "index": 3}))

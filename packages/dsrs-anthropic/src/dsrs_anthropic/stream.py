@@ -23,6 +23,12 @@ from dsrs_anthropic.response import bad, build_response, loads, usage_counts
 
 __all__ = ["MessageStreamDecoder"]
 
+#: Bounds on what one streamed answer may make this decoder hold (text, thinking, signatures and
+#: tool input, in characters; content blocks): far above any real answer (128k output tokens are
+#: about 0.5M characters), far below a memory problem.
+MAX_STREAM_CHARS = 32 * 1024 * 1024
+MAX_STREAM_BLOCKS = 4096
+
 #: Builds the typed error for an ``error`` event (the provider's ``failure``: hooks, codec, secrets).
 FailureFactory = Callable[[LMRequest, str, str, bytes], LMError]
 
@@ -39,6 +45,8 @@ class MessageStreamDecoder:
         self._model: str | None = request.model
         self._blocks: dict[int, dict[str, Any]] = {}
         self._json: dict[int, list[str]] = {}
+        self._pieces: dict[tuple[int, str], list[str]] = {}  # joined once, in finish (linear)
+        self._held = 0
         self._forced: set[int] = set()
         self._usage: dict[str, Any] = {}
         self._stop_reason: Any = None
@@ -89,6 +97,8 @@ class MessageStreamDecoder:
             block = obj.get("content_block")
             if isinstance(index, bool) or not isinstance(index, int) or not isinstance(block, dict):
                 raise bad(self.request, "content_block_start needs an int index and a content_block object", event.data)
+            if index not in self._blocks and len(self._blocks) >= MAX_STREAM_BLOCKS:
+                raise bad(self.request, f"more than MAX_STREAM_BLOCKS={MAX_STREAM_BLOCKS} content blocks in one answer")
             block = dict(block)
             if block.get("type") == "tool_use" and block.get("name") == self.forced_tool and self.forced_tool:
                 # The forced output tool's input is the answer: streamed as text, as it arrives.
@@ -123,8 +133,18 @@ class MessageStreamDecoder:
             return None
         return None  # an event type added after this decoder: skipped, as the reference asks
 
+    def _hold(self, index: int, key: str, piece: str) -> None:
+        self._held += len(piece)
+        if self._held > MAX_STREAM_CHARS:
+            raise bad(self.request, f"the streamed answer exceeds MAX_STREAM_CHARS={MAX_STREAM_CHARS} characters")
+        pieces = self._pieces.get((index, key))
+        if pieces is None:
+            self._pieces[(index, key)] = [piece]
+        else:
+            pieces.append(piece)
+
     def _delta(self, obj: dict[str, Any], data: str) -> StreamChunk | None:
-        index, block = self._block(obj)
+        index, _ = self._block(obj)
         delta = obj.get("delta")
         if not isinstance(delta, dict):
             raise bad(self.request, "content_block_delta without a delta object", data)
@@ -133,30 +153,30 @@ class MessageStreamDecoder:
             text = delta.get("text")
             if not isinstance(text, str):
                 raise bad(self.request, "text_delta.text must be a string", data)
-            block["text"] = block.get("text", "") + text
+            self._hold(index, "text", text)
             return StreamChunk(text=text) if text else None
         if dtype == "thinking_delta":
             thinking = delta.get("thinking")
             if not isinstance(thinking, str):
                 raise bad(self.request, "thinking_delta.thinking must be a string", data)
-            block["thinking"] = block.get("thinking", "") + thinking
+            self._hold(index, "thinking", thinking)
             return StreamChunk(reasoning=thinking) if thinking else None
         if dtype == "signature_delta":
             signature = delta.get("signature")
             if not isinstance(signature, str):
                 raise bad(self.request, "signature_delta.signature must be a string", data)
-            block["signature"] = block.get("signature", "") + signature
+            self._hold(index, "signature", signature)
             return None
-        if dtype == "input_json_delta" and index in self._forced:
-            partial = delta.get("partial_json")
-            if not isinstance(partial, str):
-                raise bad(self.request, "input_json_delta.partial_json must be a string", data)
-            block["text"] += partial
-            return StreamChunk(text=partial) if partial else None
         if dtype == "input_json_delta":
             partial = delta.get("partial_json")
-            if not isinstance(partial, str) or index not in self._json:
+            if not isinstance(partial, str) or (index not in self._json and index not in self._forced):
                 raise bad(self.request, "input_json_delta needs a tool_use block and a string partial_json", data)
+            if index in self._forced:
+                self._hold(index, "text", partial)
+                return StreamChunk(text=partial) if partial else None
+            self._held += len(partial)
+            if self._held > MAX_STREAM_CHARS:
+                raise bad(self.request, f"the streamed answer exceeds MAX_STREAM_CHARS={MAX_STREAM_CHARS} characters")
             self._json[index].append(partial)
             return None
         return None  # citations_delta and later delta types carry nothing dsrs keeps
@@ -171,6 +191,10 @@ class MessageStreamDecoder:
             raise bad(self.request, "the stream ended before message_stop (the answer is incomplete)")
         if self._json:
             raise bad(self.request, "the stream stopped inside a tool_use block")
+        for (index, key), pieces in self._pieces.items():
+            block = self._blocks[index]
+            start = block.get(key)
+            block[key] = (start if isinstance(start, str) else "") + "".join(pieces)
         content = [self._blocks[i] for i in sorted(self._blocks)]
         for block in content:
             block.pop("forced", None)
