@@ -118,10 +118,6 @@ async def test_echoed_keys_are_masked_in_the_error(
     assert not _chain(err)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="LMError.code (and type/status copied from a body) is not redacted yet: dsrs.errors / the codecs",
-)
 async def test_echoed_key_is_masked_in_every_error_attribute(transport_name: str, server: HostileServer) -> None:
     lm = dsrs.LM("m", base_url=server.base_url("echo-keys"), api_key=PLAIN_KEY)
     with pytest.raises(dsrs.LMError) as info:

@@ -25,9 +25,9 @@ from dsrs.transport._base import (
     TransportTimeout,
     TruncatedBodyError,
 )
-from dsrs.transport._deadlines import RequestDeadlines
+from dsrs.transport._deadlines import RequestDeadlines, timeout_at
 from dsrs.transport._decoding import ACCEPT_ENCODING
-from dsrs.transport._reading import BoundedBody, within
+from dsrs.transport._reading import BoundedBody, read_body, within
 from dsrs.transport._secrets import debug_logging_on, install_log_filter, remember_secrets, request_secrets, scrub
 
 _DEFAULT_TIMEOUT = 600.0
@@ -99,9 +99,32 @@ class AiohttpTransport(Transport):
         return session
 
     async def send(self, request: HttpRequest) -> HttpResponse:
-        async with self.stream(request) as resp:
-            body = await resp.aread()
-            return HttpResponse(resp.status, resp.headers, body)
+        # One deadline around the whole exchange (not one per read, as for streams): the hot path.
+        session = self._get_session()
+        deadline = RequestDeadlines.total_of(request, _DEFAULT_TIMEOUT)
+        if debug_logging_on():
+            remember_secrets(request.headers)
+        err: TransportError
+        try:
+            async with (
+                timeout_at(deadline[0]),
+                session.request(
+                    request.method,
+                    request.url,
+                    headers=request.headers,
+                    data=request.content,
+                    allow_redirects=False,
+                ) as resp,
+            ):
+                body = await read_body(resp.headers, request.max_body_bytes, resp.content.readany, resp.read)
+                return HttpResponse(resp.status, _LowerHeaders(resp.headers), body)
+        except asyncio.TimeoutError:
+            err = RequestDeadlines.expired(deadline)
+        except TransportError as exc:  # a bound
+            err = exc
+        except Exception as exc:  # see _reading.within: nothing of the library's stays on the chain
+            err = _translate(exc, request)
+        raise err
 
     @asynccontextmanager
     async def stream(self, request: HttpRequest) -> AsyncIterator[StreamingResponse]:

@@ -28,6 +28,12 @@ class RequestDeadlines:
         self._first: Deadline = (now + fb, "first_byte_timeout", fb) if fb is not None else self._total
         self._idle = request.idle_timeout
 
+    @staticmethod
+    def total_of(request: HttpRequest, default_timeout: float) -> Deadline:
+        """Just the whole exchange's deadline (what ``send`` needs)."""
+        total = request.timeout if request.timeout is not None else default_timeout
+        return (asyncio.get_running_loop().time() + total, "timeout", total)
+
     @property
     def total(self) -> Deadline:
         return self._total

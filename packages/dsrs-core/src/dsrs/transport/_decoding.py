@@ -22,20 +22,21 @@ PIECE = 256 * 1024
 class BodyDecoder:
     """Decode a body per its ``content-encoding``; raise :class:`BodyTooLargeError` past ``limit`` bytes."""
 
-    __slots__ = ("_deflate", "_encoding", "_limit", "_total", "_z")
+    __slots__ = ("_deflate", "_encoding", "_head", "_limit", "_total", "_z")
 
     def __init__(self, content_encoding: str | None, limit: int | None) -> None:
         encoding = (content_encoding or "identity").strip().lower()
         self._encoding = encoding
         self._limit = limit
         self._total = 0
-        self._deflate = False
+        self._deflate = False  # "deflate" not yet known to be zlib-wrapped or raw
+        self._head = b""
         self._z: zlib._Decompress | None = None
         if encoding in ("gzip", "x-gzip"):
             self._z = zlib.decompressobj(16 + zlib.MAX_WBITS)
         elif encoding == "deflate":
             self._z = zlib.decompressobj(zlib.MAX_WBITS)
-            self._deflate = True  # may turn out to be raw deflate (no zlib header): see _inflate
+            self._deflate = True  # servers often send raw deflate (no zlib header): see _sniff
         elif encoding not in ("identity", ""):
             raise BodyDecodeError(f"unsupported content-encoding {content_encoding!r} (dsrs accepts {ACCEPT_ENCODING})")
 
@@ -54,12 +55,27 @@ class BodyDecoder:
             self._count(len(chunk))
             yield chunk
             return
+        if self._deflate:
+            chunk = self._sniff(chunk, final=False)
+            if self._deflate:
+                return
         yield from self._inflate(chunk)
 
     def finish(self) -> Iterator[bytes]:
         """Whatever the decompressor still holds at the end of the body."""
         if self._z is not None:
-            yield from self._inflate(b"")
+            yield from self._inflate(self._sniff(b"", final=True) if self._deflate else b"")
+
+    def _sniff(self, chunk: bytes, *, final: bool) -> bytes:
+        # A zlib stream starts with CMF/FLG: method 8 and a multiple of 31 (RFC 1950); else raw deflate.
+        head = self._head + chunk
+        if len(head) < 2 and not final:
+            self._head = head
+            return b""
+        self._head, self._deflate = b"", False
+        if not (len(head) >= 2 and head[0] & 0x0F == 8 and ((head[0] << 8) | head[1]) % 31 == 0):
+            self._z = zlib.decompressobj(-zlib.MAX_WBITS)
+        return head
 
     def _inflate(self, data: bytes) -> Iterator[bytes]:
         z = self._z
@@ -68,13 +84,7 @@ class BodyDecoder:
             try:
                 out = z.decompress(data, PIECE)
             except zlib.error as exc:
-                if self._deflate and self._total == 0:
-                    # "deflate" servers often send raw deflate; retry once without the zlib header.
-                    self._deflate = False
-                    self._z = z = zlib.decompressobj(-zlib.MAX_WBITS)
-                    continue
                 raise BodyDecodeError(f"corrupt {self._encoding} body: {exc}") from None
-            self._deflate = False
             data = z.unconsumed_tail
             if out:
                 self._count(len(out))

@@ -6,6 +6,7 @@ gzip/deflate are enforced by :mod:`dsrs.transport._reading` the same way for bot
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -23,9 +24,9 @@ from dsrs.transport._base import (
     TransportTimeout,
     TruncatedBodyError,
 )
-from dsrs.transport._deadlines import RequestDeadlines
+from dsrs.transport._deadlines import RequestDeadlines, timeout_at
 from dsrs.transport._decoding import ACCEPT_ENCODING
-from dsrs.transport._reading import BoundedBody, within
+from dsrs.transport._reading import BoundedBody, read_body, within
 from dsrs.transport._secrets import debug_logging_on, install_log_filter, remember_secrets, request_secrets, scrub
 
 _DEFAULT_TIMEOUT = 600.0
@@ -54,10 +55,42 @@ class HttpxTransport(Transport):
         self._client = client or httpx.AsyncClient(limits=limits, **client_kwargs)
         install_log_filter()
 
+    def _build(self, request: HttpRequest) -> httpx.Request:
+        return self._client.build_request(
+            request.method,
+            request.url,
+            # Only what read_body/BoundedBody decode (httpx would add br/zstd when their packages are installed).
+            headers={"accept-encoding": ACCEPT_ENCODING, **request.headers},
+            content=request.content,
+            timeout=_NO_TIMEOUT,
+        )
+
     async def send(self, request: HttpRequest) -> HttpResponse:
-        async with self.stream(request) as resp:
-            body = await resp.aread()
-            return HttpResponse(resp.status, resp.headers, body)
+        # One deadline around the whole exchange (not one per read, as for streams): the hot path.
+        deadline = RequestDeadlines.total_of(request, _DEFAULT_TIMEOUT)
+        if debug_logging_on():
+            remember_secrets(request.headers)
+        err: TransportError
+        try:
+            async with timeout_at(deadline[0]):
+                resp = await self._client.send(self._build(request), stream=True, follow_redirects=False)
+                try:
+                    raw = resp.aiter_raw()
+
+                    async def read() -> bytes:
+                        return await anext(raw, b"")
+
+                    body = await read_body(resp.headers, request.max_body_bytes, read)
+                finally:
+                    await resp.aclose()
+                return HttpResponse(resp.status_code, {k.lower(): v for k, v in resp.headers.items()}, body)
+        except asyncio.TimeoutError:
+            err = RequestDeadlines.expired(deadline)
+        except TransportError as exc:  # a bound
+            err = exc
+        except Exception as exc:  # see _reading.within: nothing of the library's stays on the chain
+            err = _translate(exc, request)
+        raise err
 
     @asynccontextmanager
     async def stream(self, request: HttpRequest) -> AsyncIterator[StreamingResponse]:
@@ -70,15 +103,7 @@ class HttpxTransport(Transport):
             return _translate(exc, request)
 
         async def open_response() -> httpx.Response:
-            req = client.build_request(
-                request.method,
-                request.url,
-                # Only what BoundedBody decodes (httpx would add br/zstd when their packages are installed).
-                headers={"accept-encoding": ACCEPT_ENCODING, **request.headers},
-                content=request.content,
-                timeout=_NO_TIMEOUT,
-            )
-            return await client.send(req, stream=True, follow_redirects=False)
+            return await client.send(self._build(request), stream=True, follow_redirects=False)
 
         resp = await within(deadlines.opening(), open_response, translate)
         assert isinstance(resp, httpx.Response)

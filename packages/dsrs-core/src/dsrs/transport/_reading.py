@@ -1,7 +1,8 @@
 """A response body read within the request's deadlines and size bound, content-decoded.
 
-Both transports hand :class:`BoundedBody` a function returning the next raw chunk (``b""`` at the
-end) plus their exception translation; deadlines, decoding and bounds live here once.
+Both transports hand :class:`BoundedBody` (streams) or :func:`read_body` (``send``) a function
+returning the next raw chunk (``b""`` at the end) plus their exception translation; deadlines,
+decoding and bounds live here once.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dsrs.transport._base import BodyTooLargeError, HttpRequest, StreamingRespon
 from dsrs.transport._deadlines import Deadline, RequestDeadlines, timeout_at
 from dsrs.transport._decoding import BodyDecoder
 
-__all__ = ["BoundedBody", "within"]
+__all__ = ["BoundedBody", "read_body", "within"]
 
 
 async def within(
@@ -76,21 +77,41 @@ class BoundedBody(StreamingResponse):
         self.complete = True
 
     async def aread(self) -> bytes:
-        limit = self._request.max_body_bytes
-        encoding = self.headers.get("content-encoding")
-        decoder = BodyDecoder(encoding, limit)
-        if not encoding and _declared_length(self.headers) > limit:
-            raise BodyTooLargeError("max_body_bytes", limit)  # refused before a byte is read
-        parts: list[bytes] = []
-        while chunk := await self._next():
-            parts.extend(decoder.decode(chunk))
-        parts.extend(decoder.finish())
+        body = await read_body(self.headers, self._request.max_body_bytes, self._next)
         self.complete = True
-        return parts[0] if len(parts) == 1 else b"".join(parts)
+        return body
 
 
-def _declared_length(headers: Mapping[str, str]) -> int:
+async def read_body(
+    headers: Mapping[str, str],
+    limit: int,
+    read_chunk: Callable[[], Awaitable[bytes]],
+    read_declared: Callable[[], Awaitable[bytes]] | None = None,
+) -> bytes:
+    """A whole body of at most ``limit`` decoded bytes. ``headers.get`` must ignore case.
+
+    A plain body with a ``content-length`` within the bound is read in one go by ``read_declared``
+    (the library's own read, which stops at that length) when given; a longer one is refused before
+    a byte is read; anything else (chunked, compressed) is read chunk by chunk and counted.
+    """
+    encoding = headers.get("content-encoding")
+    if not encoding or encoding.lower() == "identity":
+        declared = _declared_length(headers)
+        if declared is not None:
+            if declared > limit:
+                raise BodyTooLargeError("max_body_bytes", limit)
+            if read_declared is not None:
+                return await read_declared()
+    decoder = BodyDecoder(encoding, limit)
+    parts: list[bytes] = []
+    while chunk := await read_chunk():
+        parts.extend(decoder.decode(chunk))
+    parts.extend(decoder.finish())
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def _declared_length(headers: Mapping[str, str]) -> int | None:
     try:
-        return int(headers.get("content-length") or 0)
+        return int(headers.get("content-length") or "")
     except ValueError:
-        return 0
+        return None
