@@ -94,3 +94,16 @@ def test_word_counts() -> None:
         bip39.check_mnemonic(" ".join(NIP06_WORDS.split()[:11]))
     with pytest.raises(bip39.Bip39Error, match="got 17"):
         bip39.entropy_to_mnemonic(bytes(17))
+
+
+def test_cli_reports_a_mnemonic_typo_without_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from dsrs_pylon.cli import main
+
+    monkeypatch.setenv("PYLON_MNEMONIC", NIP06_WORDS.replace("guide", "guid"))
+    assert main(["whoami"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "Traceback" not in err
+    assert "word 5 of the mnemonic, 'guid'" in err and "(closest: 'guide')" in err
+    assert "accident" not in err  # the other words stay out of the output

@@ -31,6 +31,7 @@ async def test_paid_job_with_wallets_of_each_encryption(
             lm = PylonLM.new_swarm(relay.url).with_timeout(10).with_budget_msats(100).with_targets(dvm.public_key)
             r = await lm.acall("pay me privately")
         assert r.text == "pay me privately" and r.usage.cost_msats == 25
+        assert r.usage.detail["proof_valid"] is True  # the wallet's preimage matched the invoice
         assert ledger.balances == {"customer": 975, "provider": 25}
         assert "pay_invoice" in [m for _, m in service.requests]
         assert set(service.request_schemes) == {expected}

@@ -87,13 +87,17 @@ async def _serve(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.command == "whoami":
-        from dsrs_pylon.keys import load_keys
+    from dsrs_pylon.keys import InvalidKeyError, load_keys
 
-        keys = load_keys()
-        print(f"{keys.npub} {keys.public_key} (from {keys.source})")
-        return 0
-    return asyncio.run(_serve(args))
+    try:
+        if args.command == "whoami":
+            keys = load_keys()
+            print(f"{keys.npub} {keys.public_key} (from {keys.source})")
+            return 0
+        return asyncio.run(_serve(args))
+    except InvalidKeyError as exc:  # a bad PYLON_NSEC / PYLON_MNEMONIC / key file: say which, no traceback
+        print(f"dsrs-pylon: identity: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover
