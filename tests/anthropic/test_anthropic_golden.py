@@ -301,6 +301,12 @@ BAD: list[tuple[dict[str, Any], str]] = [
     ({"options": {"thinking": 2000}, "temperature": 0.5}, "cannot be combined with extended thinking"),
     ({"options": {"thinking": "lots"}}, "thinking must be a budget in tokens"),
     ({"tool_choice": "auto"}, "tool_choice='auto' needs tools="),
+    ({"options": {"thinking": 2000, "top_k": 5}}, "top_k=5 cannot be combined with extended thinking"),
+    ({"options": {"thinking": 2000, "top_p": 0.5}}, r"top_p=0.5 with extended thinking must be in \[0.95, 1\]"),
+    (
+        {"options": {"thinking": 2000}, "tools": (dsrs.Tool("f"),), "tool_choice": "f"},
+        "tool_choice='f' forces a tool, which extended thinking does not allow",
+    ),
 ]
 
 

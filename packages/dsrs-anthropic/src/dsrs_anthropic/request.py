@@ -390,8 +390,17 @@ def encode_body(request: LMRequest, *, stream: bool = False) -> dict[str, Any]:
     for key in ("top_p", "top_k", "metadata", "service_tier"):
         if opts.get(key) is not None:
             body[key] = opts[key] if not isinstance(opts[key], Mapping) else dict(opts[key])
+    enabled = thinking is not None and thinking.get("type") == "enabled"
     if thinking is not None:
         body["thinking"] = thinking
+    if enabled:
+        # Extended thinking refuses top_k, a top_p below 0.95 and a forced tool (extended-thinking docs).
+        if opts.get("top_k") is not None:
+            raise _error(
+                f"top_k={opts['top_k']!r} cannot be combined with extended thinking (the API refuses it)", request
+            )
+        if opts.get("top_p") is not None and opts["top_p"] < 0.95:
+            raise _error(f"top_p={opts['top_p']!r} with extended thinking must be in [0.95, 1]", request)
     tools = [_tool(t) for t in request.tools]
     if request.tool_choice is not None and not request.tools:
         raise _error(f"tool_choice={request.tool_choice!r} needs tools= (none were given)", request)
@@ -421,6 +430,12 @@ def encode_body(request: LMRequest, *, stream: bool = False) -> dict[str, Any]:
         }
     if tools:
         body["tools"] = tools
+    if enabled and tool_choice is not None and tool_choice.get("type") in ("any", "tool"):
+        raise _error(
+            f"tool_choice={request.tool_choice!r} forces a tool, which extended thinking does not allow "
+            "(use 'auto' or 'none')",
+            request,
+        )
     if tool_choice is not None:
         body["tool_choice"] = tool_choice
     if output_config:
