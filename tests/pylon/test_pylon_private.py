@@ -258,3 +258,22 @@ async def test_long_partials_are_split_into_nip44_sized_pieces(relay: LoopbackRe
     pieces = [encryption.decrypt_from(customer, provider.public_key, c) for c, _ in sent]
     assert "".join(pieces) == delta
     assert [t[0] for _, t in sent] == [["offset", "7"], ["offset", str(7 + 16_383)], ["offset", str(7 + 32_766)]]
+
+
+class JunkPartialsDvm(DvmService):
+    """Floods the job with partials that are out of bounds, far ahead or repeated, then answers."""
+
+    async def _generate(self, lm: Any, messages: Any, request: Any, scheme: str | None) -> Any:
+        for offset in ["²", "9" * 5_000, "-1", *(str(10_000 + n) for n in range(300))]:
+            await self.feedback(request, "partial", content="junk", tags=[["offset", offset]])
+        await self._partial(request, "real ", 0, scheme)
+        await self._partial(request, "real ", 0, scheme)  # a repeat
+        return await lm.acall(messages)
+
+
+async def test_junk_partials_over_the_relay_stay_bounded_and_the_result_wins(relay: LoopbackRelay) -> None:
+    async with JunkPartialsDvm(dsrs.LM("fake:echo"), [relay.url]) as dvm:
+        stream = swarm(relay.url, dvm.public_key).with_encryption(False).astream("real answer")
+        deltas = [d async for d in stream]
+    assert stream.response is not None and stream.response.text == "real answer"
+    assert deltas == ["real ", "answer"]  # the one in-order delta, then the rest of the verified result
