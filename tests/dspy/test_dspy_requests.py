@@ -116,20 +116,38 @@ def test_a_json_schema_response_format_is_sent_as_structured_output(server: Loop
 
 
 @pytest.mark.parametrize(
-    ("message", "config", "named"),
+    ("message", "config", "named", "feature"),
     [
-        (lm15.Message.user([lm15.TextPart("look"), lm15.ImagePart(url="https://example.com/a.png")]), {}, "ImagePart"),
-        (lm15.Message.user("hi"), {"logprobs": 2}, "Config.logprobs"),
-        (lm15.Message.user("hi"), {"service_tier": "flex"}, "Config.service_tier"),
-        (lm15.Message.user("hi"), {"reasoning": lm15.Reasoning("low", thinking_budget=512)}, "thinking_budget"),
+        (
+            lm15.Message.user([lm15.TextPart("look"), lm15.ImagePart(url="https://example.com/a.png")]),
+            {},
+            "image part",
+            "messages[0].parts[1]",
+        ),
+        (lm15.Message.user("hi"), {"logprobs": 2}, "Config.logprobs", "config.logprobs"),
+        (lm15.Message.user("hi"), {"service_tier": "flex"}, "Config.service_tier", "config.service_tier"),
+        (
+            lm15.Message.user("hi"),
+            {"reasoning": lm15.Reasoning("low", thinking_budget=512)},
+            "thinking_budget",
+            "config.reasoning",
+        ),
+        (
+            lm15.Message.user("hi"),
+            {"tool_choice": lm15.ToolChoice(mode="auto", allowed=("get_weather",))},
+            "ToolChoice",
+            "config.tool_choice.allowed",
+        ),
     ],
 )
 def test_what_dsrs_cannot_carry_is_refused_by_name_before_sending(
-    server: LoopbackServer, message: Any, config: dict[str, Any], named: str
+    server: LoopbackServer, message: Any, config: dict[str, Any], named: str, feature: str
 ) -> None:
     dspy_lm = _lm(server)
-    with pytest.raises(dspy_errors.LMUnsupportedFeatureError, match=named):
-        dspy_lm(_request(dspy_lm, message, **config))
+    request = lm15.Request(model=dspy_lm.model, messages=(message,), tools=(WEATHER,), config=lm15.Config(**config))
+    with pytest.raises(dspy_errors.LMUnsupportedFeatureError, match=named) as info:
+        dspy_lm(request)
+    assert info.value.feature == feature
     assert chat_bodies(server) == []
 
 

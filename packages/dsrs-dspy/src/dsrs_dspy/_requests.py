@@ -37,8 +37,11 @@ class DsrsCall:
     options: dict[str, Any] = field(default_factory=dict)
 
 
-def _unsupported(what: str) -> lm15.UnsupportedFeatureError:
-    return lm15.UnsupportedFeatureError(f"dsrs_dspy cannot send {what} through dsrs", provider="dsrs")
+def _unsupported(what: str, feature: str | None = None) -> lm15.UnsupportedFeatureError:
+    """The refusal of one request field; ``feature`` is its path (lm15's convention), e.g. ``config.logprobs``."""
+    return lm15.UnsupportedFeatureError(
+        f"dsrs_dspy: {what} cannot be sent through dsrs (refused before sending)", feature=feature, provider="dsrs"
+    )
 
 
 def _text_of(parts: Any, where: str) -> str:
@@ -46,61 +49,62 @@ def _text_of(parts: Any, where: str) -> str:
     if isinstance(parts, str):
         return parts
     texts: list[str] = []
-    for part in parts:
+    for i, part in enumerate(parts):
         if isinstance(part, lm15.TextPart):
             texts.append(part.text)
         else:
-            raise _unsupported(f"a {type(part).__name__} in {where} (dsrs messages carry text)")
+            raise _unsupported(f"a {part.type} part ({type(part).__name__}; dsrs messages carry text)", f"{where}[{i}]")
     return "\n".join(texts)
 
 
-def _tool_result_text(part: Any) -> str:
+def _tool_result_text(part: Any, where: str) -> str:
     pieces: list[str] = []
-    for item in part.content:
+    for i, item in enumerate(part.content):
         if isinstance(item, lm15.TextPart):
             pieces.append(item.text)
         elif isinstance(item, lm15.DataPart):
             pieces.append(json.dumps(item.value, ensure_ascii=False))
         else:
-            raise _unsupported(f"a {type(item).__name__} in a tool result")
+            raise _unsupported(f"a {item.type} part in a tool result ({type(item).__name__})", f"{where}.content[{i}]")
     return "\n".join(pieces)
 
 
 def _messages(request: Any) -> list[Message]:
     out: list[Message] = []
     if request.system is not None:
-        out.append(Message("system", _text_of(request.system, "the system prompt")))
+        out.append(Message("system", _text_of(request.system, "system")))
     for index, message in enumerate(request.messages):
-        where = f"messages[{index}] ({message.role})"
+        where = f"messages[{index}].parts"
         if message.role in ("user", "developer"):
             # dsrs has no developer role; it is the application's instruction, as a system message is.
             out.append(Message("user" if message.role == "user" else "system", _text_of(message.parts, where)))
         elif message.role == "assistant":
             texts: list[str] = []
             calls: list[ToolCall] = []
-            for part in message.parts:
+            for i, part in enumerate(message.parts):
                 if isinstance(part, lm15.TextPart):
                     texts.append(part.text)
                 elif isinstance(part, lm15.ToolCallPart):
                     calls.append(ToolCall(part.id, part.name, json.dumps(part.input, ensure_ascii=False)))
                 else:
-                    raise _unsupported(f"a {type(part).__name__} in {where}")
+                    raise _unsupported(f"a {part.type} part in an assistant message", f"{where}[{i}]")
             out.append(Message("assistant", "\n".join(texts) if texts else None, tool_calls=tuple(calls)))
         elif message.role == "tool":
-            for part in message.parts:
+            for i, part in enumerate(message.parts):
                 if not isinstance(part, lm15.ToolResultPart):
-                    raise _unsupported(f"a {type(part).__name__} in {where}")
-                out.append(Message("tool", _tool_result_text(part), name=part.name, tool_call_id=part.id))
+                    raise _unsupported(f"a {part.type} part in a tool message", f"{where}[{i}]")
+                text = _tool_result_text(part, f"{where}[{i}]")
+                out.append(Message("tool", text, name=part.name, tool_call_id=part.id))
         else:  # pragma: no cover - lm15 validates roles
-            raise _unsupported(f"the message role {message.role!r}")
+            raise _unsupported(f"the message role {message.role!r}", f"messages[{index}].role")
     return out
 
 
 def _tools(request: Any) -> tuple[Tool, ...]:
     tools: list[Tool] = []
-    for tool in request.tools:
+    for i, tool in enumerate(request.tools):
         if not isinstance(tool, lm15.FunctionTool):
-            raise _unsupported(f"the provider-native tool {tool.name!r}")
+            raise _unsupported(f"the provider-native tool {tool.name!r}", f"tools[{i}]")
         tools.append(Tool(tool.name, tool.description or "", dict(tool.parameters)))
     return tuple(tools)
 
@@ -109,10 +113,13 @@ def _tool_choice(choice: Any) -> str | dict[str, Any] | None:
     if choice is None:
         return None
     if choice.parallel is not None:
-        raise _unsupported("ToolChoice.parallel")
+        raise _unsupported("ToolChoice.parallel", "config.tool_choice.parallel")
     if choice.allowed:
-        if len(choice.allowed) != 1 or choice.mode not in ("required", "auto"):
-            raise _unsupported(f"ToolChoice(mode={choice.mode!r}, allowed={list(choice.allowed)!r})")
+        # One required tool is the OpenAI wire's named tool choice; a subset the model may pick from
+        # (or skip) has no spelling there, and forcing one instead would change what was asked.
+        if len(choice.allowed) != 1 or choice.mode != "required":
+            what = f"ToolChoice(mode={choice.mode!r}, allowed={list(choice.allowed)!r})"
+            raise _unsupported(what, "config.tool_choice.allowed")
         return {"type": "function", "function": {"name": choice.allowed[0]}}
     return str(choice.mode)
 
@@ -135,14 +142,14 @@ def to_dsrs_call(request: Any) -> DsrsCall:
     config = request.config
     for name in _UNSUPPORTED_FIELDS:
         if getattr(config, name, None) is not None:
-            raise _unsupported(f"Config.{name}")
+            raise _unsupported(f"Config.{name}", f"config.{name}")
     settings: dict[str, Any] = {k: getattr(config, k) for k in _REQUEST_FIELDS if getattr(config, k) is not None}
     if config.stop:
         settings["stop"] = tuple(config.stop)
     options: dict[str, Any] = {k: getattr(config, k) for k in _OPTION_FIELDS if getattr(config, k) is not None}
     if config.reasoning is not None:
         if config.reasoning.thinking_budget is not None or config.reasoning.summary is not None:
-            raise _unsupported("Reasoning.thinking_budget / Reasoning.summary")
+            raise _unsupported("Reasoning.thinking_budget / Reasoning.summary", "config.reasoning")
         options["reasoning_effort"] = config.reasoning.effort
     # Provider-specific settings: DSPy already refused execution controls (model, stream, api_key...)
     # in them, so what is left is exactly what the caller meant for the provider.
