@@ -38,7 +38,12 @@ from dsrs.types import (
     normalize_messages,
 )
 
-__all__ = ["DEFAULT_RETRIES", "LM", "LMStream", "REQUEST_FIELDS", "DsrsCacheWarning"]
+__all__ = [
+    "DEFAULT_RETRIES",
+    "LM",
+    "LMStream",
+    "REQUEST_FIELDS",
+]
 
 T = TypeVar("T")
 
@@ -49,10 +54,6 @@ DEFAULT_RETRIES = RetryPolicy(max_attempts=3, base_delay=0.25, max_delay=8.0)
 _NO_RETRIES = RetryPolicy(max_attempts=1)
 #: Token counts above this are not a real answer (no model reads or writes 100M tokens per call).
 _MAX_SANE_TOKENS = 100_000_000
-
-
-class DsrsCacheWarning(UserWarning):
-    """The cache could not store an answer; the answer is returned and its spend recorded anyway."""
 
 
 _LM_FIELDS = (
@@ -589,7 +590,7 @@ def _finish(
 
 async def _store(request: LMRequest, response: LMResponse) -> None:
     """Cache a paid answer; a failure to store it is a warning, never a lost answer."""
-    from dsrs._cache import get_cache
+    from dsrs._cache import CacheWarning, get_cache
 
     try:
         await get_cache().aset(request.cache_key(), response)
@@ -597,7 +598,7 @@ async def _store(request: LMRequest, response: LMResponse) -> None:
         warnings.warn(
             f"dsrs: the answer from {request.provider}:{request.model} was not cached ({type(exc).__name__}: "
             f"{str(exc)[:200]}); it is returned and its cost recorded",
-            DsrsCacheWarning,
+            CacheWarning,
             stacklevel=3,
         )
 
@@ -607,8 +608,7 @@ def _record(
 ) -> None:
     h = get_host().hooks
     if h.has_usage_sinks:
-        _emit(
-            h,
+        h.usage_recorded(
             UsageRecord(
                 provider=request.provider,
                 model=request.model,
@@ -629,8 +629,7 @@ def _record_failure(
 ) -> None:
     h = get_host().hooks
     if h.has_usage_sinks:
-        _emit(
-            h,
+        h.usage_recorded(
             UsageRecord(
                 provider=request.provider,
                 model=request.model,
@@ -643,18 +642,6 @@ def _record_failure(
                 error=type(exc).__name__,
                 request=request,
             ),
-        )
-
-
-def _emit(hooks: Any, record: UsageRecord) -> None:
-    """Send a record to the usage sinks; a broken sink is a warning, never a lost answer."""
-    try:
-        hooks.usage_recorded(record)
-    except Exception as exc:
-        warnings.warn(
-            f"dsrs: a dsrs_usage_recorded hook failed ({type(exc).__name__}: {str(exc)[:200]})",
-            RuntimeWarning,
-            stacklevel=4,
         )
 
 

@@ -1,0 +1,234 @@
+"""The one call path: retries on a plain LM, usage checked before billing, a paid answer never lost,
+budgets that send the cap they reserved, and a usage record for every attempt."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import pytest
+
+import dsrs
+from dsrs import _cache
+from dsrs.plugins import hookimpl, register_plugin, unregister_plugin
+from dsrs.testing import Reply, openai_chat_reply, openai_wire_server
+from dsrs.types import UsageRecord
+
+
+def _chat(text: str = "ok", **usage: Any) -> dict[str, Any]:
+    u = {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5, **usage}
+    return {
+        "id": "c1",
+        "object": "chat.completion",
+        "model": "m",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+        "usage": u,
+    }
+
+
+# --- retries on a plain LM --------------------------------------------------------------------
+
+
+def test_a_plain_lm_retries_a_5xx_then_answers() -> None:
+    with openai_wire_server() as srv:
+        srv.push(Reply(500, {"error": {"message": "boom", "type": "server_error"}}))
+        srv.push(Reply(503, {"error": {"message": "busy", "type": "server_error"}}))
+        lm = dsrs.LM("m", base_url=srv.url, retries=dsrs.RetryPolicy(max_attempts=3, base_delay=0.01))
+        assert lm.call("hello").text == "hello"
+        assert len(srv.requests) == 3
+
+
+def test_retries_stop_at_the_policy_and_raise_the_last_error() -> None:
+    with openai_wire_server() as srv:
+        for _ in range(3):
+            srv.push(Reply(500, {"error": {"message": "boom", "type": "server_error"}}))
+        lm = dsrs.LM("m", base_url=srv.url, retries=1)  # one retry = two attempts
+        with pytest.raises(dsrs.ProviderUnavailableError):
+            lm.call("hello")
+        assert len(srv.requests) == 2
+
+
+def test_a_4xx_is_never_retried() -> None:
+    with openai_wire_server() as srv:
+        srv.push(Reply(400, {"error": {"message": "bad", "type": "invalid_request_error"}}))
+        lm = dsrs.LM("m", base_url=srv.url, retries=3)
+        with pytest.raises(dsrs.InvalidRequestError):
+            lm.call("hello")
+        assert len(srv.requests) == 1
+
+
+def test_a_long_retry_after_is_not_waited_for() -> None:
+    with openai_wire_server() as srv:
+        srv.push(Reply(429, {"error": {"message": "slow down", "type": "rate_limit_error"}}, {"retry-after": "120"}))
+        lm = dsrs.LM("m", base_url=srv.url, retries=3)
+        with pytest.raises(dsrs.RateLimitError) as info:
+            lm.call("hello")
+        assert info.value.retry_after == 120
+        assert len(srv.requests) == 1
+
+
+def test_the_default_retries_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DSRS_RETRIES", raising=False)
+    assert dsrs.LM("fake:echo").retries.max_attempts == 3
+    monkeypatch.setenv("DSRS_RETRIES", "0")
+    assert dsrs.LM("fake:echo").retries.max_attempts == 1
+    monkeypatch.setenv("DSRS_RETRIES", "lots")
+    with pytest.raises(dsrs.InvalidValueError, match="DSRS_RETRIES"):
+        dsrs.LM("fake:echo")
+
+
+def test_lanes_are_retried_by_the_mux_only() -> None:
+    with openai_wire_server() as srv:
+        for _ in range(5):
+            srv.push(Reply(500, {"error": {"message": "boom", "type": "server_error"}}))
+        lane = dsrs.LM("m", base_url=srv.url, retries=5)  # ignored inside the mux
+        mux = dsrs.LaneMux(retry=dsrs.RetryPolicy(max_attempts=2, base_delay=0.0), failover=dsrs.FailoverPolicy())
+        mux.add_lane("only", lane)
+        with pytest.raises(dsrs.AllLanesFailedError):
+            mux.call("hello")
+        assert len(srv.requests) == 2
+
+
+# --- usage is checked before it is billed ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "usage",
+    [
+        {"prompt_tokens": -5},
+        {"completion_tokens": 10**15, "total_tokens": 10**15},
+        {"prompt_tokens": 2**70},
+        {"prompt_tokens": "many"},
+    ],
+    ids=["negative", "10^15", "over-64-bit", "not-a-number"],
+)
+def test_lying_usage_is_a_response_parse_error(usage: dict[str, Any]) -> None:
+    with openai_wire_server() as srv:
+        srv.push(Reply(200, _chat(**usage)))
+        with pytest.raises(dsrs.ResponseParseError, match="usage"):
+            dsrs.LM("m", base_url=srv.url).call("hello")
+
+
+def test_more_completion_tokens_than_the_cap_is_refused() -> None:
+    with openai_wire_server() as srv:
+        srv.push(Reply(200, _chat(completion_tokens=5000, total_tokens=5003)))
+        with pytest.raises(dsrs.ResponseParseError, match="capped at 100"):
+            dsrs.LM("m", base_url=srv.url, max_tokens=100).call("hello")
+
+
+def test_a_lying_lane_is_a_lane_fault_the_mux_moves_past() -> None:
+    with openai_wire_server() as bad, openai_wire_server() as good:
+        bad.handler = lambda req: Reply(200, _chat(prompt_tokens=-1))
+        mux = (
+            dsrs.LaneMux()
+            .add_lane("liar", dsrs.LM("m", base_url=bad.url))
+            .add_lane("honest", dsrs.LM("m", base_url=good.url))
+        )
+        r = mux.call("hello")
+        assert r.lane == "honest" and r.text == "hello"
+
+
+# --- nothing lost after a paid answer ------------------------------------------------------------
+
+
+class _BrokenCache(_cache.MemoryCache):
+    async def aset(self, key: str, response: dsrs.LMResponse) -> None:
+        raise RecursionError("maximum recursion depth exceeded while encoding a JSON object")
+
+
+def test_a_failed_cache_write_is_a_warning_and_the_answer_is_returned() -> None:
+    deep: Any = 1
+    for _ in range(400):
+        deep = {"d": deep}
+    previous = _cache.get_cache()
+    _cache.set_cache(_BrokenCache())
+    try:
+        with openai_wire_server() as srv:
+            srv.handler = lambda req: Reply(200, _chat(prompt_tokens_details=deep))
+            lm = dsrs.LM("fake:echo", cache=True)
+            mux = dsrs.LaneMux(budget_msats=10_000).add_lane("only", lm)
+            with pytest.warns(_cache.CacheWarning, match="not cached"):
+                r = mux.call("a paid answer")
+        assert r.text == "a paid answer"
+        assert mux.usage.calls == 1 and mux.usage.cost_msats and mux.usage.cost_msats > 0
+        assert mux.budget_status()["global"].spent == mux.usage.cost_msats
+    finally:
+        _cache.set_cache(previous)
+
+
+# --- budgets that hold -----------------------------------------------------------------------------
+
+
+def test_a_budgeted_lane_without_max_tokens_sends_the_cap_it_reserved() -> None:
+    with openai_wire_server() as srv:
+        mux = dsrs.LaneMux(budget_msats=10**9, reserve_msats=10, default_max_tokens=256)
+        mux.add_lane("only", dsrs.LM("m", base_url=srv.url))
+        mux.call("hello")
+        assert srv.requests[-1].json()["max_tokens"] == 256
+
+
+def test_an_unbudgeted_lane_sends_no_cap_of_its_own() -> None:
+    with openai_wire_server() as srv:
+        mux = dsrs.LaneMux().add_lane("only", dsrs.LM("m", base_url=srv.url))
+        mux.call("hello")
+        assert "max_tokens" not in srv.requests[-1].json()
+
+
+# --- a usage record for every attempt ----------------------------------------------------------------
+
+
+class _Sink:
+    def __init__(self) -> None:
+        self.records: list[UsageRecord] = []
+
+    @hookimpl
+    def dsrs_usage_recorded(self, record: UsageRecord) -> None:
+        self.records.append(record)
+
+
+def test_failures_and_answers_are_recorded_with_one_request_id() -> None:
+    sink = _Sink()
+    name = register_plugin(sink, name="test-sink")
+    try:
+        with openai_wire_server() as down, openai_wire_server() as up:
+            down.handler = lambda req: Reply(503, {"error": {"message": "down", "type": "server_error"}})
+            up.handler = openai_chat_reply
+            mux = dsrs.LaneMux(retry=dsrs.RetryPolicy(max_attempts=2, base_delay=0.0))
+            mux.add_lane("down", dsrs.LM("m", base_url=down.url)).add_lane("up", dsrs.LM("m", base_url=up.url))
+            mux.call("hello")
+    finally:
+        unregister_plugin(name)
+    attempts = [(r.lane, r.attempt, r.error) for r in sink.records]
+    assert attempts == [
+        ("down", 1, "ProviderUnavailableError"),
+        ("down", 2, "ProviderUnavailableError"),
+        ("up", 3, None),
+    ]
+    assert len({r.request_id for r in sink.records}) == 1 and sink.records[0].request_id
+    assert sink.records[-1].response is not None and sink.records[-1].request is not None
+
+
+def test_a_broken_usage_sink_never_loses_the_answer() -> None:
+    class Broken:
+        @hookimpl
+        def dsrs_usage_recorded(self, record: UsageRecord) -> None:
+            raise RuntimeError("sink down")
+
+    name = register_plugin(Broken(), name="broken-sink")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert dsrs.LM("fake:echo").call("still here").text == "still here"
+        assert any("usage sink" in str(w.message) and "sink down" in str(w.message) for w in caught)
+    finally:
+        unregister_plugin(name)
+
+
+def test_a_stream_without_its_final_chunk_is_a_parse_error() -> None:
+    chunks = [
+        'data: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"par"}}]}\n\n',
+    ]
+    with openai_wire_server() as srv:
+        srv.push(Reply(200, headers={"content-type": "text/event-stream"}, chunks=chunks))
+        with pytest.raises(dsrs.ResponseParseError):
+            "".join(dsrs.LM("m", base_url=srv.url).stream("hello"))
