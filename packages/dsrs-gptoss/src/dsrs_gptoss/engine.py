@@ -41,7 +41,7 @@ SUPPORTED_SPEC = ">=2026.10,<2027"
 # CommonParams fields set below; a release that renames one fails the start check, not mid-request.
 _PARAMS = (
     *("port", "hostnames", "n_ctx", "n_parallel", "n_batch", "n_ubatch", "cont_batching", "use_jinja"),
-    *("reasoning_format", "model_alias", "warmup"),
+    *("reasoning_format", "model_alias", "warmup", "kv_unified"),
 )
 _PROBE_SCHEMA = {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}
 
@@ -88,8 +88,8 @@ def check_engine(xllamacpp: Any) -> None:
     """Fail with the missing piece when this xllamacpp cannot serve the provider's requests."""
     params = xllamacpp.CommonParams()
     missing = [name for name in _PARAMS if not hasattr(params, name)]
-    missing += [f"cpuparams.{n}" for n in ("n_threads",) if not hasattr(params.cpuparams, n)]
-    missing += [f"cpuparams_batch.{n}" for n in ("n_threads",) if not hasattr(params.cpuparams_batch, n)]
+    missing += [f"cpuparams.{n}" for n in ("n_threads", "poll") if not hasattr(params.cpuparams, n)]
+    missing += [f"cpuparams_batch.{n}" for n in ("n_threads", "poll") if not hasattr(params.cpuparams_batch, n)]
     if not hasattr(params, "model") or not hasattr(params.model, "path"):
         missing.append("model.path")
     if missing:
@@ -114,6 +114,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--parallel", "-np", type=int, default=1)
     p.add_argument("--batch-size", "-b", type=int, default=None)
     p.add_argument("--ubatch-size", "-ub", type=int, default=None)
+    p.add_argument("--poll", type=int, default=None, help="0-100: how much idle ggml threads spin (0 = yield)")
+    p.add_argument("--poll-batch", type=int, default=None)
+    p.add_argument("--kv-unified", "-kvu", action="store_true", help="one KV pool shared by the slots")
     p.add_argument("--cont-batching", dest="cont_batching", action="store_true", default=True)
     p.add_argument("--no-cont-batching", dest="cont_batching", action="store_false")
     p.add_argument("--alias", "-a", default=None)
@@ -135,6 +138,11 @@ def _params(xllamacpp: Any, args: argparse.Namespace) -> Any:
     p.cont_batching = args.cont_batching
     p.cpuparams.n_threads = args.threads
     p.cpuparams_batch.n_threads = args.threads_batch
+    if args.poll is not None:
+        p.cpuparams.poll = args.poll
+    if args.poll_batch is not None:
+        p.cpuparams_batch.poll = args.poll_batch
+    p.kv_unified = args.kv_unified
     if args.batch_size:
         p.n_batch = args.batch_size
     if args.ubatch_size:

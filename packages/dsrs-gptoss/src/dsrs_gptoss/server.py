@@ -395,7 +395,7 @@ class LlamaServer:
             "--port",
             str(self.port),
             "--ctx-size",
-            str(self.ctx_size),
+            str(self.ctx_size * self.parallel),  # llama.cpp splits the total among the slots
         ]
         if self.jinja:
             # The model's own chat template (Harmony for gpt-oss); reasoning split into reasoning_content.
@@ -407,7 +407,6 @@ class LlamaServer:
         if self.threads_batch:
             cmd += ["--threads-batch", str(self.threads_batch)]
         if self.parallel > 1:
-            # ctx_size is the total: llama.cpp gives each slot ctx_size / parallel tokens.
             cmd += ["--parallel", str(self.parallel), "--cont-batching"]
         if self.engine.kind == "xllamacpp":
             cmd += ["--parent-pid", str(os.getpid())]
