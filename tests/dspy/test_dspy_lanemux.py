@@ -44,6 +44,20 @@ def test_failover_to_the_next_lane_is_invisible_to_dspy(down: LoopbackServer, se
     assert dspy_lm.model == "dsrs:lanemux(down,up)"
 
 
+def test_lane_restricts_every_call_to_one_lane_or_tier(down: LoopbackServer, server: LoopbackServer) -> None:
+    mux = dsrs.LaneMux(retry=dsrs.RetryPolicy(max_attempts=1))
+    mux.add_lane("cheap", loopback_lm(server), tier="local").add_lane("big", loopback_lm(down), tier="premium")
+    local = dsrs_dspy.LM(mux, lane="local")
+    with dspy.context(lm=local):
+        assert dspy.Predict("question -> answer")(question="here?").answer == "answer to here?"
+    assert local.history[-1]["dsrs"]["lane"] == "cheap" and local.model == "dsrs:lanemux(cheap,big)@local"
+    with dspy.context(lm=dsrs_dspy.LM(mux, lane="big")), pytest.raises(dspy_errors.LMServerError):
+        dspy.Predict("question -> answer")(question="there?")
+    assert len(chat_bodies(server)) == 1 and len(chat_bodies(down)) == 1  # "big" never fell back to "cheap"
+    with pytest.raises(TypeError, match=r"lane='local' selects a lane of a dsrs\.LaneMux"):
+        dsrs_dspy.LM(loopback_lm(server), lane="local")
+
+
 def test_every_lane_down_is_a_dspy_server_error_with_the_dsrs_cause(down: LoopbackServer) -> None:
     mux = dsrs.LaneMux(retry=dsrs.RetryPolicy(max_attempts=1)).add_lane("a", loopback_lm(down))
     with dspy.context(lm=dsrs_dspy.LM(mux)), pytest.raises(dspy_errors.LMServerError) as info:

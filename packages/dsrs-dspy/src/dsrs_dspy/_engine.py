@@ -31,10 +31,15 @@ _MAX_DERIVED = 32
 class _Calls:
     """How one DSPy request becomes a dsrs call on the target, shared by both engines."""
 
-    def __init__(self, target: Target) -> None:
+    def __init__(self, target: Target, lane: str | None = None) -> None:
         if not isinstance(target, (LM, LaneMux)):
             raise TypeError(f"dsrs_dspy needs a dsrs.LM or dsrs.LaneMux, got {type(target).__name__}")
+        if lane is not None and not isinstance(target, LaneMux):
+            raise TypeError(f"lane={lane!r} selects a lane of a dsrs.LaneMux; the target is a {type(target).__name__}")
+        if lane is not None and not isinstance(lane, str):
+            raise TypeError(f"lane must be a lane name or a tier (a str), got {type(lane).__name__}")
         self.target = target
+        self.lane = lane
         # dsrs.LM takes temperature/max_tokens/seed/stop as its own settings, not per call: one
         # derived LM per distinct combination, kept so its provider (and connections) is reused.
         self._derived: OrderedDict[tuple[tuple[str, Any], ...], LM] = OrderedDict()
@@ -68,13 +73,15 @@ class _Calls:
         if call.tool_choice is not None:
             kwargs["tool_choice"] = call.tool_choice
         if isinstance(self.target, LaneMux):
-            return self.target, {**kwargs, **call.settings}  # the mux takes per-call settings itself
+            # The mux takes per-call settings itself, and a lane name or tier to restrict the call to.
+            return self.target, {**kwargs, **call.settings, "lane": self.lane}
         return self._lm_for(self.target, call.settings), kwargs
 
     @property
     def name(self) -> str:
         if isinstance(self.target, LaneMux):
-            return "dsrs:lanemux(" + ",".join(self.target.lane_names) + ")"
+            lanes = "dsrs:lanemux(" + ",".join(self.target.lane_names) + ")"
+            return lanes if self.lane is None else f"{lanes}@{self.lane}"
         return f"dsrs:{self.target.model}"
 
 
@@ -159,10 +166,13 @@ class _Capabilities:
 
 
 class DsrsEngine(_Capabilities):
-    """Sync DSPy engine over a dsrs ``LM`` or ``LaneMux`` (which stays the caller's: ``close`` is a no-op)."""
+    """Sync DSPy engine over a dsrs ``LM`` or ``LaneMux`` (which stays the caller's: ``close`` is a no-op).
 
-    def __init__(self, target: Target) -> None:
-        self._calls = _Calls(target)
+    ``lane`` (a LaneMux only) restricts every call to that lane name or tier, as ``mux.call(lane=)``.
+    """
+
+    def __init__(self, target: Target, *, lane: str | None = None) -> None:
+        self._calls = _Calls(target, lane)
 
     def complete(self, request: Any) -> Any:
         owner, kwargs, call = _prepared(self._calls, request)
@@ -190,10 +200,10 @@ class DsrsEngine(_Capabilities):
 
 
 class AsyncDsrsEngine(_Capabilities):
-    """Async DSPy engine over a dsrs ``LM`` or ``LaneMux``."""
+    """Async DSPy engine over a dsrs ``LM`` or ``LaneMux`` (``lane`` as for :class:`DsrsEngine`)."""
 
-    def __init__(self, target: Target) -> None:
-        self._calls = _Calls(target)
+    def __init__(self, target: Target, *, lane: str | None = None) -> None:
+        self._calls = _Calls(target, lane)
 
     async def complete(self, request: Any) -> Any:
         owner, kwargs, call = _prepared(self._calls, request)

@@ -45,6 +45,7 @@ def _dsrs_details(response: Any) -> dict[str, Any] | None:
 def LM(
     lm_or_mux: Target,
     *,
+    lane: str | None = None,
     model: str | None = None,
     cache: bool = False,
     num_retries: int = 0,
@@ -54,15 +55,16 @@ def LM(
 
     Failover, retries, msats budgets, dsrs's cache and pricing are dsrs's; so DSPy's own response
     cache is off (``cache=False``) and DSPy does not retry (``num_retries=0``) unless asked.
+    ``lane`` (a LaneMux only) restricts every call to that lane name or tier (``"premium"``).
     ``model`` names the LM in DSPy's history and cache keys (default ``"dsrs:<model>"`` or
     ``"dsrs:lanemux(<lanes>)"``). Other keyword arguments are DSPy defaults for every request
     (``temperature=0.2``, ``max_tokens=512``); they override the dsrs LM's own settings.
     """
-    calls = _Calls(lm_or_mux)  # validates the target before DSPy sees it
+    calls = _Calls(lm_or_mux, lane)  # validates the target before DSPy sees it
     return DsrsLM(
         model or calls.name,
-        engine=DsrsEngine(lm_or_mux),
-        async_engine=AsyncDsrsEngine(lm_or_mux),
+        engine=DsrsEngine(lm_or_mux, lane=lane),
+        async_engine=AsyncDsrsEngine(lm_or_mux, lane=lane),
         cache=cache,
         num_retries=num_retries,
         **kwargs,
