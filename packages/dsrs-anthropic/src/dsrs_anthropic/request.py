@@ -362,25 +362,15 @@ def _tool(t: Tool) -> dict[str, Any]:
     return tool
 
 
-def encode_body(request: LMRequest, *, stream: bool = False) -> dict[str, Any]:
-    """The JSON body for ``POST /v1/messages``. Every parameter is mapped explicitly."""
-    check_options(request)
+def _sampling(request: LMRequest, body: dict[str, Any], thinking: dict[str, Any] | None) -> None:
+    """temperature, stop_sequences and the sampling options, checked against extended thinking."""
     opts = request.options
-    max_tokens = request.max_tokens if request.max_tokens is not None else DEFAULT_MAX_TOKENS
-    system, messages = encode_messages(request)
-    if not messages:
-        raise _error(
-            "the Messages API needs at least one user or assistant message (got only a system prompt)", request
-        )
-    body: dict[str, Any] = {"model": request.model, "max_tokens": max_tokens, "messages": messages}
-    if system is not None:
-        body["system"] = system
-    thinking = _thinking(request, max_tokens)
+    enabled = thinking is not None and thinking.get("type") == "enabled"
     if request.temperature is not None:
         t = request.temperature
         if not 0 <= t <= 1:
             raise _error(f"temperature must be in [0, 1] for the Anthropic Messages API, got {t!r}", request)
-        if thinking is not None and thinking.get("type") == "enabled" and t != 1:
+        if enabled and t != 1:
             raise _error(f"temperature={t!r} cannot be combined with extended thinking (the API refuses it)", request)
         body["temperature"] = t
     if request.seed is not None:
@@ -388,19 +378,25 @@ def encode_body(request: LMRequest, *, stream: bool = False) -> dict[str, Any]:
     if request.stop:
         body["stop_sequences"] = list(request.stop)
     for key in ("top_p", "top_k", "metadata", "service_tier"):
-        if opts.get(key) is not None:
-            body[key] = opts[key] if not isinstance(opts[key], Mapping) else dict(opts[key])
-    enabled = thinking is not None and thinking.get("type") == "enabled"
-    if thinking is not None:
-        body["thinking"] = thinking
+        value = opts.get(key)
+        if value is not None:
+            body[key] = dict(value) if isinstance(value, Mapping) else value
     if enabled:
-        # Extended thinking refuses top_k, a top_p below 0.95 and a forced tool (extended-thinking docs).
+        # Extended thinking refuses top_k and a top_p below 0.95 (extended-thinking docs).
         if opts.get("top_k") is not None:
             raise _error(
                 f"top_k={opts['top_k']!r} cannot be combined with extended thinking (the API refuses it)", request
             )
         if opts.get("top_p") is not None and opts["top_p"] < 0.95:
             raise _error(f"top_p={opts['top_p']!r} with extended thinking must be in [0.95, 1]", request)
+    if thinking is not None:
+        body["thinking"] = thinking
+
+
+def _tools_and_format(request: LMRequest, body: dict[str, Any], thinking: dict[str, Any] | None) -> None:
+    """tools, tool_choice and the response format (``output_config.format`` or a forced tool)."""
+    opts = request.options
+    enabled = thinking is not None and thinking.get("type") == "enabled"
     tools = [_tool(t) for t in request.tools]
     if request.tool_choice is not None and not request.tools:
         raise _error(f"tool_choice={request.tool_choice!r} needs tools= (none were given)", request)
@@ -412,7 +408,7 @@ def encode_body(request: LMRequest, *, stream: bool = False) -> dict[str, Any]:
         assert rf.schema is not None
         output_config["format"] = {"type": "json_schema", "schema": dict(rf.schema)}
     elif rf is not None and forced is not None:
-        if thinking is not None and thinking.get("type") == "enabled":
+        if enabled:
             raise _error(
                 f"{request.model!r} has no native structured output, and a forced tool (how it gets a schema) "
                 "cannot be combined with extended thinking: drop thinking or response_format",
@@ -424,24 +420,40 @@ def encode_body(request: LMRequest, *, stream: bool = False) -> dict[str, Any]:
         )
         tool_choice = {"type": "tool", "name": forced}
     if opts.get("disable_parallel_tool_use") is not None and tools:
-        tool_choice = {
-            **(tool_choice or {"type": "auto"}),
-            "disable_parallel_tool_use": bool(opts["disable_parallel_tool_use"]),
-        }
-    if tools:
-        body["tools"] = tools
+        parallel = {"disable_parallel_tool_use": bool(opts["disable_parallel_tool_use"])}
+        tool_choice = {**(tool_choice or {"type": "auto"}), **parallel}
     if enabled and tool_choice is not None and tool_choice.get("type") in ("any", "tool"):
         raise _error(
             f"tool_choice={request.tool_choice!r} forces a tool, which extended thinking does not allow "
             "(use 'auto' or 'none')",
             request,
         )
+    if tools:
+        body["tools"] = tools
     if tool_choice is not None:
         body["tool_choice"] = tool_choice
     if output_config:
         body["output_config"] = output_config
-    if opts.get("extra_body"):
-        body.update(opts["extra_body"])
+
+
+def encode_body(request: LMRequest, *, stream: bool = False) -> dict[str, Any]:
+    """The JSON body for ``POST /v1/messages``. Every parameter is mapped explicitly."""
+    check_options(request)
+    max_tokens = request.max_tokens if request.max_tokens is not None else DEFAULT_MAX_TOKENS
+    system, messages = encode_messages(request)
+    if not messages:
+        raise _error(
+            "the Messages API needs at least one user or assistant message (got only a system prompt)", request
+        )
+    body: dict[str, Any] = {"model": request.model, "max_tokens": max_tokens, "messages": messages}
+    if system is not None:
+        body["system"] = system
+    thinking = _thinking(request, max_tokens)
+    _sampling(request, body, thinking)
+    _tools_and_format(request, body, thinking)
+    extra = request.options.get("extra_body")
+    if extra:
+        body.update(extra)
     if stream:
         body["stream"] = True
     return body
