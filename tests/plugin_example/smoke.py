@@ -15,5 +15,7 @@ from dsrs_acme_example.testing import acme_wire_server  # noqa: E402 - after the
 with acme_wire_server(api_keys=["acme-smoke-key-000000"]) as srv:
     r = dsrs.LM("acme-large", base_url=srv.url, api_key="acme-smoke-key-000000").call("hello plugin world")
 assert r.text == "hello plugin world", r.text
-assert r.usage.total_tokens == 6 and r.usage.cost_msats == 38, r.usage  # (3 x $2.50 + 3 x $10) per million tokens, rounded
+assert r.usage.total_tokens == 6 and r.usage.cost_msats == 38, (
+    r.usage
+)  # (3 x $2.50 + 3 x $10) per million tokens, rounded
 print("third-party plugin discovered and usable:", r.text, r.usage.cost_msats, "msats")

@@ -12,7 +12,7 @@ import pytest
 if importlib.util.find_spec("dsrs_acme_example") is None:
     collect_ignore_glob = ["test_*.py"]
 
-KEY = "acme-test-key-0123456789abcdef"  # noqa: S105 - a fake key the server accepts
+KEY = "acme-test-key-0123456789abcdef"
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,7 @@ import pytest
 import dsrs
 from dsrs.testing import LoopbackServer, ProviderConformance
 
-KEY = "acme-test-key-0123456789abcdef"  # noqa: S105 - the key the loopback server accepts
+KEY = "acme-test-key-0123456789abcdef"
 
 
 class TestAcmeConformance(ProviderConformance):

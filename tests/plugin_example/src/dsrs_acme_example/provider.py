@@ -48,7 +48,9 @@ class AcmeProvider(HttpProvider):
     def encode(self, request: LMRequest, *, stream: bool = False) -> HttpRequest:
         if not self.config.api_key:  # fail before sending, naming what to set
             raise AuthenticationError(
-                "no Acme API key: set ACME_API_KEY or pass LM(..., api_key=...)", provider=self.name, model=request.model
+                "no Acme API key: set ACME_API_KEY or pass LM(..., api_key=...)",
+                provider=self.name,
+                model=request.model,
             )
         return super().encode(request, stream=stream)
 

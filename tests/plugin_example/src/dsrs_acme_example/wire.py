@@ -39,6 +39,10 @@ ERRORS: dict[str, type[errors.LMError]] = {
 FailureFactory = Callable[[LMRequest, str, str], errors.LMError]
 
 
+def _obj(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _bad(request: LMRequest, what: str) -> errors.ResponseParseError:
     return errors.ResponseParseError(f"not an Acme chat answer: {what}", provider=request.provider, model=request.model)
 
@@ -157,7 +161,8 @@ def decode_answer(request: LMRequest, data: Any) -> LMResponse:
     blocks = message.get("content") or []
     if not isinstance(blocks, list):
         raise _bad(request, f"message.content is {type(blocks).__name__}, not a list")
-    text, thinking = [], []
+    text: list[str] = []
+    thinking: list[str] = []
     for block in blocks:
         kind = block.get("type") if isinstance(block, dict) else None
         value = block.get(kind) if kind in ("text", "thinking") else None
@@ -194,11 +199,11 @@ class AcmeStreamDecoder:
         data = json.loads(event.data)
         if not isinstance(data, dict):
             raise _bad(self.request, "an event that is not a JSON object")
-        name = event.event or data.get("type")
-        delta = data.get("delta") if isinstance(data.get("delta"), dict) else {}
-        message = delta.get("message") if isinstance(delta.get("message"), dict) else {}
+        name = event.event or data.get("type")  # the SSE event name, else the data's own type
+        delta = _obj(data.get("delta"))
+        message = _obj(delta.get("message"))
         if name == "content-delta":
-            content = message.get("content") or {}
+            content = _obj(message.get("content"))
             if isinstance(content.get("thinking"), str):
                 self.thinking.append(content["thinking"])
                 return StreamChunk(reasoning=content["thinking"])
@@ -207,16 +212,17 @@ class AcmeStreamDecoder:
             self.text.append(content["text"])
             return StreamChunk(text=content["text"])
         if name == "tool-call-start":
-            self.calls.append(dict(message.get("tool_calls") or {}))
+            self.calls.append(dict(_obj(message.get("tool_calls"))))
         elif name == "tool-call-delta" and self.calls:
-            fn = (message.get("tool_calls") or {}).get("function") or {}
-            start = self.calls[-1].setdefault("function", {})
-            start["arguments"] = str(start.get("arguments") or "") + str(fn.get("arguments") or "")
+            more = _obj(_obj(message.get("tool_calls")).get("function")).get("arguments")
+            fn = self.calls[-1].setdefault("function", {})
+            fn["arguments"] = str(fn.get("arguments") or "") + (more if isinstance(more, str) else "")
         elif name == "message-end":
             self.end = delta
         elif name == "error":
-            message = data.get("message") if isinstance(data.get("message"), str) else "the stream reported an error"
-            raise self.failure(self.request, str(data.get("code") or "stream_error"), message)
+            text = data.get("message")
+            code = str(data.get("code") or "stream_error")
+            raise self.failure(self.request, code, text if isinstance(text, str) else "the stream reported an error")
         return None
 
     def finish(self) -> LMResponse:
