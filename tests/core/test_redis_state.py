@@ -450,3 +450,41 @@ def test_an_evicting_server_is_pointed_out(
     finally:
         admin.config_set("maxmemory-policy", "noeviction")
         admin.close()
+
+
+async def test_a_huge_count_neither_multiplies_the_ledger_nor_reads_as_an_outage(
+    state: RedisState, caplog: pytest.LogCaptureFixture
+) -> None:
+    ledger = state.ledger
+    for _ in range(5):
+        ledger.record(UsageRecord("fake", "echo", dsrs.LmUsage.from_tokens(1, 1), lane="a", timestamp=0.0))
+    assert ledger.flush()
+    # A value past what a counter can hold (HINCRBY would fail inside the batch): the batch is
+    # refused whole, nothing of it is applied, and it is not re-queued (which multiplied counts).
+    ledger.record(UsageRecord("fake", "echo", dsrs.LmUsage.from_tokens(2**62, 1), lane="a", timestamp=0.0))
+    ledger.record(UsageRecord("fake", "echo", dsrs.LmUsage.from_tokens(2**62, 1), lane="a", timestamp=0.0))
+    with caplog.at_level("WARNING", logger="dsrs"):
+        for _ in range(3):
+            ledger.flush()
+    assert ledger.total().counts["calls"] == 5
+    assert "unreachable" not in caplog.text
+    assert "refused a batch" in caplog.text
+    for _ in range(2):
+        ledger.record(UsageRecord("fake", "echo", dsrs.LmUsage.from_tokens(1, 1), lane="a", timestamp=0.0))
+    assert ledger.flush()
+    assert ledger.total().counts["calls"] == 7
+
+
+async def test_a_batch_whose_reply_was_lost_is_not_counted_twice(state: RedisState) -> None:
+    ledger = state.ledger
+    ledger.record(UsageRecord("fake", "echo", dsrs.LmUsage.from_tokens(3, 4), lane="a", timestamp=0.0))
+    assert ledger.flush()
+    # Simulate a reply lost after the server applied the batch: the same batch (same id) is re-sent.
+    from dsrs._redis_state import ledger as ledger_module
+
+    ledger._unsent = ("same-batch", {("1970-01-01", "fake\ta\techo\tcalls"): 1})
+    assert ledger.flush()
+    ledger._unsent = ("same-batch", {("1970-01-01", "fake\ta\techo\tcalls"): 1})
+    assert ledger.flush()
+    assert ledger.total().counts["calls"] == 2  # the first call, plus the batch once
+    assert ledger_module._MAX_COUNT == 2**53 - 1

@@ -21,6 +21,7 @@ __all__ = [
     "CACHE_GET",
     "CACHE_SET",
     "LANE_SET",
+    "LEDGER_ADD",
     "Script",
 ]
 
@@ -213,6 +214,43 @@ end
 return evicted
 """
 )
+
+
+# Usage ledger: one batch of counters applied atomically and at most once. KEYS[1] is the set of
+# days, KEYS[2] the batch's idempotency key (a batch re-sent after a lost reply is skipped), then
+# one hash per day. ARGV: ttl, then per day: the day, the number of fields m, and m field/amount
+# pairs. Every amount is checked first (an integer, >= 0, and the sum within 2^53) so a bad value
+# changes nothing instead of failing half-way.
+LEDGER_ADD = """
+if redis.call('SET', KEYS[2], '1', 'NX', 'EX', 86400) == false then return 'dup' end
+local limit = 9007199254740991
+local ttl = ARGV[1]
+local pos, plan = 2, {}
+for k = 3, #KEYS do
+  local day, m = ARGV[pos], tonumber(ARGV[pos + 1])
+  pos = pos + 2
+  for i = 1, m do
+    local field, n = ARGV[pos], tonumber(ARGV[pos + 1])
+    pos = pos + 2
+    local cur = tonumber(redis.call('HGET', KEYS[k], field) or '0') or 0
+    if n == nil or n < 0 or n ~= math.floor(n) or cur + n > limit then
+      redis.call('DEL', KEYS[2])
+      return {'refused', field}
+    end
+    plan[#plan + 1] = {KEYS[k], field, ARGV[pos - 1]}
+  end
+  plan[#plan + 1] = {KEYS[k], false, day}
+end
+for _, op in ipairs(plan) do
+  if op[2] then
+    redis.call('HINCRBY', op[1], op[2], op[3])
+  else
+    redis.call('EXPIRE', op[1], ttl)
+    redis.call('SADD', KEYS[1], op[3])
+  end
+end
+return 'ok'
+"""
 
 
 class Script:

@@ -15,15 +15,16 @@ from __future__ import annotations
 import atexit
 import datetime as _dt
 import logging
-import os
 import threading
 import time
-import weakref
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+from dsrs import _runtime
 from dsrs._redis_state._link import REDIS_ERRORS, RedisLink
+from dsrs._redis_state._scripts import LEDGER_ADD, Script
 from dsrs._redis_state.lanes import current_lane
 from dsrs._usage import UsageRecord, msats_per_usd
 from dsrs.plugins import hookimpl
@@ -80,17 +81,13 @@ def _clean(part: str | None) -> str:
     return (part or _NO_LANE).replace("\t", " ")
 
 
-_ledgers: weakref.WeakSet[UsageLedger] = weakref.WeakSet()
+_LEDGER_ADD = Script(LEDGER_ADD)
+#: The largest count one ledger field holds: integers stay exact in Lua (doubles) up to 2^53.
+_MAX_COUNT = 2**53 - 1
 
 
-def _after_fork() -> None:
-    # Counters copied from the parent are the parent's to push; the writer thread did not survive.
-    for ledger in list(_ledgers):
-        ledger._reset_after_fork()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork)
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 class UsageLedger:
@@ -107,18 +104,9 @@ class UsageLedger:
         self._failing_since: float | None = None
         self._plugin_name: str | None = None
         self._atexit = False
-        _ledgers.add(self)
-        from dsrs import _runtime
-
+        #: A batch sent but not confirmed (id, counters): re-sent as it is, so never counted twice.
+        self._unsent: tuple[str, dict[tuple[str, str], int]] | None = None
         _runtime.on_fork(self)
-
-    def after_fork(self) -> None:
-        """In a forked child: the parent's unflushed counts are the parent's to push (never
-        counted twice); the flush thread is started again on the next record."""
-        self._lock = threading.Lock()
-        self._pending = {}
-        self._wake = threading.Event()
-        self._thread = None
 
     # --- recording -----------------------------------------------------------------------------
 
@@ -201,36 +189,49 @@ class UsageLedger:
             self.flush()
 
     def flush(self) -> bool:
-        """Push the counters now (blocking); True when nothing is left to push."""
+        """Push the counters now (blocking); True when nothing is left to push.
+
+        A batch is applied by one Lua script: all of it or none of it, and at most once (a batch
+        whose reply was lost is re-sent with the same id and skipped by the server). A batch the
+        server refuses (a count that would overflow) is dropped with a log line: it is not an
+        outage, and re-sending it would never succeed.
+        """
         with self._lock:
-            pending, self._pending = self._pending, {}
-        if not pending:
-            return True
-        ns_days = self.link.key("usage-days")
-        ttl = self.link.settings.ledger_retention_days * 86400
+            batch = self._unsent
+            if batch is None:
+                pending, self._pending = self._pending, {}
+                if not pending:
+                    return True
+                batch = self._unsent = (uuid.uuid4().hex, pending)
+        batch_id, pending = batch
+        by_day: dict[str, list[tuple[str, int]]] = {}
+        for (day, fld), n in pending.items():
+            by_day.setdefault(day, []).append((fld, min(max(0, int(n)), _MAX_COUNT)))
+        keys = [self.link.key("usage-days"), self.link.key("usage-batch", batch_id)]
+        args: list[Any] = [self.link.settings.ledger_retention_days * 86400]
+        for day, fields in by_day.items():
+            keys.append(self.link.key("usage", day))
+            args.extend((day, len(fields)))
+            for fld, n in fields:
+                args.extend((fld, n))
         try:
-            pipe = self.link.sync_client().pipeline(transaction=False)
-            days = set()
-            for (day, fld), n in pending.items():
-                pipe.hincrby(self.link.key("usage", day), fld, n)
-                days.add(day)
-            for day in days:
-                pipe.expire(self.link.key("usage", day), ttl)
-            pipe.sadd(ns_days, *days)
-            pipe.execute()
+            result = _LEDGER_ADD.run_sync(self.link.sync_client(), keys, args)
         except REDIS_ERRORS as exc:
-            with self._lock:
-                for k, n in pending.items():
-                    self._pending[k] = self._pending.get(k, 0) + n
             if self._failing_since is None:
                 # Logged, not warned: this runs on the writer thread; the call path warns.
                 log.warning("usage ledger: Redis unreachable (%s); keeping counts until it is back", exc)
             self._failing_since = time.monotonic()
             return False
+        with self._lock:
+            self._unsent = None
+        if isinstance(result, list) and result and _text(result[0]) == "refused":
+            field = _text(result[1]) if len(result) > 1 else "?"
+            log.warning("usage ledger: Redis refused a batch (a count of %s would overflow); it was dropped", field)
         if self._failing_since is not None:
             log.warning("usage ledger: Redis is back; pushed counts kept meanwhile")
             self._failing_since = None
-        return True
+        with self._lock:
+            return not self._pending
 
     def close(self, timeout: float = 2.0) -> None:
         """Stop the writer and push what is left (bounded by ``timeout``)."""
@@ -242,9 +243,12 @@ class UsageLedger:
         self._thread = None
         self.flush()
 
-    def _reset_after_fork(self) -> None:
+    def after_fork(self) -> None:
+        """In a forked child: the parent's unflushed counts are the parent's to push (never
+        counted twice); the writer thread did not survive and starts again on the next record."""
         self._lock = threading.Lock()
         self._pending = {}
+        self._unsent = None
         self._thread = None
         self._wake = threading.Event()
         self._failing_since = None
