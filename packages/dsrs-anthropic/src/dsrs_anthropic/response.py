@@ -18,7 +18,7 @@ from typing import Any
 from dsrs.errors import ContentFilterError, ResponseParseError
 from dsrs.types import LMRequest, LMResponse, LmUsage, ToolCall
 from dsrs.wire import JSONDecodeError, json_dumps, json_loads
-from dsrs_anthropic.request import STATE_KEY
+from dsrs_anthropic.messages import STATE_KEY
 
 __all__ = ["FINISH_REASONS", "MAX_TOKENS_REPORTED", "decode_message", "loads", "parse_usage"]
 
