@@ -74,11 +74,24 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session(python=MAIN_PYTHON)
 def plugin(session: nox.Session) -> None:
-    """A third-party plugin, built separately, is discovered and usable with only dsrs-core installed."""
-    session.install(_pkg("core"), str(ROOT / "tests" / "plugin_example"))
+    """A third-party plugin, built separately, is discovered, usable and passes its own tests (the
+    conformance kit included) with only dsrs-core (and pytest) installed."""
+    example = ROOT / "tests" / "plugin_example"
+    session.install(_pkg("core"), f"{example}[test]")
     out = session.run("dsrs", "providers", "--json", "--no-probe", silent=True)
     assert out is not None and '"acme"' in out and '"dsrs-acme-example"' in out, out
-    session.run("python", str(ROOT / "tests" / "plugin_example" / "smoke.py"))
+    session.run("python", str(example / "smoke.py"))
+    # The example's own pytest configuration (its pyproject.toml), as its author would run it.
+    session.run(
+        "python",
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "-c",
+        str(example / "pyproject.toml"),
+        str(example / "tests"),
+    )
 
 
 @nox.session(python=MAIN_PYTHON)
