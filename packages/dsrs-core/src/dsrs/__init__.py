@@ -78,6 +78,9 @@ _LAZY: dict[str, str] = {
     "FailoverPolicy": "dsrs._lanemux",
     "CooldownPolicy": "dsrs._lanemux",
     "UnknownLaneError": "dsrs._lanemux",
+    # OpenTelemetry spans (the dsrs-core[otel] extra; opentelemetry is imported on use)
+    "instrument": "dsrs._otel",
+    "uninstrument": "dsrs._otel",
     # shared state across processes (the dsrs-core[redis] extra; redis is imported on use)
     "RedisState": "dsrs._redis_state",
 }
@@ -86,6 +89,7 @@ if TYPE_CHECKING:
     from dsrs._adapters import Adapter, AdapterParseError, ChatAdapter, JSONAdapter
     from dsrs._lanemux import CooldownPolicy, FailoverPolicy, LaneMux, RetryPolicy, UnknownLaneError
     from dsrs._lm import LM, LMStream
+    from dsrs._otel import instrument, uninstrument
     from dsrs._predict import Predict, Prediction
     from dsrs._redis_state import RedisState
     from dsrs._settings import NotConfiguredError, configure, configure_with_adapter, context
@@ -164,6 +168,8 @@ __all__ = [
     "CooldownPolicy",
     "UnknownLaneError",
     "RedisState",
+    "instrument",
+    "uninstrument",
 ]
 
 

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, field_validator
 
-from dsrs import _portal, _runtime, _validate
+from dsrs import _otel, _portal, _runtime, _validate
 from dsrs._failures import classify_failure
 from dsrs._lanemux.policies import RetryPolicy
 from dsrs._provider import Provider, ProviderConfig
@@ -55,6 +55,8 @@ _NO_RETRIES = RetryPolicy(max_attempts=1)
 #: Token counts above this are not a real answer (no model reads or writes 100M tokens per call).
 _MAX_SANE_TOKENS = 100_000_000
 
+
+_otel.instrument_from_env()
 
 _LM_FIELDS = (
     "base_url",
@@ -367,6 +369,8 @@ class LM(BaseModel):
             return None
         response = replace(hit, usage=hit.usage.as_cache_hit())
         _record(request, response, 0.0, lane, request_id, attempt)
+        if _otel.tracer is not None:
+            _otel.cache_hit(request, response, lane, request_id, attempt)
         return response
 
     async def acomplete(
@@ -394,13 +398,14 @@ class LM(BaseModel):
         while True:
             t0 = time.perf_counter()
             try:
-                try:
-                    response = await provider.acomplete(request)
-                except LMError:
-                    raise
-                except Exception as exc:
-                    raise _unexpected(provider, request, exc) from exc
-                response = _finish(request, response, time.perf_counter() - t0, lane, request_id, attempt)
+                if _otel.tracer is None:
+                    response = await _answer(provider, request)
+                    response = _finish(request, response, time.perf_counter() - t0, lane, request_id, attempt)
+                else:
+                    with _otel.attempt(request, lane, attempt, request_id) as span:
+                        response = await _answer(provider, request)
+                        response = _finish(request, response, time.perf_counter() - t0, lane, request_id, attempt)
+                        span.ok(response)
             except LMError as exc:
                 _record_failure(request, exc, time.perf_counter() - t0, lane, request_id, attempt)
                 delay = policy.delay(tries, exc.retry_after) if _retry_here(exc) else None
@@ -493,6 +498,15 @@ def _check_typos(options: Mapping[str, Any]) -> None:
             raise _validate.UnknownParameterError(
                 "LM", name, match, " (to send a provider option of that name as it is, use options={...})"
             )
+
+
+async def _answer(provider: Provider, request: LMRequest) -> LMResponse:
+    try:
+        return await provider.acomplete(request)
+    except LMError:
+        raise
+    except Exception as exc:
+        raise _unexpected(provider, request, exc) from exc
 
 
 def _unexpected(provider: Provider, request: LMRequest, exc: Exception) -> LMError:
@@ -680,6 +694,7 @@ class LMStream:
         provider = lm.provider()
         t0 = time.perf_counter()
         final: LMResponse | None = None
+        span = _otel.stream_attempt(request, lane, attempt, request_id) if _otel.tracer is not None else None
         try:
             try:
                 async for chunk in provider.astream(request):
@@ -696,9 +711,20 @@ class LMStream:
                     "the stream ended without its final chunk", provider=request.provider, model=request.model
                 )
             final = _finish(request, final, time.perf_counter() - t0, lane, request_id, attempt)
+            if span is not None:
+                span.ok(final)
         except LMError as exc:
             _record_failure(request, exc, time.perf_counter() - t0, lane, request_id, attempt)
+            if span is not None:
+                span.failed(exc)
             raise
+        except BaseException as exc:  # cancelled, or the consumer stopped early (GeneratorExit)
+            if span is not None and not isinstance(exc, GeneratorExit):
+                span.failed(exc)
+            raise
+        finally:
+            if span is not None:
+                span.end()
         if lm.cache:
             await _store(request, final)
         yield StreamChunk(response=final)

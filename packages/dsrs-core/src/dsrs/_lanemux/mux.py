@@ -9,7 +9,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, I
 from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
 
-from dsrs import _portal, errors
+from dsrs import _otel, _portal, errors
 from dsrs._budget import BudgetStatus, BudgetStore, InProcessBudgetStore, Reservation
 from dsrs._lanemux import budgeting
 from dsrs._lanemux.detect import ProbeReport, detect_lanes
@@ -385,6 +385,20 @@ class LaneMux:
         selector: str | None,
         parse: Callable[[LMResponse], T] | None,
     ) -> _Done[T]:
+        if _otel.tracer is not None:
+            with _otel.mux_call(self.name, selector, stream=False) as span:
+                done = await self._first_done(messages, kwargs, selector, parse)
+                span.set_attributes({"dsrs.lane": done.response.lane or "", **_otel.response_attributes(done.response)})
+                return done
+        return await self._first_done(messages, kwargs, selector, parse)
+
+    async def _first_done(
+        self,
+        messages: MessagesInput,
+        kwargs: dict[str, Any],
+        selector: str | None,
+        parse: Callable[[LMResponse], T] | None,
+    ) -> _Done[T]:
         gen = self._attempts(messages, kwargs, selector, parse, stream=False)
         try:
             async for item in gen:
@@ -529,16 +543,44 @@ class MuxStream:
         return (self.response.reasoning or "") if self.response is not None else ""
 
     async def __aiter__(self) -> AsyncIterator[str]:
-        gen: AsyncGenerator[str | _Done[Any], None] = self._mux._attempts(
+        mux = self._mux
+        gen: AsyncGenerator[str | _Done[Any], None] = mux._attempts(
             self._messages, self._kwargs, self._selector, None, stream=True
         )
+        # Not a current span: a stream is consumed across the caller's own awaits; the lane
+        # attempts are linked to it as children explicitly.
+        span = _otel.tracer.start_span(f"dsrs.lanemux {mux.name}") if _otel.tracer is not None else None
         try:
-            async for item in gen:
-                if isinstance(item, _Done):
-                    self.response = item.response
-                else:
-                    yield item
+            if span is None:
+                async for item in gen:
+                    if isinstance(item, _Done):
+                        self.response = item.response
+                    else:
+                        yield item
+            else:
+                from opentelemetry import context, trace
+
+                token = context.attach(trace.set_span_in_context(span))
+                try:
+                    async for item in gen:
+                        if isinstance(item, _Done):
+                            self.response = item.response
+                            span.set_attributes(_otel.response_attributes(item.response))
+                        else:
+                            context.detach(token)
+                            try:
+                                yield item
+                            finally:
+                                token = context.attach(trace.set_span_in_context(span))
+                finally:
+                    context.detach(token)
+        except BaseException as exc:
+            if span is not None and not isinstance(exc, GeneratorExit):
+                span.set_attribute("error.type", type(exc).__name__)
+            raise
         finally:
+            if span is not None:
+                span.end()
             await gen.aclose()
 
     def __iter__(self) -> Iterator[str]:
