@@ -135,13 +135,7 @@ class PylonLM(LM):
         return self.with_options(identity=identity if isinstance(identity, Keys) else Keys.parse(identity))
 
     def with_options(self, **options: Any) -> PylonLM:
-        """Copy with Pylon options added (``None`` removes one).
-
-        Merged here rather than by ``LM.with_options``: its misspelling guard takes Pylon's per-phase
-        limits (``feedback_timeout``, ``connect_timeout``, ...) for typos of ``timeout``.
-        """
-        merged = {**self.options, **options}
-        return self._copy(options={k: v for k, v in merged.items() if v is not None})
+        return cast(PylonLM, super().with_options(**options))
 
     def with_temperature(self, temperature: float | None) -> PylonLM:
         return self._copy(temperature=temperature)
