@@ -211,7 +211,7 @@ def test_probe(anthropic_server: LoopbackServer, key: str, monkeypatch: pytest.M
     monkeypatch.setenv("ANTHROPIC_API_KEY", key)
     r = probe()
     assert (r.configured, r.reachable, r.detail) == (True, True, "ok")
-    assert anthropic_server.requests[-1].path == "/v1/models"
+    assert anthropic_server.requests[-1].path == "/v1/models?limit=1"
     assert anthropic_server.requests[-1].headers["x-api-key"] == key
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-wrong-000000000000")
     r = probe()
@@ -239,6 +239,24 @@ def test_list_models(anthropic_server: LoopbackServer, key: str) -> None:
     with pytest.raises(dsrs.AuthenticationError) as info:
         asyncio.run(list_models(api_key="plainsecretvalue42", base_url=anthropic_server.url))
     assert "plainsecretvalue42" not in str(info.value)
+
+
+def test_list_models_follows_every_page(key: str) -> None:
+    many = [f"claude-test-{i:04d}" for i in range(2500)]
+    with anthropic_wire_server(models=many, api_keys=[key]) as srv:
+        ids = asyncio.run(list_models(api_key=key, base_url=srv.url))
+        paths = [r.path for r in srv.requests]
+    assert ids == many
+    assert paths == [
+        "/v1/models?limit=1000",
+        "/v1/models?limit=1000&after_id=claude-test-0999",
+        "/v1/models?limit=1000&after_id=claude-test-1999",
+    ]
+
+
+def test_list_models_rejects_a_body_that_is_not_a_list(key: str) -> None:
+    with LoopbackServer(lambda req: Reply(200, {"models": "nope"})) as srv, pytest.raises(dsrs.ResponseParseError):
+        asyncio.run(list_models(api_key=key, base_url=srv.url))
 
 
 def test_providers_lists_it_with_its_distribution() -> None:

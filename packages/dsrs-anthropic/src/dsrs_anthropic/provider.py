@@ -11,9 +11,10 @@ import json
 import time
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
+from urllib.parse import quote
 
 from dsrs import ProbeResult, ProviderConfig, ProviderSpec
-from dsrs.errors import AuthenticationError, LMError, redact
+from dsrs.errors import AuthenticationError, LMError, ResponseParseError, redact
 from dsrs.transport import HttpRequest, HttpResponse, TransportError, get_transport
 from dsrs.types import LMRequest, LMResponse, StreamChunk
 from dsrs.wire import HttpProvider, env_first
@@ -107,11 +108,24 @@ class AnthropicProvider(HttpProvider):
             raise self._scrub(err) from None
 
     async def list_models(self) -> list[str]:
-        """The model ids this key may use (``GET /v1/models``, first page, newest first)."""
-        resp = await self.send(
-            HttpRequest("GET", models_url(self.base_url), dict(self.endpoint.headers), None, self.timeout)
-        )
-        return _model_ids(resp.content) or []
+        """The model ids this key may use, newest first (``GET /v1/models``, every page, at most
+        :data:`MAX_MODELS`)."""
+        ids: list[str] = []
+        after: str | None = None
+        while len(ids) < MAX_MODELS:
+            url = models_url(self.base_url) + "?limit=1000" + (f"&after_id={quote(after)}" if after else "")
+            resp = await self.send(HttpRequest("GET", url, dict(self.endpoint.headers), None, self.timeout))
+            page = _models_page(resp.content)
+            if page is None:
+                raise ResponseParseError(
+                    "GET /v1/models did not answer like the Anthropic API", provider=self.name, status=resp.status
+                )
+            batch, more = page
+            ids += batch
+            if not more or not batch or batch[-1] == after:
+                break
+            after = batch[-1]
+        return ids[:MAX_MODELS]
 
     @classmethod
     async def probe(cls, spec: ProviderSpec, timeout: float) -> ProbeResult:
@@ -122,7 +136,8 @@ class AnthropicProvider(HttpProvider):
         base = resolve_base_url()
         t0 = time.perf_counter()
         try:
-            resp = await get_transport().send(HttpRequest("GET", models_url(base), auth_headers(key), None, timeout))
+            url = models_url(base) + "?limit=1"  # one model is enough to know the key works
+            resp = await get_transport().send(HttpRequest("GET", url, auth_headers(key), None, timeout))
         except TransportError as exc:
             return ProbeResult(True, False, None, f"unreachable: {type(exc).__name__}")
         latency = (time.perf_counter() - t0) * 1000
@@ -132,14 +147,15 @@ class AnthropicProvider(HttpProvider):
             etype = err.get("type") if err.get("type") in failures.ERROR_TYPES else None
             what = "key rejected" if resp.status in (401, 403) else "API unavailable"
             return ProbeResult(True, False, latency, f"{what} (HTTP {resp.status}{', ' + etype if etype else ''})")
-        if _model_ids(resp.content) is None:
+        if _models_page(resp.content) is None:
             return ProbeResult(True, False, latency, "GET /v1/models did not answer like the Anthropic API")
         # The list is newest first and includes every family: the lane uses the spec's default model.
         return ProbeResult(True, True, latency, "ok")
 
 
-def _model_ids(body: bytes) -> list[str] | None:
-    """The ids of a models-list body (``{"data": [{"type": "model", "id": ...}], ...}``), or ``None``."""
+def _models_page(body: bytes) -> tuple[list[str], bool] | None:
+    """The ids of a models-list page (``{"data": [{"type": "model", "id": ...}], "has_more": ...}``)
+    and whether more follow, or ``None`` when the body is not one."""
     try:
         data: Any = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError):
@@ -148,7 +164,7 @@ def _model_ids(body: bytes) -> list[str] | None:
     if not isinstance(items, list):
         return None
     ids = [i["id"] for i in items if isinstance(i, dict) and isinstance(i.get("id"), str) and 0 < len(i["id"]) <= 200]
-    return ids[:MAX_MODELS]
+    return ids[:MAX_MODELS], data.get("has_more") is True
 
 
 async def list_models(api_key: str | None = None, base_url: str | None = None, timeout: float = 10.0) -> list[str]:

@@ -23,6 +23,7 @@ import json
 import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import parse_qs
 
 from dsrs.testing import LoopbackServer, RecordedRequest, Reply, example_instance
 
@@ -105,19 +106,15 @@ class AnthropicWire:
         self._lock = threading.Lock()
 
     def __call__(self, req: RecordedRequest) -> Reply:
-        path = req.path.partition("?")[0].rstrip("/")
+        path, _, query = req.path.partition("?")
+        path = path.rstrip("/")
         key = req.headers.get("x-api-key", "")
         if not key or (self.api_keys is not None and key not in self.api_keys):
             return error_reply(401, "authentication_error", "invalid x-api-key")
         if not req.headers.get("anthropic-version"):
             return error_reply(400, "invalid_request_error", "anthropic-version: header is required")
         if req.method == "GET" and path == "/v1/models":
-            data = [
-                {"type": "model", "id": m, "display_name": m, "created_at": "2025-09-29T00:00:00Z"} for m in self.models
-            ]
-            return Reply(
-                200, {"data": data, "has_more": False, "first_id": data[0]["id"], "last_id": data[-1]["id"]}, JSON
-            )
+            return self.list_models(parse_qs(query))
         if req.method != "POST" or path != "/v1/messages":
             return error_reply(404, "not_found_error", f"Not found: {req.method} {path}")
         try:
@@ -133,6 +130,21 @@ class AnthropicWire:
         except _Invalid as exc:
             return error_reply(400, "invalid_request_error", str(exc))
         return self.answer(body, stream=body.get("stream") is True)
+
+    def list_models(self, query: Mapping[str, list[str]]) -> Reply:
+        """A page of the models list (``limit``, default 20; ``after_id``), newest first."""
+        limit = int((query.get("limit") or ["20"])[0])
+        after = (query.get("after_id") or [""])[0]
+        start = self.models.index(after) + 1 if after in self.models else 0
+        page = self.models[start : start + limit]
+        data = [{"type": "model", "id": m, "display_name": m, "created_at": "2025-09-29T00:00:00Z"} for m in page]
+        body = {
+            "data": data,
+            "has_more": start + limit < len(self.models),
+            "first_id": page[0] if page else None,
+            "last_id": page[-1] if page else None,
+        }
+        return Reply(200, body, JSON)
 
     # --- request checks (what the API refuses) --------------------------------------------------
 
