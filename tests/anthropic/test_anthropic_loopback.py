@@ -292,3 +292,23 @@ def test_dsrs_providers_cli_lists_it(anthropic_server: LoopbackServer, key: str)
     line = next(ln for ln in out.stdout.splitlines() if ln.startswith("anthropic "))
     assert "premium" in line and "dsrs-anthropic" in line and "yes" in line
     assert key not in out.stdout and key not in out.stderr
+
+
+def test_dsrs_ask_cli_reaches_claude(anthropic_server: LoopbackServer, key: str, tmp_path: Any) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "ANTHROPIC_API_KEY": key,
+        "ANTHROPIC_BASE_URL": anthropic_server.url,
+        "DSRS_CACHE_DIR": str(tmp_path),
+        "DSRS_CONFIG_DIR": str(tmp_path),
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "dsrs", "ask", "hello from the cli", "-m", "claude-3-5-haiku-20241022"],
+        capture_output=True, text=True, timeout=60, env=env, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "hello from the cli" in out.stdout and key not in out.stdout + out.stderr
