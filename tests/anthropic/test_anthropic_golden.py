@@ -326,6 +326,16 @@ def test_a_tool_message_without_id_and_bad_arguments_are_named() -> None:
         body(req({"role": "system", "content": "only a system prompt"}))
 
 
+def test_a_message_name_is_refused_except_on_tool_results() -> None:
+    with pytest.raises(InvalidRequestError, match=r"messages\[0\]: name='ann': Anthropic messages carry no name"):
+        body(req({"role": "user", "content": "x", "name": "ann"}))
+    call = Message("assistant", None, tool_calls=(ToolCall("t1", "f", "{}"),))
+    sent = body(
+        req({"role": "user", "content": "x"}, call, {"role": "tool", "tool_call_id": "t1", "name": "f", "content": "r"})
+    )
+    assert sent["messages"][2]["content"] == [{"type": "tool_result", "tool_use_id": "t1", "content": "r"}]
+
+
 def test_forced_tool_and_thinking_cannot_combine_on_an_old_model() -> None:
     rf = dsrs.ResponseFormat(schema={"type": "object"})
     with pytest.raises(InvalidRequestError, match="cannot be combined with extended thinking"):

@@ -174,6 +174,9 @@ def encode_messages(request: LMRequest) -> tuple[str | list[dict[str, Any]] | No
     tool_turn: list[dict[str, Any]] | None = None  # the content of the user turn holding tool results
     for i, m in enumerate(request.messages):
         role = m.role
+        if m.name is not None and role != "tool":
+            # The API has no participant names; a tool message's name is implied by its tool_use id.
+            raise error(f"messages[{i}]: name={m.name!r}: Anthropic messages carry no name (drop it)", request)
         if role == "user":
             if tool_turn is not None:
                 # Text after tool results goes in the same user turn, after them (tool-use docs).
