@@ -162,3 +162,15 @@ def test_fork_child_does_not_write_the_parents_rows(tmp_path: Path) -> None:
     assert os.waitstatus_to_exitcode(status) == 0
     assert led.flush() == 1
     led.close()
+
+
+def test_close_stops_the_writer_thread_and_a_later_record_restarts_it(tmp_path: Path) -> None:
+    led = LocalLedger(tmp_path / "u.sqlite3", flush_interval=0.05)
+    led.record(_record())
+    thread = led._thread
+    assert thread is not None and thread.is_alive()
+    led.close()
+    assert not thread.is_alive() and led.written == 1
+    led.record(_record())
+    led.close()
+    assert led.written == 2 and usage_summary(tmp_path / "u.sqlite3", by=())["total"]["calls"] == 2

@@ -16,6 +16,7 @@ import os
 import sys
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,19 @@ __all__ = ["BatchedSQLite"]
 log = logging.getLogger("dsrs.ledger")
 
 _LOG_INTERVAL_S = 60.0
+
+
+# Every writer of the process, so a forked child resets them all (without keeping them alive).
+_writers: weakref.WeakSet[BatchedSQLite] = weakref.WeakSet()
+
+
+def _after_fork() -> None:
+    for writer in list(_writers):
+        writer._reset_process_state()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
 
 
 def _bind_errors() -> tuple[type[Exception], ...]:
@@ -70,8 +84,7 @@ class BatchedSQLite:
             f"INSERT INTO {self.table}({', '.join(self.columns)}) VALUES ({', '.join('?' * len(self.columns))})"  # noqa: S608
         )
         self._reset_process_state()
-        if hasattr(os, "register_at_fork"):
-            os.register_at_fork(after_in_child=self._reset_process_state)
+        _writers.add(self)
 
     def _reset_process_state(self) -> None:
         # After a fork the parent's pending rows are the parent's to write, and its thread is gone.
@@ -81,6 +94,7 @@ class BatchedSQLite:
         self._io_lock = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self._stopping = False
         self._conn: sqlite3.Connection | None = None
         self._last_log: dict[str, float] = {}
         self._atexit = False
@@ -124,6 +138,7 @@ class BatchedSQLite:
         with self._lock:
             if self._thread is not None:
                 return
+            self._stopping = False
             self._thread = threading.Thread(target=self._run, name=f"dsrs-{self.what}", daemon=True)
             self._thread.start()
             if not self._atexit:
@@ -131,7 +146,7 @@ class BatchedSQLite:
                 atexit.register(self.flush)
 
     def _run(self) -> None:
-        while self.broken is None:
+        while self.broken is None and not self._stopping:
             self._wake.wait(self.flush_interval)
             self._wake.clear()
             self.flush()
@@ -249,6 +264,14 @@ class BatchedSQLite:
             log.warning("dsrs %s: %s", self.what, message)
 
     def close(self) -> None:
+        """Stop the writer thread, write what is pending, close the file (a later append reopens)."""
+        thread = self._thread
+        if thread is not None:
+            self._stopping = True
+            self._wake.set()
+            if thread is not threading.current_thread():
+                thread.join(timeout=self.busy_timeout_s + 5)
+            self._thread = None
         self.flush()
         with self._io_lock:
             if self._conn is not None:
