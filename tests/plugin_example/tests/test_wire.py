@@ -7,11 +7,11 @@ import json
 import pytest
 from dsrs_acme_example.wire import WIRE, AcmeCodec
 
-from dsrs import LMRequest, Message, ResponseFormat, Tool
+from dsrs import LMRequest, Message, ResponseFormat, Tool, ToolCall
 from dsrs.errors import InvalidRequestError, ResponseParseError
 from dsrs.transport import HttpResponse
 from dsrs.types import Audio, Image, Text, UnsupportedPartError
-from dsrs.wire import DEFAULT_MAX_TOKENS, Endpoint
+from dsrs.wire import DEFAULT_MAX_TOKENS, Endpoint, SSEEvent
 
 ENDPOINT = Endpoint("http://127.0.0.1:1", {"authorization": "Bearer k"}, timeout=30.0)
 
@@ -128,3 +128,57 @@ def test_thinking_goes_back_with_its_answer() -> None:
 def test_wrong_shapes_in_a_2xx_body_are_parse_errors(body: bytes) -> None:
     with pytest.raises(ResponseParseError):
         codec().decode(req(), HttpResponse(200, {}, body))
+
+
+def events(*pairs: tuple[str, dict[str, object]]) -> list[SSEEvent]:
+    return [SSEEvent(json.dumps({"type": name, **data}), event=name) for name, data in pairs]
+
+
+def test_a_streamed_answer_with_thinking_and_a_tool_call() -> None:
+    decoder = codec().stream_decoder(req())
+    chunks = [
+        decoder.feed(e)
+        for e in events(
+            ("message-start", {"id": "g", "delta": {"message": {"role": "assistant"}}}),
+            ("content-delta", {"delta": {"message": {"content": {"thinking": "let me see"}}}}),
+            ("content-delta", {"delta": {"message": {"content": {"text": "Looking"}}}}),
+            (
+                "tool-call-start",
+                {
+                    "delta": {
+                        "message": {"tool_calls": {"id": "c1", "function": {"name": "lookup", "arguments": '{"q"'}}}
+                    }
+                },
+            ),
+            ("tool-call-delta", {"delta": {"message": {"tool_calls": {"function": {"arguments": ': "x"}'}}}}}),
+            (
+                "message-end",
+                {"delta": {"finish_reason": "TOOL_CALL", "usage": {"tokens": {"input_tokens": 5, "output_tokens": 3}}}},
+            ),
+        )
+    ]
+    assert [(c.text, c.reasoning) for c in chunks if c is not None] == [("", "let me see"), ("Looking", "")]
+    answer = decoder.finish()
+    assert (answer.text, answer.reasoning, answer.finish_reason) == ("Looking", "let me see", "tool_calls")
+    assert answer.tool_calls == (ToolCall("c1", "lookup", '{"q": "x"}'),)
+    assert answer.usage.total_tokens == 8
+
+
+def test_a_stream_cut_before_message_end_is_a_parse_error() -> None:
+    decoder = codec().stream_decoder(req())
+    for e in events(("content-delta", {"delta": {"message": {"content": {"text": "par"}}}})):
+        decoder.feed(e)
+    with pytest.raises(ResponseParseError, match="message-end"):
+        decoder.finish()
+
+
+def test_a_tool_call_in_a_whole_answer() -> None:
+    body = {
+        "message": {
+            "content": [],
+            "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "lookup", "arguments": "{}"}}],
+        },
+        "usage": {"tokens": {"input_tokens": 2, "output_tokens": 1}},
+    }
+    answer = codec().decode(req(), HttpResponse(200, {}, json.dumps(body).encode()))
+    assert answer.tool_calls == (ToolCall("c1", "lookup", "{}"),) and answer.finish_reason is None

@@ -153,6 +153,12 @@ def _tool_call(request: LMRequest, raw: Any) -> ToolCall:
     return ToolCall(raw["id"], fn["name"], args if isinstance(args, str) else json.dumps(args))
 
 
+def _finish(reason: Any) -> str | None:
+    if not isinstance(reason, str):
+        return None
+    return FINISH.get(reason, reason.lower())
+
+
 def decode_answer(request: LMRequest, data: Any) -> LMResponse:
     """A decoded JSON answer as an :class:`LMResponse`."""
     message = data.get("message") if isinstance(data, dict) else None
@@ -178,7 +184,7 @@ def decode_answer(request: LMRequest, data: Any) -> LMResponse:
         usage=decode_usage(request, data.get("usage")),
         tool_calls=tuple(_tool_call(request, c) for c in calls),
         reasoning=reasoning,
-        finish_reason=FINISH.get(str(data.get("finish_reason")), str(data.get("finish_reason")).lower()),
+        finish_reason=_finish(data.get("finish_reason")),
         raw_usage=data.get("usage"),
         provider_state={WIRE: {"thinking": reasoning}} if reasoning else None,
     )
