@@ -78,6 +78,7 @@ _LAZY: dict[str, str] = {
     "FailoverPolicy": "dsrs._lanemux",
     "CooldownPolicy": "dsrs._lanemux",
     "UnknownLaneError": "dsrs._lanemux",
+    "BatchError": "dsrs._batch",
     # OpenTelemetry spans (the dsrs-core[otel] extra; opentelemetry is imported on use)
     "instrument": "dsrs._otel",
     "uninstrument": "dsrs._otel",
@@ -87,6 +88,7 @@ _LAZY: dict[str, str] = {
 
 if TYPE_CHECKING:
     from dsrs._adapters import Adapter, AdapterParseError, ChatAdapter, JSONAdapter
+    from dsrs._batch import BatchError
     from dsrs._lanemux import CooldownPolicy, FailoverPolicy, LaneMux, RetryPolicy, UnknownLaneError
     from dsrs._lm import LM, LMStream
     from dsrs._otel import instrument, uninstrument
@@ -168,6 +170,7 @@ __all__ = [
     "CooldownPolicy",
     "UnknownLaneError",
     "RedisState",
+    "BatchError",
     "instrument",
     "uninstrument",
 ]

@@ -419,6 +419,36 @@ class LM(BaseModel):
                 await _store(request, response)
             return response
 
+    async def abatch(
+        self,
+        prompts: Sequence[MessagesInput],
+        *,
+        concurrency: int = 16,
+        progress: bool = True,
+        return_exceptions: bool = False,
+        **kwargs: Any,
+    ) -> list[Any]:
+        """Answer every prompt, at most ``concurrency`` at a time, in input order (see
+        :mod:`dsrs._batch`: budgets, progress, ``BatchError``)."""
+        from dsrs._batch import run_batch
+
+        async def one(prompt: MessagesInput) -> LMResponse:
+            return await self.acall(prompt, **kwargs)
+
+        return await run_batch(
+            prompts,
+            one,
+            usage_of=lambda r: r.usage,
+            concurrency=concurrency,
+            progress=progress,
+            return_exceptions=return_exceptions,
+            description=self.model,
+        )
+
+    def batch(self, prompts: Sequence[MessagesInput], **kwargs: Any) -> list[Any]:
+        """Sync twin of :meth:`abatch` (works inside a running event loop too)."""
+        return _portal.run_sync(self.abatch(prompts, **kwargs))
+
     def astream(self, messages: MessagesInput, **kwargs: Any) -> LMStream:
         """``async for delta in lm.astream(prompt)``; then ``.response`` / ``.usage``."""
         return LMStream(self, self.build_request(messages, **kwargs))

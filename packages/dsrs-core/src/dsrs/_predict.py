@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from dsrs import _settings
@@ -202,6 +202,44 @@ class Predict:
     def forward_with_lane(self, lane: str, **inputs: Any) -> Prediction:
         """Sync twin of :meth:`aforward_with_lane`."""
         return _settings.run_sync_with_settings(self._aforward(lane, inputs))
+
+    async def abatch(
+        self,
+        inputs: Sequence[Mapping[str, Any]],
+        *,
+        concurrency: int = 16,
+        progress: bool = True,
+        return_exceptions: bool = False,
+        lane: str | None = None,
+    ) -> list[Any]:
+        """Predict for every inputs dict, at most ``concurrency`` at a time; predictions in input
+        order. When a budget runs out the rest are marked (not run), never lost; with the cache on,
+        running the batch again resumes where it stopped. See :mod:`dsrs._batch`."""
+        from dsrs._batch import run_batch
+
+        rows = list(inputs)
+        for i, row in enumerate(rows):
+            if not isinstance(row, Mapping):
+                from dsrs._validate import InvalidTypeError
+
+                raise InvalidTypeError(f"inputs[{i}]", row, "a dict of the signature's input fields")
+
+        async def one(row: Mapping[str, Any]) -> Prediction:
+            return await self._aforward(lane, dict(row))
+
+        return await run_batch(
+            rows,
+            one,
+            usage_of=lambda p: p.lm_usage,
+            concurrency=concurrency,
+            progress=progress,
+            return_exceptions=return_exceptions,
+            description=self.signature.__name__,
+        )
+
+    def batch(self, inputs: Sequence[Mapping[str, Any]], **kwargs: Any) -> list[Any]:
+        """Sync twin of :meth:`abatch` (with the caller's settings; works in a running loop)."""
+        return _settings.run_sync_with_settings(self.abatch(inputs, **kwargs))
 
     __call__ = forward
     acall = aforward

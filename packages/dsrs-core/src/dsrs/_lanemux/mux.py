@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
 
@@ -449,6 +449,37 @@ class LaneMux:
         value and the usage of every call made (failed parses included)."""
         done = await self._run(messages, kwargs, lane, parse)
         return done.response, done.value, done.spent  # type: ignore[return-value]
+
+    async def abatch(
+        self,
+        prompts: Sequence[MessagesInput],
+        *,
+        lane: str | None = None,
+        concurrency: int = 16,
+        progress: bool = True,
+        return_exceptions: bool = False,
+        **kwargs: Any,
+    ) -> list[Any]:
+        """Answer every prompt through the mux, at most ``concurrency`` at a time, in input order;
+        when the budget runs out the rest are marked, not lost (see :mod:`dsrs._batch`)."""
+        from dsrs._batch import run_batch
+
+        async def one(prompt: MessagesInput) -> LMResponse:
+            return await self.acall(prompt, lane=lane, **kwargs)
+
+        return await run_batch(
+            prompts,
+            one,
+            usage_of=lambda r: r.usage,
+            concurrency=concurrency,
+            progress=progress,
+            return_exceptions=return_exceptions,
+            description=f"LaneMux {self.name}",
+        )
+
+    def batch(self, prompts: Sequence[MessagesInput], **kwargs: Any) -> list[Any]:
+        """Sync twin of :meth:`abatch`."""
+        return _portal.run_sync(self.abatch(prompts, **kwargs))
 
     def astream(self, messages: MessagesInput, *, lane: str | None = None, **kwargs: Any) -> MuxStream:
         """``async for delta in mux.astream(prompt)``; then ``.response`` (with ``.lane``)."""
