@@ -39,8 +39,16 @@ def _after_fork() -> None:
         writer._reset_process_state()
 
 
+def _flush_all() -> None:
+    for writer in list(_writers):
+        if writer.broken is None:
+            writer.flush()
+
+
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork)
+# Rows recorded just before exit (the last call of a CLI run) are written on the way out.
+atexit.register(_flush_all)
 
 
 def _bind_errors() -> tuple[type[Exception], ...]:
@@ -97,7 +105,6 @@ class BatchedSQLite:
         self._stopping = False
         self._conn: sqlite3.Connection | None = None
         self._last_log: dict[str, float] = {}
-        self._atexit = False
 
     def default_path(self) -> Path:
         raise NotImplementedError
@@ -141,9 +148,6 @@ class BatchedSQLite:
             self._stopping = False
             self._thread = threading.Thread(target=self._run, name=f"dsrs-{self.what}", daemon=True)
             self._thread.start()
-            if not self._atexit:
-                self._atexit = True
-                atexit.register(self.flush)
 
     def _run(self) -> None:
         while self.broken is None and not self._stopping:
