@@ -312,3 +312,16 @@ def test_dsrs_ask_cli_reaches_claude(anthropic_server: LoopbackServer, key: str,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert "hello from the cli" in out.stdout and key not in out.stdout + out.stderr
+
+
+def test_a_cache_hit_keeps_the_signed_thinking(
+    anthropic_server: LoopbackServer, key: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DSRS_CACHE_DIR", str(tmp_path))
+    model = lm(anthropic_server, key, max_tokens=8000, thinking=2048).with_cache(True)
+    first = model.call("cache me", tools=[WEATHER])
+    hit = model.call("cache me", tools=[WEATHER])
+    assert hit.cache_hit and len(anthropic_server.requests) == 1
+    assert hit.provider_state == first.provider_state and hit.tool_calls == first.tool_calls
+    history = ["cache me", hit.message(), {"role": "tool", "tool_call_id": hit.tool_calls[0].id, "content": "9C"}]
+    assert model.call([{"role": "user", "content": history[0]}, *history[1:]], tools=[WEATHER]).text == "tool said: 9C"

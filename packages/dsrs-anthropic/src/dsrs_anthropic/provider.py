@@ -61,7 +61,7 @@ class AnthropicProvider(HttpProvider):
             spec, ProviderConfig(base_url=base, api_key=key, timeout=config.timeout, options=config.options)
         )
         self.base_url = base
-        self.codec = AnthropicCodec(self._stream_failure)
+        self.codec = AnthropicCodec(self._protocol_failure)
         headers = {"content-type": "application/json", "anthropic-version": API_VERSION}
         if key:
             headers["x-api-key"] = key
@@ -70,7 +70,7 @@ class AnthropicProvider(HttpProvider):
     def __repr__(self) -> str:
         return f"AnthropicProvider(base_url={self.base_url!r})"
 
-    def _stream_failure(self, request: LMRequest, code: str, message: str, body: bytes) -> LMError:
+    def _protocol_failure(self, request: LMRequest, code: str, message: str, body: bytes) -> LMError:
         return self.failure(request, code=code, message=message, body=body)
 
     def _require_key(self, request: LMRequest) -> None:
