@@ -232,3 +232,38 @@ def test_a_stream_without_its_final_chunk_is_a_parse_error() -> None:
         srv.push(Reply(200, headers={"content-type": "text/event-stream"}, chunks=chunks))
         with pytest.raises(dsrs.ResponseParseError):
             "".join(dsrs.LM("m", base_url=srv.url).stream("hello"))
+
+
+def _bill_the_cap(req: Any) -> Reply:
+    """A server that writes as much as it is allowed to (or 20,000 tokens when no cap is sent)."""
+    cap = req.json().get("max_tokens") or 20_000
+    return Reply(200, _chat("long answer", completion_tokens=cap, total_tokens=cap + 3))
+
+
+class _PerToken:
+    @hookimpl
+    def dsrs_cost(self, model: str, usage: dsrs.LmUsage) -> dsrs.Cost | None:
+        if model != "openai-compatible:billed":
+            return None
+        return dsrs.Cost(msats=usage.prompt_tokens + usage.completion_tokens)
+
+
+@pytest.mark.parametrize("max_tokens", [None, 1000], ids=["no max_tokens", "max_tokens=1000"])
+async def test_concurrent_calls_never_overspend_a_budget(max_tokens: int | None) -> None:
+    import asyncio
+
+    name = register_plugin(_PerToken(), name="per-token-pricing")
+    try:
+        with openai_wire_server() as srv:
+            srv.handler = _bill_the_cap
+            budget = 24_620
+            mux = dsrs.LaneMux(budget_msats=budget, default_max_tokens=4096)
+            mux.add_lane("only", dsrs.LM("billed", base_url=srv.url, max_tokens=max_tokens))
+            results = await asyncio.gather(*(mux.acall(f"call {i}") for i in range(10)), return_exceptions=True)
+        spent = (await mux.abudget_status())["global"].spent
+        answered = [r for r in results if isinstance(r, dsrs.LMResponse)]
+        assert answered, results
+        assert spent <= budget, f"overspent by {spent - budget} msats"
+        assert spent == sum(r.usage.cost_msats or 0 for r in answered)
+    finally:
+        unregister_plugin(name)
