@@ -192,6 +192,18 @@ def test_a_failing_mux_exits_with_its_lanes_shared_code(run: Run) -> None:
     assert len(out.stderr.strip().splitlines()) == 1  # nothing printed by the interpreter's shutdown
 
 
+def test_a_budget_too_small_for_the_call_exits_5_before_anything_is_spent(run: Run, server: LoopbackServer) -> None:
+    model = ("--model", "openai-compat:m", "--base-url", server.url, "--no-stream")
+    out = run("ask", *model, "--budget-msats", "1000", "--max-tokens", "5", "hi")
+    assert out.returncode == 5 and "is unknown, so a budget cannot bound it" in out.stderr  # no price: refused
+    assert not [r for r in server.requests if r.method == "POST"]
+    out = run("ask", "--model", "fake:echo", "--budget-msats", "1", "--max-tokens", "5", "hello world")
+    assert out.returncode == 5 and "BudgetExceededError" in out.stderr and out.stdout == ""
+    out = run("ask", "--model", "fake:echo", "--budget-msats", "100", "--max-tokens", "5", "hello world")
+    assert out.returncode == 0 and out.stdout == "hello world\n"
+    assert run("ask", "--budget-msats", "-1", "hi").returncode == 2
+
+
 def test_exit_code_table() -> None:
     assert exit_code(errors.BudgetExceededError("over")) == 5
     assert exit_code(errors.PaymentError("refused")) == 5

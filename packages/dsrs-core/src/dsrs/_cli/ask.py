@@ -36,6 +36,12 @@ def add_ask(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-tokens", type=int, default=None)
     p.add_argument("--temperature", type=float, default=None)
     p.add_argument("--timeout", type=float, default=2.0, help="provider probe timeout in seconds (default 2)")
+    p.add_argument(
+        "--budget-msats",
+        type=int,
+        default=None,
+        help="refuse (exit 5) a call that could cost more than this many msats",
+    )
     stream = p.add_mutually_exclusive_group()
     stream.add_argument("--stream", dest="stream", action="store_true", default=True, help=argparse.SUPPRESS)
     stream.add_argument("--no-stream", dest="stream", action="store_false", help="print the answer when complete")
@@ -58,10 +64,16 @@ async def _target(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
     import dsrs
 
     options = {k: v for k, v in (("max_tokens", args.max_tokens), ("temperature", args.temperature)) if v is not None}
+    budget = args.budget_msats
+    if budget is not None and budget < 0:
+        raise UsageError(f"--budget-msats must be >= 0, got {budget}")
+    mux_options = {} if budget is None else {"budget_msats": budget}
     if args.model:
         if args.lane:
             raise UsageError("give --model or --lane, not both")
-        return dsrs.LM(args.model, base_url=args.base_url), options
+        lm = dsrs.LM(args.model, base_url=args.base_url)
+        # A budget is a LaneMux's: one lane, the given model.
+        return (lm if budget is None else dsrs.LaneMux(**mux_options).add_lane(lm.provider_name, lm)), options
     if args.base_url:
         raise UsageError("--base-url needs --model (e.g. --model openai-compat:my-model)")
     if args.timeout <= 0:
@@ -70,7 +82,7 @@ async def _target(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
         names = [s.name for s in dsrs.providers()]
         if args.lane not in names:
             raise UsageError(f"--lane {args.lane!r}: no such provider; installed: {', '.join(names)}")
-        mux = await dsrs.LaneMux.auto_detect(args.timeout, include=[args.lane])
+        mux = await dsrs.LaneMux.auto_detect(args.timeout, include=[args.lane], **mux_options)
         if not mux.lane_names:
             report = mux.probes[0] if mux.probes else None
             why = report.describe() if report is not None else "not found"
@@ -78,8 +90,9 @@ async def _target(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
         return mux, options
     env_model = os.environ.get("DSRS_MODEL")
     if env_model:
-        return dsrs.LM(env_model), options
-    mux = await dsrs.LaneMux.auto_detect(args.timeout)
+        lm = dsrs.LM(env_model)
+        return (lm if budget is None else dsrs.LaneMux(**mux_options).add_lane(lm.provider_name, lm)), options
+    mux = await dsrs.LaneMux.auto_detect(args.timeout, **mux_options)
     if mux.lane_names:
         return mux, options
     print(
@@ -87,7 +100,8 @@ async def _target(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
         " which only echoes the prompt",
         file=sys.stderr,
     )
-    return dsrs.LM(FALLBACK_MODEL), options
+    lm = dsrs.LM(FALLBACK_MODEL)
+    return (lm if budget is None else dsrs.LaneMux(**mux_options).add_lane("fake", lm)), options
 
 
 async def _ask(args: argparse.Namespace, messages: list[dict[str, str]]) -> Any:
