@@ -154,3 +154,11 @@ def test_a_key_echoed_in_a_2xx_body_never_reaches_the_error(stream: bool) -> Non
             list(lm.stream("hi")) if stream else lm.call("hi")
     err = info.value
     assert secret not in str(err) and secret not in repr(err) and secret not in (err.body or "")
+
+
+def test_a_typo_in_an_option_names_the_closest_one() -> None:
+    r = LMRequest(
+        provider="google", model="gemini-2.5-flash", messages=(Message("user", "x"),), options={"thinking_budjet": 1}
+    )
+    with pytest.raises(dsrs.InvalidRequestError, match=r"thinking_budjet \(did you mean thinking_budget\?\)"):
+        wire.encode_body(r)

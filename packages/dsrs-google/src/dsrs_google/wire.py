@@ -9,6 +9,7 @@ troubleshooting guide's error table (ai.google.dev/gemini-api/docs/troubleshooti
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 import uuid
@@ -308,8 +309,12 @@ def encode_body(request: LMRequest) -> dict[str, Any]:
     model, options = request.model, request.options
     unknown = sorted(set(options) - KNOWN_OPTIONS)
     if unknown:
+        hints = []
+        for key in unknown:
+            close = difflib.get_close_matches(key, sorted(KNOWN_OPTIONS), n=1, cutoff=0.6)
+            hints.append(f"{key} (did you mean {close[0]}?)" if close else key)
         raise _bad(
-            f"unknown option(s) for the google provider: {', '.join(unknown)}; known: {', '.join(sorted(KNOWN_OPTIONS))} "
+            f"unknown option(s) for the google provider: {', '.join(hints)}; known: {', '.join(sorted(KNOWN_OPTIONS))} "
             "(or pass generation_config={...} with Gemini's own field names)",
             model,
         )
