@@ -184,3 +184,51 @@ def test_what_a_stream_may_hold_is_bounded(monkeypatch: pytest.MonkeyPatch) -> N
         d.feed(_ev("content_block_start", {**TEXT_BLOCK, "index": i}))
     with pytest.raises(dsrs.ResponseParseError, match="MAX_STREAM_BLOCKS=3"):
         d.feed(_ev("content_block_start", {**TEXT_BLOCK, "index": 3}))
+
+
+# --- a streamed answer decodes to the same response as the whole Message --------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from dsrs_anthropic.response import decode_message  # noqa: E402
+from dsrs_anthropic.testing import sign, transcript  # noqa: E402
+
+_text = st.one_of(st.text(" ab\n", max_size=20), st.text(st.characters(blacklist_categories=("Cs",)), max_size=40))
+_block = st.one_of(
+    _text.map(lambda t: {"type": "text", "text": t}),
+    _text.map(lambda t: {"type": "thinking", "thinking": t, "signature": sign(t)}),
+    st.dictionaries(st.text(min_size=1, max_size=5), st.one_of(st.integers(-5, 5), _text), max_size=3).map(
+        lambda d: {"type": "tool_use", "id": "toolu_1", "name": "f", "input": d}
+    ),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    blocks=st.lists(_block, max_size=5),
+    stop=st.sampled_from(["end_turn", "max_tokens", "tool_use", "stop_sequence"]),
+    tokens=st.tuples(st.integers(0, 10**6), st.integers(0, 10**6), st.integers(0, 10**6), st.integers(0, 10**5)),
+    pieces=st.integers(1, 5),
+)
+def test_stream_and_whole_message_agree(blocks: list[dict[str, Any]], stop: str, tokens: Any, pieces: int) -> None:
+    inp, writes, reads, out = tokens
+    message = {
+        "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
+        "content": blocks, "stop_reason": stop, "stop_sequence": None,
+        "usage": {"input_tokens": inp, "cache_creation_input_tokens": writes,
+                  "cache_read_input_tokens": reads, "output_tokens": out},
+    }  # fmt: skip
+    d = _decoder()
+    deltas: list[str] = []
+    for raw in transcript(message, pieces=pieces):
+        head, data = raw.strip("\n").split("\n", 1)
+        chunk = d.feed(SSEEvent(data.removeprefix("data: "), head.removeprefix("event: ")))
+        if chunk is not None:
+            deltas.append(chunk.text)
+    streamed = d.finish()
+    whole = decode_message(json.loads(json.dumps(message)), d.request, forced_tool=None)
+    assert streamed.text == whole.text == "".join(deltas)
+    assert streamed.reasoning == whole.reasoning and streamed.tool_calls == whole.tool_calls
+    assert streamed.provider_state == whole.provider_state and streamed.finish_reason == whole.finish_reason
+    assert streamed.usage == whole.usage

@@ -344,9 +344,7 @@ def transcript(message: Mapping[str, Any], *, pieces: int = 3) -> list[str]:
         if kind == "text":
             head: dict[str, Any] = {"type": "text", "text": ""}
             words = block["text"].split(" ")
-            deltas = [
-                {"type": "text_delta", "text": w if j == 0 else " " + w} for j, w in enumerate(words) if w or j == 0
-            ]
+            deltas = [{"type": "text_delta", "text": w if j == 0 else " " + w} for j, w in enumerate(words)]
         elif kind == "thinking":
             head = {"type": "thinking", "thinking": "", "signature": ""}
             deltas = [{"type": "thinking_delta", "thinking": p} for p in _split(block["thinking"], pieces)]
