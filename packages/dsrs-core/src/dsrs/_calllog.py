@@ -20,6 +20,7 @@ import os
 import re
 import time
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -128,18 +129,41 @@ def _known_secrets() -> tuple[str, ...]:
     return _secrets
 
 
-def scrub(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with known secrets and credential-shaped tokens masked, capped in length."""
+# Each credential pattern of dsrs.errors needs one of these literals (lowercased); a text holding
+# none of them is not searched. If a pattern without such a literal is ever added, every text is.
+_TRIGGERS = ("sk-", "gsk_", "aiza", "nsec1", "bearer", "api")
+
+
+@lru_cache(maxsize=1)
+def _patterns() -> tuple[tuple[Any, ...], bool]:
     from dsrs.errors import _SECRET_PATTERNS
 
+    gated = all(any(t in p.pattern.lower() for t in _TRIGGERS) for p in _SECRET_PATTERNS)
+    return _SECRET_PATTERNS, gated
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with known secrets and credential-shaped tokens masked, capped in length."""
     for secret in secrets:
         if secret in text:
             text = text.replace(secret, "***")
-    for pattern in _SECRET_PATTERNS:
-        text = pattern.sub(lambda m: m.group(1) + "***", text) if pattern.groups else pattern.sub("***", text)
+    patterns, gated = _patterns()
+    lowered = text.lower()
+    if not gated or any(t in lowered for t in _TRIGGERS):
+        for pattern in patterns:
+            text = pattern.sub(lambda m: m.group(1) + "***", text) if pattern.groups else pattern.sub("***", text)
     if len(text) > MAX_FIELD_CHARS:
         text = text[:MAX_FIELD_CHARS] + f"… [{len(text) - MAX_FIELD_CHARS} more chars]"
     return text
+
+
+def _dumps(data: Any) -> str:
+    from dsrs import _json
+
+    try:
+        return _json.dumps(data).decode("utf-8")
+    except (TypeError, ValueError):  # an option holding an object JSON has no form for
+        return json.dumps(data, default=str, ensure_ascii=False)
 
 
 def _request_json(request: Any) -> str | None:
@@ -162,7 +186,7 @@ def _request_json(request: Any) -> str | None:
     options = getattr(request, "options", None)
     if isinstance(options, Mapping) and options:
         data["options"] = {str(k): ("***" if _SECRET_OPTION.search(str(k)) else v) for k, v in options.items()}
-    return json.dumps(data, default=str, ensure_ascii=False)
+    return _dumps(data)
 
 
 class CallLog(BatchedSQLite):
@@ -197,7 +221,7 @@ class CallLog(BatchedSQLite):
         usage = record.usage
         return (
             record.timestamp or time.time(),
-            text(getattr(record, "request_id", None) or None),
+            _short(getattr(record, "request_id", None) or None),
             str(record.provider)[:200],
             str(record.model)[:500],
             None if record.lane is None else str(record.lane)[:200],
@@ -207,13 +231,18 @@ class CallLog(BatchedSQLite):
             text(_request_json(getattr(record, "request", None))),
             text(getattr(response, "text", None)),
             text(getattr(response, "reasoning", None)),
-            text(getattr(response, "finish_reason", None)),
-            json.dumps(usage.to_dict(), default=str) if hasattr(usage, "to_dict") else None,
+            _short(getattr(response, "finish_reason", None)),
+            _dumps(usage.to_dict()) if hasattr(usage, "to_dict") else None,
         )
 
     def record(self, record: UsageRecord) -> None:
         """Queue one finished call (serialized on the writer thread)."""
         self.append(record)
+
+
+def _short(value: Any) -> str | None:
+    # Ids and finish reasons are short words; anything longer is cut rather than scanned.
+    return None if value is None else str(value)[:64]
 
 
 def _error_text(error: Any, secrets: Iterable[str]) -> str | None:
