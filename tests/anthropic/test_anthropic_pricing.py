@@ -69,3 +69,19 @@ def test_the_hook_prices_only_anthropic_models() -> None:
     from dsrs_anthropic import _plugin
 
     assert _plugin.dsrs_cost("openai:claude-haiku-4-5", usage(1, 1)) is None
+
+
+@pytest.mark.parametrize("tokens", [(50_000, 2_000, 10_000, 5_000), (300_000, 1_000, 0, 0)])
+def test_the_table_agrees_with_genai_prices(tokens: tuple[int, int, int, int]) -> None:
+    """The table was copied from genai-prices: every model costs what genai-prices says (5-minute
+    writes and reads included, long-context tier too)."""
+    pytest.importorskip("genai_prices")
+    from dsrs._prices import genai_prices_cost  # test-only: the core's genai-prices fallback
+
+    prompt, completion, reads, writes = tokens
+    u = usage(prompt, completion, reads=reads, writes=writes)
+    table, _ = price_table()
+    for name in table:
+        theirs = genai_prices_cost(f"anthropic:{name}", u)
+        assert theirs is not None and theirs.usd is not None, name
+        assert usd(name, u) == pytest.approx(theirs.usd, rel=1e-9), name
