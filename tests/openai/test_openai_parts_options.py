@@ -185,3 +185,11 @@ def test_one_provider_two_codecs_no_provider_inside_a_provider() -> None:
     assert not [k for k, v in vars(provider).items() if isinstance(v, dsrs.Provider)]
     codex = dsrs.LM("openai:codex-mini-latest", api_key=SECRET)
     assert "input" in body(codex, "hi") and "messages" not in body(codex, "hi")
+
+
+def test_codex_refuses_media_parts() -> None:
+    from dsrs_openai.codex import render_prompt
+
+    with pytest.raises(UnsupportedPartError, match="codex"):
+        render_prompt((Message("user", ("look", IMAGE)),))
+    assert render_prompt((Message("user", "plain"),)) == "plain"

@@ -148,3 +148,44 @@ def test_wrong_types_are_a_lane_fault_the_mux_moves_past(body: Any) -> None:
             lm.call("q")
         mux = dsrs.LaneMux().add_lane("bad", lm, tier="premium").add_lane("ok", "fake:echo", tier="local")
         assert mux.call("q").lane == "ok"
+
+
+# --- Responses API: the response object's types (API reference "The response object") ------------
+
+RESP = {"id": "resp_1", "object": "response", "status": "completed", "model": "gpt-4.1"}
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        "not a list",
+        ["not an item"],
+        [{"type": "message", "content": "text"}],
+        [{"type": "message", "content": [{"type": "output_text", "text": {"an": "object"}}]}],
+        [{"type": "function_call", "arguments": "{}"}],
+        [{"type": "function_call", "name": "f", "arguments": 5}],
+        [{"type": "reasoning", "summary": [{"type": "summary_text", "text": 3}]}],
+    ],
+)
+def test_responses_wrong_types_are_parse_errors(output: Any) -> None:
+    from dsrs_openai import responses
+
+    body = json.dumps({**RESP, "output": output}).encode()
+    with pytest.raises(errors.ResponseParseError, match="unexpected response object shape"):
+        responses.decode_response(200, {}, body, provider="openai-responses", model="gpt-4.1")
+
+
+def test_responses_wrong_usage_types_are_parse_errors() -> None:
+    from dsrs_openai import responses
+
+    body = json.dumps({**RESP, "output": [], "usage": {"input_tokens": "ten"}}).encode()
+    with pytest.raises(errors.ResponseParseError):
+        responses.decode_response(200, {}, body, provider="openai-responses", model="gpt-4.1")
+
+
+def test_responses_stream_delta_of_the_wrong_type_is_a_parse_error() -> None:
+    from dsrs_openai import responses
+
+    dec = responses.ResponsesStreamDecoder(provider="openai-responses", model="gpt-4.1")
+    with pytest.raises(errors.ResponseParseError, match="stream event shape"):
+        dec.feed(json.dumps({"type": "response.output_text.delta", "delta": {"x": 1}}))

@@ -194,19 +194,29 @@ def encode_body(request: LMRequest, *, stream: bool = False, reasoning: bool = F
     return body
 
 
+def _count(raw: Mapping[str, Any], key: str) -> int:
+    value = raw.get(key)
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise _BadShape(f"usage.{key} is not a token count: {value!r}"[:100])
+    return int(value)
+
+
 def parse_usage(raw: Mapping[str, Any] | None) -> LmUsage:
     """Usage from a Responses ``usage`` object (cached input and reasoning output included)."""
     if not raw:
         return LmUsage.from_tokens(0, 0)
+    if not isinstance(raw, Mapping):
+        raise _BadShape(f"usage is a {type(raw).__name__}, not an object")
     idet = raw.get("input_tokens_details") or {}
     odet = raw.get("output_tokens_details") or {}
-    total = raw.get("total_tokens")
     return LmUsage.from_tokens(
-        int(raw.get("input_tokens") or 0),
-        int(raw.get("output_tokens") or 0),
-        total_tokens=int(total) if total is not None else None,
-        cached_tokens=int(idet.get("cached_tokens") or 0) if isinstance(idet, Mapping) else 0,
-        reasoning_tokens=int(odet.get("reasoning_tokens") or 0) if isinstance(odet, Mapping) else 0,
+        _count(raw, "input_tokens"),
+        _count(raw, "output_tokens"),
+        total_tokens=_count(raw, "total_tokens") if raw.get("total_tokens") is not None else None,
+        cached_tokens=_count(idet, "cached_tokens") if isinstance(idet, Mapping) else 0,
+        reasoning_tokens=_count(odet, "reasoning_tokens") if isinstance(odet, Mapping) else 0,
     )
 
 
@@ -224,6 +234,29 @@ def _failure_error(err: Any, *, provider: str, model: str | None, status: int | 
     )
 
 
+class _BadShape(ValueError):
+    """A 2xx body whose fields have the wrong types (turned into a ResponseParseError)."""
+
+
+def _items(value: Any, where: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise _BadShape(f"{where} is a {type(value).__name__}, not a list")
+    return value
+
+
+def _text(part: Any, key: str, where: str) -> str:
+    if not isinstance(part, Mapping):
+        raise _BadShape(f"a {where} part is a {type(part).__name__}, not an object")
+    value = part.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise _BadShape(f"a {where} part's {key} is a {type(value).__name__}, not a str")
+    return value
+
+
 class _Output:
     """What a response's ``output`` items say: text, refusal, reasoning, function calls."""
 
@@ -233,26 +266,34 @@ class _Output:
         self.reasoning: list[str] = []
         self.calls: list[ToolCall] = []
 
-    def add_item(self, item: Mapping[str, Any]) -> None:
+    def add_item(self, item: Any) -> None:
+        if not isinstance(item, Mapping):
+            raise _BadShape(f"an output item is a {type(item).__name__}, not an object")
         kind = item.get("type")
         if kind == "message":
-            for part in item.get("content") or ():
-                if not isinstance(part, Mapping):
-                    continue
-                if part.get("type") == "output_text":
-                    self.text.append(str(part.get("text") or ""))
-                elif part.get("type") == "refusal":
-                    self.refusal.append(str(part.get("refusal") or ""))
+            for part in _items(item.get("content"), "message content"):
+                kind_of = part.get("type") if isinstance(part, Mapping) else None
+                if kind_of == "output_text":
+                    self.text.append(_text(part, "text", "output_text"))
+                elif kind_of == "refusal":
+                    self.refusal.append(_text(part, "refusal", "refusal"))
+                elif not isinstance(part, Mapping):
+                    raise _BadShape(f"a message content part is a {type(part).__name__}, not an object")
         elif kind == "reasoning":
-            for part in (*(item.get("summary") or ()), *(item.get("content") or ())):
-                if isinstance(part, Mapping) and part.get("text"):
-                    self.reasoning.append(str(part["text"]))
+            for part in (*_items(item.get("summary"), "reasoning summary"), *_items(item.get("content"), "reasoning")):
+                text = _text(part, "text", "reasoning")
+                if text:
+                    self.reasoning.append(text)
         elif kind == "function_call":
-            args = item.get("arguments")
+            name, args = item.get("name"), item.get("arguments")
+            if not isinstance(name, str) or not name:
+                raise _BadShape("a function_call item has no name")
+            if args is not None and not isinstance(args, (str, Mapping)):
+                raise _BadShape(f"a function_call's arguments are a {type(args).__name__}")
             self.calls.append(
                 ToolCall(
                     id=str(item.get("call_id") or item.get("id") or f"call_{len(self.calls)}"),
-                    name=str(item.get("name") or ""),
+                    name=name,
                     arguments=args if isinstance(args, str) else json.dumps(args or {}),
                 )
             )
@@ -278,7 +319,7 @@ def _response_from(
     if data.get("status") == "failed" or (data.get("error") and data.get("status") not in ("completed", "incomplete")):
         raise _failure_error(data.get("error") or {}, provider=provider, model=model, status=None)
     finish = _finish_reason(data, out, provider=provider, model=model)
-    raw_usage = data.get("usage") if isinstance(data.get("usage"), Mapping) else None
+    raw_usage = data.get("usage")
     return LMResponse(
         text="".join(out.text) if text is None else text,
         usage=parse_usage(raw_usage),
@@ -301,11 +342,15 @@ def decode_response(
         raise err or _parse_error(
             "response object has no output", provider=provider, model=model, body=body, status=status
         )
-    out = _Output()
-    for item in data.get("output") or ():
-        if isinstance(item, Mapping):
+    try:
+        out = _Output()
+        for item in _items(data.get("output"), "output"):
             out.add_item(item)
-    return _response_from(data, out, provider=provider, model=model)
+        return _response_from(data, out, provider=provider, model=model)
+    except _BadShape as exc:
+        raise _parse_error(
+            f"unexpected response object shape: {exc}", provider=provider, model=model, body=body, status=status
+        ) from None
 
 
 class ResponsesStreamDecoder:
@@ -325,6 +370,13 @@ class ResponsesStreamDecoder:
             data = data.data
         try:
             return self._event(data)
+        except _BadShape as exc:
+            raise openai_chat.redact_error(
+                _parse_error(
+                    f"unexpected stream event shape: {exc}", provider=self.provider, model=self.model, body=data
+                ),
+                self.secrets,
+            ) from None
         except errors.LMError as exc:
             raise openai_chat.redact_error(exc, self.secrets) from None
 
@@ -339,13 +391,13 @@ class ResponsesStreamDecoder:
             return None
         kind = event.get("type")
         if kind == "response.output_text.delta":
-            delta = str(event.get("delta") or "")
+            delta = _text(event, "delta", "delta event")
             if delta:
                 self._text.append(delta)
                 return StreamChunk(text=delta)
             return None
         if kind in ("response.reasoning_summary_text.delta", "response.reasoning_text.delta"):
-            delta = str(event.get("delta") or "")
+            delta = _text(event, "delta", "delta event")
             if delta:
                 self._reasoning.append(delta)
                 return StreamChunk(reasoning=delta)
@@ -380,18 +432,22 @@ class ResponsesStreamDecoder:
                 "stream ended before response.completed", provider=self.provider, model=self.model, body=""
             )
         final = self._final
-        out = _Output()
-        for item in final.get("output") or ():
-            if isinstance(item, Mapping):
+        try:
+            out = _Output()
+            for item in _items(final.get("output"), "output"):
                 out.add_item(item)
-        if not out.calls:
-            out.calls = self._items.calls
-        if not out.text and not self._text:
-            out.text = self._items.text
-        if not out.reasoning:
-            out.reasoning = self._reasoning
-        text = "".join(self._text) if self._text else None
-        return _response_from(final, out, provider=self.provider, model=self.model, text=text)
+            if not out.calls:
+                out.calls = self._items.calls
+            if not out.text and not self._text:
+                out.text = self._items.text
+            if not out.reasoning:
+                out.reasoning = self._reasoning
+            text = "".join(self._text) if self._text else None
+            return _response_from(final, out, provider=self.provider, model=self.model, text=text)
+        except _BadShape as exc:
+            raise _parse_error(
+                f"unexpected final response shape: {exc}", provider=self.provider, model=self.model, body=""
+            ) from None
 
 
 class ResponsesCodec:
