@@ -267,3 +267,24 @@ async def test_concurrent_calls_never_overspend_a_budget(max_tokens: int | None)
         assert spent == sum(r.usage.cost_msats or 0 for r in answered)
     finally:
         unregister_plugin(name)
+
+
+def test_a_lanemux_deadline_bounds_all_attempts_together() -> None:
+    import time
+
+    with openai_wire_server() as slow, openai_wire_server() as slower:
+        slow.handler = lambda req: Reply(503, {"error": {"message": "busy", "type": "server_error"}}, delay=0.2)
+        slower.handler = lambda req: Reply(200, _chat(), delay=5.0)
+        mux = dsrs.LaneMux(deadline=0.8, retry=dsrs.RetryPolicy(max_attempts=3, base_delay=0.05))
+        mux.add_lane("slow", dsrs.LM("m", base_url=slow.url)).add_lane("slower", dsrs.LM("m", base_url=slower.url))
+        t0 = time.monotonic()
+        with pytest.raises(dsrs.LMTimeoutError, match="deadline of 0.8s"):
+            mux.call("hello")
+        took = time.monotonic() - t0
+        assert took < 0.8 + 0.2, took
+        t0 = time.monotonic()
+        with pytest.raises(dsrs.LMTimeoutError, match="deadline"):
+            "".join(mux.stream("hello"))
+        assert time.monotonic() - t0 < 0.8 + 0.2
+    with pytest.raises(dsrs.InvalidValueError, match="deadline"):
+        dsrs.LaneMux(deadline=0)

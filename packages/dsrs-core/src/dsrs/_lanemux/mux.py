@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
 
@@ -70,6 +70,7 @@ class LaneMux:
         state: LaneState | None = None,
         budgets: BudgetStore | None = None,
         name: str = "mux",
+        deadline: float | None = None,
     ) -> None:
         budget_msats = check_msats("budget_msats", budget_msats)
         reserve_msats = check_msats("reserve_msats", reserve_msats)
@@ -84,6 +85,13 @@ class LaneMux:
         self.state: LaneState = state or InProcessLaneState()
         self.budgets: BudgetStore = budgets or InProcessBudgetStore()
         self.name = name
+        if deadline is not None:
+            from dsrs._validate import check_number
+
+            if (check_number("deadline", deadline) or 0) <= 0:
+                raise InvalidValueError("deadline", deadline, "a number of seconds > 0")
+        #: Seconds one call may take across all its attempts, retries and lanes (``None``: no bound).
+        self.deadline = deadline
         self.probes: list[ProbeReport] = []
         self.probe_timeout: float | None = None
         self.detect_ms: float | None = None
@@ -387,10 +395,24 @@ class LaneMux:
     ) -> _Done[T]:
         if _otel.tracer is not None:
             with _otel.mux_call(self.name, selector, stream=False) as span:
-                done = await self._first_done(messages, kwargs, selector, parse)
+                done = await self._bounded(self._first_done(messages, kwargs, selector, parse))
                 span.set_attributes({"dsrs.lane": done.response.lane or "", **_otel.response_attributes(done.response)})
                 return done
-        return await self._first_done(messages, kwargs, selector, parse)
+        return await self._bounded(self._first_done(messages, kwargs, selector, parse))
+
+    async def _bounded(self, work: Coroutine[Any, Any, T]) -> T:
+        """``work`` within :attr:`deadline` (all attempts together): an ``LMTimeoutError`` after it."""
+        if self.deadline is None:
+            return await work
+        try:
+            return await asyncio.wait_for(work, self.deadline)
+        except asyncio.TimeoutError:
+            raise self._deadline_passed() from None
+
+    def _deadline_passed(self) -> errors.LMTimeoutError:
+        err = errors.LMTimeoutError(f"the LaneMux deadline of {self.deadline:g}s passed (all attempts together)")
+        err.retryable = False  # the caller's whole budget of time is spent
+        return err
 
     async def _first_done(
         self,
@@ -582,7 +604,23 @@ class MuxStream:
         # attempts are linked to it as children explicitly.
         span = _otel.tracer.start_span(f"dsrs.lanemux {mux.name}") if _otel.tracer is not None else None
         try:
-            if span is None:
+            if mux.deadline is not None:
+                # The deadline covers the whole stream: every step waits at most what is left.
+                end = time.monotonic() + mux.deadline
+                while True:
+                    try:
+                        item = await asyncio.wait_for(gen.__anext__(), max(0.0, end - time.monotonic()))
+                    except StopAsyncIteration:
+                        break
+                    except asyncio.TimeoutError:
+                        raise mux._deadline_passed() from None
+                    if isinstance(item, _Done):
+                        self.response = item.response
+                        if span is not None:
+                            span.set_attributes(_otel.response_attributes(item.response))
+                    else:
+                        yield item
+            elif span is None:
                 async for item in gen:
                     if isinstance(item, _Done):
                         self.response = item.response
