@@ -18,6 +18,7 @@ class TestAcmeConformance(ProviderConformance):
     priced = True  # acme-large has a price in plugin.PRICES
     http_wire = True  # the kit also checks that a key echoed in 401/500 bodies never leaks
 
+    # retries=0: a 500 in the key-echo checks is one request, not several with backoff.
     @pytest.fixture
     def lm(self, acme_server: LoopbackServer) -> dsrs.LM:
         return dsrs.LM("acme-large", base_url=acme_server.url, api_key=KEY, retries=0)
