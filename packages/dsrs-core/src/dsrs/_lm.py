@@ -26,7 +26,7 @@ from dsrs._provider import Provider, ProviderConfig
 from dsrs._registry import ResolvedModel, get_registry
 from dsrs._tools import as_tools
 from dsrs._usage import Cost, LmUsage, UsageRecord
-from dsrs.errors import LMError, ProviderFailure, ResponseParseError
+from dsrs.errors import LMError, LMTimeoutError, ProviderFailure, ResponseParseError
 from dsrs.plugins._manager import get_host
 from dsrs.types import (
     LMRequest,
@@ -390,10 +390,33 @@ class LM(BaseModel):
             hit = await self.cached(request, lane=lane, request_id=request_id, attempt=attempt)
             if hit is not None:
                 return hit
-        provider = self.provider()
         # Private attributes read through __pydantic_private__: pydantic's __getattr__ costs ~1 µs.
         policy: RetryPolicy = self.__pydantic_private__["_retries"] if retry else _NO_RETRIES  # type: ignore[index]
         request_id = request_id or new_request_id()
+        timeout = self.timeout
+        if timeout is None or policy.max_attempts == 1:
+            return await self._attempts(request, policy, lane, request_id, attempt, None)
+        # ``timeout`` is the whole call's deadline: retries happen within it, never after it.
+        deadline = time.monotonic() + timeout
+        try:
+            return await asyncio.wait_for(self._attempts(request, policy, lane, request_id, attempt, deadline), timeout)
+        except asyncio.TimeoutError:
+            raise LMTimeoutError(
+                f"no answer within the LM's timeout of {timeout:g}s (retries included)",
+                provider=request.provider,
+                model=request.model,
+            ) from None
+
+    async def _attempts(
+        self,
+        request: LMRequest,
+        policy: RetryPolicy,
+        lane: str | None,
+        request_id: str,
+        attempt: int,
+        deadline: float | None,
+    ) -> LMResponse:
+        provider = self.provider()
         tries = 1
         while True:
             t0 = time.perf_counter()
@@ -409,7 +432,7 @@ class LM(BaseModel):
             except LMError as exc:
                 _record_failure(request, exc, time.perf_counter() - t0, lane, request_id, attempt)
                 delay = policy.delay(tries, exc.retry_after) if _retry_here(exc) else None
-                if delay is None:
+                if delay is None or (deadline is not None and time.monotonic() + delay >= deadline):
                     raise
                 await asyncio.sleep(delay)
                 tries += 1
