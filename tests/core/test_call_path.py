@@ -278,7 +278,7 @@ def test_a_lanemux_deadline_bounds_all_attempts_together() -> None:
         mux = dsrs.LaneMux(deadline=0.8, retry=dsrs.RetryPolicy(max_attempts=3, base_delay=0.05))
         mux.add_lane("slow", dsrs.LM("m", base_url=slow.url)).add_lane("slower", dsrs.LM("m", base_url=slower.url))
         t0 = time.monotonic()
-        with pytest.raises(dsrs.LMTimeoutError, match="deadline of 0.8s"):
+        with pytest.raises(dsrs.LMTimeoutError, match=r"deadline of 0\.8s"):
             mux.call("hello")
         took = time.monotonic() - t0
         assert took < 0.8 + 0.2, took
