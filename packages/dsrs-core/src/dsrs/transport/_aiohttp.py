@@ -27,7 +27,7 @@ from dsrs.transport._base import (
 )
 from dsrs.transport._deadlines import RequestDeadlines, timeout_at
 from dsrs.transport._decoding import ACCEPT_ENCODING
-from dsrs.transport._reading import BoundedBody, read_body, within
+from dsrs.transport._reading import BoundedBody, raise_detached, read_body, within
 from dsrs.transport._secrets import debug_logging_on, install_log_filter, remember_secrets, request_secrets, scrub
 
 _DEFAULT_TIMEOUT = 600.0
@@ -124,7 +124,7 @@ class AiohttpTransport(Transport):
             err = exc
         except Exception as exc:  # see _reading.within: nothing of the library's stays on the chain
             err = _translate(exc, request)
-        raise err
+        raise_detached(err)
 
     @asynccontextmanager
     async def stream(self, request: HttpRequest) -> AsyncIterator[StreamingResponse]:

@@ -9,12 +9,22 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import NoReturn
 
 from dsrs.transport._base import BodyTooLargeError, HttpRequest, StreamingResponse, TransportError
 from dsrs.transport._deadlines import Deadline, RequestDeadlines, timeout_at
 from dsrs.transport._decoding import BodyDecoder
 
-__all__ = ["BoundedBody", "read_body", "within"]
+__all__ = ["BoundedBody", "raise_detached", "read_body", "within"]
+
+
+def raise_detached(err: TransportError) -> NoReturn:
+    """Raise ``err`` with no ``__context__``: outside an ``except`` block that is already so, except
+    on Python 3.10, where a coroutine can still see the library's exception as being handled."""
+    try:
+        raise err
+    finally:
+        err.__context__ = None
 
 
 async def within(
@@ -37,7 +47,7 @@ async def within(
         err = exc
     except Exception as exc:
         err = translate(exc)
-    raise err
+    raise_detached(err)
 
 
 class BoundedBody(StreamingResponse):
