@@ -181,7 +181,10 @@ def encode_message(
     m: Message, options: WireOptions = DEFAULT_OPTIONS, *, provider: str = "openai-compatible", model: str | None = None
 ) -> dict[str, Any]:
     role = options.system_role if options.system_role and m.role in ("system", "developer") else m.role
-    d: dict[str, Any] = {"role": role, "content": encode_content(m, options, provider=provider, model=model)}
+    content = m.content
+    if content is not None and content.__class__ is not str:  # parts (plain text is the fast path)
+        content = encode_content(m, options, provider=provider, model=model)  # type: ignore[assignment]
+    d: dict[str, Any] = {"role": role, "content": content}
     if m.name is not None:
         d["name"] = m.name
     if m.role == "tool" and m.tool_call_id is not None:
@@ -261,6 +264,8 @@ class _BadShape(ValueError):
 
 def _count(raw: Mapping[str, Any], key: str) -> int:
     value = raw.get(key)
+    if value.__class__ is int and value >= 0:  # the common case first: this runs on every call
+        return value  # type: ignore[no-any-return]
     if value is None:
         return 0
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
@@ -272,7 +277,7 @@ def parse_usage(raw: Mapping[str, Any] | None) -> LmUsage:
     """Usage from an OpenAI-style ``usage`` object (cached and reasoning token details included)."""
     if not raw:
         return LmUsage.from_tokens(0, 0)
-    if not isinstance(raw, Mapping):
+    if raw.__class__ is not dict and not isinstance(raw, Mapping):
         raise _BadShape(f"usage is a {type(raw).__name__}, not an object")
     # On every call: one constructor, no ``or {}`` placeholders, detail checks only when they exist.
     get = raw.get
@@ -285,8 +290,8 @@ def parse_usage(raw: Mapping[str, Any] | None) -> LmUsage:
         prompt_tokens=prompt,
         completion_tokens=completion,
         total_tokens=prompt + completion if total is None else _count(raw, "total_tokens"),
-        cached_tokens=_count(pdet, "cached_tokens") if pdet and isinstance(pdet, Mapping) else 0,
-        reasoning_tokens=_count(cdet, "reasoning_tokens") if cdet and isinstance(cdet, Mapping) else 0,
+        cached_tokens=_count(pdet, "cached_tokens") if pdet and pdet.__class__ is dict else 0,
+        reasoning_tokens=_count(cdet, "reasoning_tokens") if cdet and cdet.__class__ is dict else 0,
         cost_msats=None,
         cost_usd=None,
         calls=1,
@@ -344,15 +349,19 @@ def content_text(content: Any) -> tuple[str, str]:
     return "".join(text), "".join(reasoning)
 
 
-def _reasoning_field(msg: Mapping[str, Any]) -> str:
-    value = msg.get("reasoning_content")
-    if value is None:
-        value = msg.get("reasoning")
+def _reasoning_value(value: Any) -> str:
+    """``reasoning_content`` / ``reasoning`` (a str, or a chunk list like ``content``)."""
     if value is None:
         return ""
     if isinstance(value, str):
         return value
-    return content_text(value)[0] or content_text(value)[1]
+    text, thinking = content_text(value)
+    return text or thinking
+
+
+def _reasoning_field(msg: Mapping[str, Any]) -> str:
+    value = msg.get("reasoning_content")
+    return _reasoning_value(value if value is not None else msg.get("reasoning"))
 
 
 def _tool_calls(raw: Any) -> tuple[ToolCall, ...]:
@@ -415,11 +424,6 @@ def redact_error(exc: errors.LMError, secrets: tuple[str, ...]) -> errors.LMErro
     return exc
 
 
-def _has_error(data: Mapping[str, Any]) -> bool:
-    err = data.get("error")
-    return isinstance(err, (Mapping, str)) and bool(err)
-
-
 def _error_in_body(
     data: Mapping[str, Any], headers: Mapping[str, str], body: bytes, *, provider: str, model: str | None, status: int
 ) -> errors.LMError:
@@ -448,7 +452,7 @@ def decode_response(
     """Decode a 2xx chat completion body. Raises :class:`ResponseParseError` when malformed and the
     typed error when the body carries an ``error`` object (with or without ``choices``)."""
     data = decode_json_object(body, "a chat completion", provider=provider, model=model, status=status)
-    if _has_error(data):
+    if data.get("error"):
         raise _error_in_body(data, headers, body, provider=provider, model=model, status=status)
     choices = data.get("choices")
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
@@ -467,7 +471,7 @@ def _decode_choice(
     msg = choice.get("message")
     if msg is None:
         msg = {}
-    if not isinstance(msg, Mapping):
+    if msg.__class__ is not dict:
         raise _BadShape(f"choices[0].message is a {type(msg).__name__}, not an object")
     raw_usage = data.get("usage")
     usage = parse_usage(raw_usage)
@@ -480,7 +484,11 @@ def _decode_choice(
         raise errors.ContentFilterError(
             "the provider's content filter stopped the answer", provider=provider, model=model, status=status
         )
-    text, chunk_reasoning = content_text(msg.get("content"))
+    content = msg.get("content")
+    if content.__class__ is str:
+        text, chunk_reasoning = content, ""
+    else:
+        text, chunk_reasoning = content_text(content)
     reasoning = _reasoning_field(msg) or chunk_reasoning
     resolved = data.get("model")
     return LMResponse(
@@ -511,15 +519,22 @@ class ChatStreamDecoder:
         self.done = False
 
     def feed(self, data: str | SSEEvent) -> StreamChunk | None:
-        if isinstance(data, SSEEvent):
-            data = data.data
+        if data.__class__ is not str:
+            data = data.data  # type: ignore[union-attr]
         try:
-            return self._event(data)
+            return self._feed(data)  # type: ignore[arg-type]
+        except _BadShape as exc:
+            raise redact_error(
+                errors.ResponseParseError(
+                    f"unexpected stream chunk shape: {exc}", provider=self.provider, model=self.model, body=data
+                ),
+                self.secrets,
+            ) from None
         except errors.LMError as exc:
             raise redact_error(exc, self.secrets) from None
 
-    def _event(self, data: str) -> StreamChunk | None:
-        if data.strip() == "[DONE]":
+    def _feed(self, data: str) -> StreamChunk | None:
+        if data == "[DONE]" or data.strip() == "[DONE]":
             self.done = True
             return None
         try:
@@ -528,9 +543,9 @@ class ChatStreamDecoder:
             raise errors.ResponseParseError(
                 "malformed stream event", provider=self.provider, model=self.model, body=data
             ) from None
-        if not isinstance(obj, dict):
+        if obj.__class__ is not dict:
             return None
-        if _has_error(obj):
+        if obj.get("error"):
             # Any chunk carrying an error fails the stream, also when it has choices (OpenRouter's
             # last chunk: {"error": {...}, "choices": [{"finish_reason": "error", ...}]}).
             err = classify(ProviderFailure(self.provider, self.model, None, {}, data.encode(), wire=WIRE))
@@ -539,44 +554,47 @@ class ChatStreamDecoder:
                     "error event in stream", provider=self.provider, model=self.model, body=data
                 )
             raise err
-        try:
-            return self._feed(obj)
-        except _BadShape as exc:
-            raise errors.ResponseParseError(
-                f"unexpected stream chunk shape: {exc}", provider=self.provider, model=self.model, body=data
-            ) from None
-
-    def _feed(self, obj: Mapping[str, Any]) -> StreamChunk | None:
         usage = obj.get("usage")
         if usage:
-            if not isinstance(usage, Mapping):
+            if usage.__class__ is not dict:
                 raise _BadShape(f"usage is a {type(usage).__name__}, not an object")
             self._usage = usage
-        if isinstance(obj.get("timings"), dict):
-            self._timings = obj["timings"]
-        if isinstance(obj.get("model"), str) and obj["model"]:
-            self.model = obj["model"]
+        timings = obj.get("timings")
+        if timings.__class__ is dict:
+            self._timings = timings
+        model = obj.get("model")
+        if model and model.__class__ is str:
+            self.model = model
         choices = obj.get("choices") or []
-        if not isinstance(choices, list):
+        if choices.__class__ is not list:
             raise _BadShape(f"choices is a {type(choices).__name__}, not a list")
-        texts: list[str] = []
-        thoughts: list[str] = []
+        text = reasoning = ""
         for choice in choices:
-            if not isinstance(choice, Mapping):
+            if choice.__class__ is not dict:
                 raise _BadShape("a choice is not an object")
             delta = choice.get("delta") or {}
-            if not isinstance(delta, Mapping):
+            if delta.__class__ is not dict:
                 raise _BadShape(f"delta is a {type(delta).__name__}, not an object")
-            text, chunk_reasoning = content_text(delta.get("content"))
-            texts.append(text)
-            thoughts.append(_reasoning_field(delta) or chunk_reasoning)
-            self._tool_deltas(delta.get("tool_calls"))
+            content = delta.get("content")
+            if content.__class__ is str:  # the common case: a text delta
+                text += content  # type: ignore[operator]
+            elif content is not None:
+                piece, thinking = content_text(content)
+                text += piece
+                reasoning += thinking
+            raw_reasoning = delta.get("reasoning_content")
+            if raw_reasoning is None:
+                raw_reasoning = delta.get("reasoning")
+            if raw_reasoning is not None:
+                reasoning += _reasoning_value(raw_reasoning)
+            calls = delta.get("tool_calls")
+            if calls:
+                self._tool_deltas(calls)
             finish = choice.get("finish_reason")
             if finish:
                 if not isinstance(finish, str):
                     raise _BadShape(f"finish_reason is a {type(finish).__name__}")
                 self._finish = finish
-        text, reasoning = "".join(texts), "".join(thoughts)
         if text:
             self._text.append(text)
         if reasoning:
