@@ -4,10 +4,10 @@
   sink, so ``dsrs usage`` works without Redis. A row holds when, provider, model, lane, request id,
   attempt, duration, token counts, cost, cache hit and the error class of a failure: never prompt
   or response text, never a key.
-* The caller only appends the :class:`~dsrs.UsageRecord` to a list; the row is read off it, checked
-  and written in batches by a daemon thread (:class:`dsrs._sqlite_batch.BatchedSQLite`: locked
-  files retried, corrupt files logged once, memory bounded). Hostile values (a plugin's wrong types,
-  NaN, negative counts, huge strings) are normalized there, never stored as they came.
+* The caller reads the :class:`~dsrs.UsageRecord` into a tuple of plain values and appends it to a
+  list; a daemon thread writes the batches (:class:`dsrs._sqlite_batch.BatchedSQLite`: locked files
+  retried, corrupt files logged once, memory bounded). Counts are clamped when summed; a row SQLite
+  cannot bind (a plugin's odd types, huge integers) is normalized value by value before it is stored.
 * Location: ``$DSRS_CACHE_DIR/usage.sqlite3`` (see :func:`dsrs._cache.sqlite.default_cache_dir`),
   directory ``0700``, file ``0600``, WAL journal. Rows older than ``DSRS_LEDGER_DAYS`` (default
   400) are pruned now and then.
