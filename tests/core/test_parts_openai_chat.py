@@ -102,7 +102,7 @@ def test_parts_the_wire_cannot_carry_are_refused(part: object, needle: str) -> N
 def test_a_profile_without_audio_refuses_audio_and_names_the_part() -> None:
     text_and_images = WireOptions(parts=frozenset({"image"}))
     assert _content(_req(Image.from_bytes(PNG, "image/png")), text_and_images)
-    with pytest.raises(UnsupportedPartError, match=r"cannot send a Audio part \(audio/wav\)"):
+    with pytest.raises(UnsupportedPartError, match=r"cannot send this Audio part \(audio/wav\)"):
         _content(_req(Audio.from_bytes(WAV, "audio/wav")), text_and_images)
     with pytest.raises(UnsupportedPartError, match="text only"):
         _content(_req(Image.from_bytes(PNG, "image/png")), dataclasses.replace(text_and_images, parts=frozenset()))

@@ -159,7 +159,7 @@ def state_of(m: Message) -> Mapping[str, Any]:
 
 def _refuse(part: Part | Media, model: str, why: str) -> UnsupportedPartError:
     return UnsupportedPartError(
-        f"the google provider cannot send a {type(part).__name__} part here: {why}", provider="google", model=model
+        f"the google provider cannot send this {type(part).__name__} part here: {why}", provider="google", model=model
     )
 
 

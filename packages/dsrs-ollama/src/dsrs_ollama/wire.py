@@ -100,7 +100,9 @@ def _tool_names(messages: tuple[Message, ...]) -> dict[str, str]:
 
 def _refuse(part: object, model: str | None, why: str) -> UnsupportedPartError:
     what = type(part).__name__
-    return UnsupportedPartError(f"the ollama provider cannot send a {what} part: {why}", provider="ollama", model=model)
+    return UnsupportedPartError(
+        f"the ollama provider cannot send this {what} part: {why}", provider="ollama", model=model
+    )
 
 
 def _content_and_images(m: Message, model: str | None) -> tuple[str, list[str]]:

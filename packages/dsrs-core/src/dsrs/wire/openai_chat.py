@@ -121,7 +121,7 @@ def unsupported_part(provider: str, model: str | None, part: Part, why: str) -> 
     what = type(part).__name__
     media = f" ({part.media_type})" if isinstance(part, Media) else ""
     return UnsupportedPartError(
-        f"the {provider} provider cannot send a {what} part{media}: {why}", provider=provider, model=model
+        f"the {provider} provider cannot send this {what} part{media}: {why}", provider=provider, model=model
     )
 
 
