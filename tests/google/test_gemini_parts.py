@@ -116,10 +116,11 @@ def _candidate(parts: Any, **extra: Any) -> bytes:
         _candidate([{"text": "ok"}], usageMetadata="lots"),
         _candidate([{"text": "ok"}], usageMetadata={"promptTokenCount": "ten"}),
         json.dumps({"candidates": [{"content": "text", "finishReason": "STOP"}]}).encode(),
+        json.dumps({"candidates": [{"content": {"parts": [{"text": "x"}]}, "finishReason": 1}]}).encode(),
     ],
 )
 def test_wrong_types_in_a_2xx_body_are_parse_errors(body: bytes) -> None:
-    with pytest.raises(dsrs.ResponseParseError, match="unexpected Gemini response shape"):
+    with pytest.raises(dsrs.ResponseParseError, match=r"unexpected Gemini response shape|finishReason is a"):
         wire.decode_response(200, body, model="gemini-2.5-flash")
 
 

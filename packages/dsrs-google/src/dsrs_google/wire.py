@@ -545,6 +545,8 @@ def decode_response(status: int, body: bytes, *, model: str | None = None) -> LM
     except _BadShape as exc:
         raise _parse_error(f"unexpected Gemini response shape: {exc}", model=model, body=body, status=status) from None
     raw_finish = candidate.get("finishReason")
+    if raw_finish is not None and not isinstance(raw_finish, str):
+        raise _parse_error(f"finishReason is a {type(raw_finish).__name__}", model=model, body=body, status=status)
     _check_finish(raw_finish, model, body)
     version = data.get("modelVersion")
     return LMResponse(
@@ -611,7 +613,9 @@ class GeminiStreamDecoder:
         candidate = candidates[0]
         text, reasoning = _read_parts(candidate, self._acc)
         if candidate.get("finishReason"):
-            self._finish = str(candidate["finishReason"])
+            if not isinstance(candidate["finishReason"], str):
+                raise _BadShape(f"finishReason is a {type(candidate['finishReason']).__name__}")
+            self._finish = candidate["finishReason"]
             _check_finish(self._finish, self.model, data)
         return StreamChunk(text=text, reasoning=reasoning) if (text or reasoning) else None
 
