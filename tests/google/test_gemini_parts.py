@@ -163,3 +163,13 @@ def test_a_typo_in_an_option_names_the_closest_one() -> None:
     )
     with pytest.raises(dsrs.InvalidRequestError, match=r"thinking_budjet \(did you mean thinking_budget\?\)"):
         wire.encode_body(r)
+
+
+def test_media_resolution_option_is_sent() -> None:
+    r = LMRequest(
+        provider="google",
+        model="gemini-2.5-flash",
+        messages=(Message("user", ("x", Image.from_bytes(PNG, "image/png"))),),
+        options={"media_resolution": "MEDIA_RESOLUTION_LOW"},
+    )
+    assert wire.encode_body(r)["generationConfig"] == {"mediaResolution": "MEDIA_RESOLUTION_LOW"}

@@ -68,7 +68,7 @@ KNOWN_OPTIONS = frozenset(
     {
         "top_p", "top_k", "presence_penalty", "frequency_penalty", "thinking_budget", "thinking_level",
         "include_thoughts", "thinking_config", "generation_config", "safety_settings", "tool_config",
-        "cached_content", "schema_mode",
+        "cached_content", "schema_mode", "media_resolution",
     }
 )  # fmt: skip
 _CAMEL = {
@@ -358,6 +358,9 @@ def encode_body(request: LMRequest) -> dict[str, Any]:
     for key, camel in _CAMEL.items():
         if (value := _option(options, key, (int, float), model)) is not None:
             config[camel] = value
+    if (resolution := _option(options, "media_resolution", str, model)) is not None:
+        # GenerationConfig.mediaResolution: how many tokens an image or video frame costs
+        config["mediaResolution"] = resolution
     thinking = _thinking(options, model)
     if thinking:
         config["thinkingConfig"] = thinking
