@@ -94,7 +94,9 @@ async def case(fn):
     return {"growth": status("VmHWM") - before, "outcome": outcome}
 
 async def call(scenario):
-    await dsrs.LM("m", base_url=f"{url}/{scenario}/v1", timeout=20).acall("hi")
+    # retries=2, a plain LM's default (the suite's DSRS_RETRIES=0 is inherited): a retry must not
+    # hold the failed attempt's body while it reads the next one.
+    await dsrs.LM("m", base_url=f"{url}/{scenario}/v1", timeout=20, retries=2).acall("hi")
 
 async def stream(scenario):
     async for _ in dsrs.LM("m", base_url=f"{url}/{scenario}/v1", timeout=20).astream("hi"):
@@ -159,5 +161,6 @@ def test_peak_memory_stays_near_the_bound(transport: str, server: HostileServer,
         assert growth > 190 * MIB  # the probe does see a body that is held
         return
     assert str(result["outcome"]).startswith("ResponseParseError"), result
-    # The bound is 32 MiB of body (8 MiB per stream line); the rest is buffers and allocator slack.
-    assert growth < 80 * MIB, result
+    # The bound is 32 MiB of body (8 MiB per stream line), the rest buffers and allocator slack;
+    # two bodies held at once (a retry keeping the failed attempt's) would be 64 MiB or more.
+    assert growth < 56 * MIB, result

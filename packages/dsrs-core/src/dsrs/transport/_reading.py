@@ -114,9 +114,15 @@ async def read_body(
                 return await read_declared()
     decoder = BodyDecoder(encoding, limit)
     parts: list[bytes] = []
-    while chunk := await read_chunk():
-        parts.extend(decoder.decode(chunk))
-    parts.extend(decoder.finish())
+    try:
+        while chunk := await read_chunk():
+            parts.extend(decoder.decode(chunk))
+        parts.extend(decoder.finish())
+    except BaseException:
+        # The error's traceback keeps this frame, and so the body read so far, alive for as long
+        # as the error is (a retry of the call would hold two bodies at once): drop it now.
+        parts.clear()
+        raise
     return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
