@@ -88,6 +88,10 @@ class SSEDecoder:
                     yield ev
             if len(buf) - pos > self.max_line_bytes:
                 raise BodyTooLargeError("max_line_bytes", self.max_line_bytes, "an SSE line")
+        except BodyTooLargeError:
+            # The decoder is done: let go of what it held (the error's traceback keeps this frame).
+            self._buf, self._data, buf, pos, scan = bytearray(), [], b"", 0, 0
+            raise
         finally:
             if held:
                 del self._buf[:pos]  # O(1) amortized at the front of a bytearray
@@ -144,6 +148,7 @@ class NDJSONDecoder:
                 self._parts.append(chunk)
                 self._pending += len(chunk)
                 if self._pending > self.max_line_bytes:
+                    self._parts, self._pending = [], 0  # the decoder is done: let go of the line
                     raise BodyTooLargeError("max_line_bytes", self.max_line_bytes, "an NDJSON line")
             return self._take_ready([])
         head = chunk[:nl]
@@ -157,6 +162,8 @@ class NDJSONDecoder:
         if (len(head) > self.max_line_bytes and max(map(len, lines)) > self.max_line_bytes) or (
             self._pending > self.max_line_bytes
         ):
+            del head, lines  # the error's traceback keeps this frame: not the lines with it
+            self._parts, self._pending = [], 0
             raise BodyTooLargeError("max_line_bytes", self.max_line_bytes, "an NDJSON line")
         return self._take_ready([line for line in map(bytes.strip, lines) if line])
 
