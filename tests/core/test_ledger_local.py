@@ -174,3 +174,19 @@ def test_close_stops_the_writer_thread_and_a_later_record_restarts_it(tmp_path: 
     led.record(_record())
     led.close()
     assert led.written == 2 and usage_summary(tmp_path / "u.sqlite3", by=())["total"]["calls"] == 2
+
+
+def test_an_unwritable_directory_stops_the_writer_after_a_few_tries(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the cache directory should be")
+    led = LocalLedger(blocker / "usage.sqlite3", flush_interval=3600)
+    with caplog.at_level(logging.WARNING, logger="dsrs.ledger"):
+        for _ in range(6):
+            led.record(_record())
+            led.flush()
+    assert led.broken is not None and "writing it is off" in caplog.text
+    assert caplog.text.count("writing it is off") == 1 and led.written == 0
+    led.record(_record())  # ignored from now on: no memory held, no more lines
+    assert led.flush() == 0 and not led._pending

@@ -51,6 +51,15 @@ if hasattr(os, "register_at_fork"):
 atexit.register(_flush_all)
 
 
+#: Consecutive failed flushes (other than a busy file) after which a writer stops trying.
+_GIVE_UP_AFTER = 5
+
+
+def _is_busy(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
 def _bind_errors() -> tuple[type[Exception], ...]:
     import sqlite3
 
@@ -76,7 +85,7 @@ class BatchedSQLite:
         *,
         flush_interval: float = 0.5,
         flush_at: int = 2048,
-        max_pending: int = 200_000,
+        max_pending: int = 50_000,
         busy_timeout_s: float = 2.0,
     ) -> None:
         self._path = Path(path) if path is not None else None
@@ -85,6 +94,7 @@ class BatchedSQLite:
         self.max_pending = max_pending
         self.busy_timeout_s = busy_timeout_s
         self.broken: str | None = None
+        self._failures = 0
         self.written = 0
         self.dropped = 0
         # Identifiers come from the subclass (constants); values are bound.
@@ -216,7 +226,21 @@ class BatchedSQLite:
                     rows = [self.clean_strict(r) for r in rows]
                     self._insert_rows(rows)
             except (sqlite3.OperationalError, OSError) as exc:
-                # Locked, busy, read-only, disk full: keep the rows for the next flush.
+                # Locked or busy: another process is writing, keep the rows for the next flush.
+                # Anything else (read-only, no such directory, disk full) rarely heals by itself:
+                # after a few tries in a row the writer stops, with one line saying why.
+                self._failures = 0 if _is_busy(exc) else self._failures + 1
+                if self._failures >= _GIVE_UP_AFTER:
+                    self.broken = f"{type(exc).__name__}: {exc}"
+                    self.dropped += len(rows)
+                    log.warning(
+                        "dsrs %s: cannot write %s (%s); writing it is off for this process (%d rows not written)",
+                        self.what,
+                        self.path,
+                        self.broken,
+                        len(rows),
+                    )
+                    return 0
                 self._keep(rows)
                 self._log("retry", f"could not write {self.path} ({type(exc).__name__}: {exc}); will retry")
                 return 0
@@ -237,6 +261,7 @@ class BatchedSQLite:
                     len(rows),
                 )
                 return 0
+        self._failures = 0
         self.written += len(rows)
         return len(rows)
 
