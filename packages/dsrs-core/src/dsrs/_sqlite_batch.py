@@ -42,7 +42,7 @@ def _after_fork() -> None:
 def _flush_all() -> None:
     for writer in list(_writers):
         if writer.broken is None:
-            writer.flush()
+            writer.flush(final=True)
 
 
 if hasattr(os, "register_at_fork"):
@@ -205,8 +205,8 @@ class BatchedSQLite:
                 self._log("clean", f"a row could not be stored ({type(exc).__name__}); {self.dropped} dropped so far")
         return rows
 
-    def flush(self) -> int:
-        """Write every pending row now; return how many were written."""
+    def flush(self, *, final: bool = False) -> int:
+        """Write every pending row now; return how many were written (``final``: at exit, no retry)."""
         import sqlite3
 
         bind_errors = _bind_errors()
@@ -230,11 +230,12 @@ class BatchedSQLite:
                 # Anything else (read-only, no such directory, disk full) rarely heals by itself:
                 # after a few tries in a row the writer stops, with one line saying why.
                 self._failures = 0 if _is_busy(exc) else self._failures + 1
-                if self._failures >= _GIVE_UP_AFTER:
+                if final or self._failures >= _GIVE_UP_AFTER:
                     self.broken = f"{type(exc).__name__}: {exc}"
                     self.dropped += len(rows)
                     log.warning(
-                        "dsrs %s: cannot write %s (%s); writing it is off for this process (%d rows not written)",
+                        "dsrs %s: cannot write %s (%s); %d rows not written"
+                        + ("" if final else ", and writing it is off for this process"),
                         self.what,
                         self.path,
                         self.broken,
