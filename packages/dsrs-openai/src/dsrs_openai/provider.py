@@ -95,6 +95,8 @@ class OpenAIProvider(OpenAIChatProvider):
         system turns as ``user`` for o1-mini/o1-preview), computed once per model."""
         profile = self._profiles.get(request.model)
         if profile is None:
+            if len(self._profiles) >= 256:  # bounded: model names come from callers
+                self._profiles.clear()
             profile = self._profiles[request.model] = chat_profile(request.model, self._wire_options)
         return profile
 
