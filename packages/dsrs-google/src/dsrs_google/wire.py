@@ -227,7 +227,8 @@ def encode_contents(messages: tuple[Message, ...], model: str) -> tuple[list[dic
             continue
         role = "model" if m.role == "assistant" else "user"
         parts = _content_parts(m, model)
-        inline += sum(len(p.data or b"") for p in m.parts if isinstance(p, Media))
+        # counted as sent: base64 (4 bytes per 3), which is what the request limit applies to
+        inline += sum((len(p.data) + 2) // 3 * 4 for p in m.parts if isinstance(p, Media) and p.data is not None)
         if m.tool_calls:
             signatures = state_of(m).get("thought_signatures") or {}
             for tc in m.tool_calls:
@@ -244,7 +245,7 @@ def encode_contents(messages: tuple[Message, ...], model: str) -> tuple[list[dic
         contents.append({"role": role, "parts": parts})
     if inline > MAX_INLINE_BYTES:
         raise UnsupportedPartError(
-            f"the google provider cannot send {inline} bytes of inline media in one request (the API takes "
+            f"the google provider cannot send {inline} bytes of inline (base64) media in one request (the API takes "
             f"{MAX_INLINE_BYTES}); upload large files with the Files API and pass their URI (File.from_url)",
             provider="google",
             model=model,
