@@ -63,6 +63,19 @@ async def test_endless_stream_line_is_a_parse_error_naming_the_bound(
     assert time.monotonic() - t0 < 3.0
 
 
+async def test_endless_response_headers_end_quickly_with_a_typed_error(
+    transport_name: str, server: HostileServer
+) -> None:
+    # The HTTP libraries bound a header line (aiohttp 8 KiB, h11 16 KiB): a typed error, at once.
+    lm = dsrs.LM("m", base_url=server.base_url("endless-headers"), timeout=10)
+    t0 = time.monotonic()
+    with pytest.raises(dsrs.LMError) as info:
+        await lm.acall("hi")
+    assert isinstance(info.value, (dsrs.ProviderUnavailableError, dsrs.ResponseParseError)), repr(info.value)
+    assert time.monotonic() - t0 < 2.0
+    assert len(str(info.value)) < 700  # aiohttp's text quotes 8 KiB of the header: capped
+
+
 async def _drain(lm: dsrs.LM) -> None:
     async for _ in lm.astream("hi"):
         pass

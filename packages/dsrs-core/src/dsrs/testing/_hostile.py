@@ -13,6 +13,7 @@ The scenario is the first path segment, so a provider is pointed at one with its
 Scenarios (:data:`SCENARIOS`):
 
 * ``drip-headers`` — the status line, one byte every ``interval``;
+* ``endless-headers`` — a status line, then one header line that never ends (64 KiB writes);
 * ``drip-bytes`` — JSON headers with a large ``Content-Length``, then one space every ``interval``;
 * ``drip-heartbeats`` — an SSE stream of ``: ping`` comments, one every ``interval``;
 * ``drip-deltas`` — an SSE stream of real chat deltas (``"x"``), one every ``interval``;
@@ -47,6 +48,7 @@ __all__ = ["SCENARIOS", "HostileRequest", "HostileServer", "lying_usage"]
 
 SCENARIOS = (
     "drip-headers",
+    "endless-headers",
     "drip-bytes",
     "drip-heartbeats",
     "drip-deltas",
@@ -322,6 +324,11 @@ class HostileServer:
                     return
                 await self._write(writer, bytes([byte]))
                 await asyncio.sleep(self.interval)
+        elif scenario == "endless-headers":
+            await self._write(writer, b"HTTP/1.1 200 OK\r\nx-endless: ")
+            piece = b"h" * (64 * 1024)
+            while time.monotonic() < until:
+                await self._write(writer, piece)
         elif scenario == "drip-bytes":
             await self._head(writer, 200, {"content-type": "application/json", "content-length": str(_MIB)})
             while time.monotonic() < until:

@@ -28,7 +28,7 @@ from dsrs.transport._base import (
 from dsrs.transport._deadlines import RequestDeadlines, timeout_at
 from dsrs.transport._decoding import ACCEPT_ENCODING
 from dsrs.transport._reading import BoundedBody, raise_detached, read_body, within
-from dsrs.transport._secrets import debug_logging_on, install_log_filter, remember_secrets, request_secrets, scrub
+from dsrs.transport._secrets import debug_logging_on, describe, install_log_filter, remember_secrets
 
 _DEFAULT_TIMEOUT = 600.0
 _NO_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=None, sock_connect=None, sock_read=None)
@@ -37,7 +37,7 @@ _NO_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=None, sock_connect=None,
 def _translate(exc: BaseException, request: HttpRequest) -> TransportError:
     # Only the class name and text survive, with the request's keys masked (aiohttp's texts can
     # hold the URL, and a redirect error's repr held the request headers).
-    text = scrub(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__, request_secrets(request.headers))
+    text = describe(exc, request.headers)
     if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
         return TransportTimeout(text)
     if isinstance(exc, (aiohttp.ClientConnectorError, aiohttp.InvalidURL)):

@@ -27,7 +27,7 @@ from dsrs.transport._base import (
 from dsrs.transport._deadlines import RequestDeadlines, timeout_at
 from dsrs.transport._decoding import ACCEPT_ENCODING
 from dsrs.transport._reading import BoundedBody, raise_detached, read_body, within
-from dsrs.transport._secrets import debug_logging_on, install_log_filter, remember_secrets, request_secrets, scrub
+from dsrs.transport._secrets import debug_logging_on, describe, install_log_filter, remember_secrets
 
 _DEFAULT_TIMEOUT = 600.0
 _NO_TIMEOUT = httpx.Timeout(None)
@@ -35,7 +35,7 @@ _NO_TIMEOUT = httpx.Timeout(None)
 
 def _translate(exc: BaseException, request: HttpRequest) -> TransportError:
     # Only the class name and text survive (httpx errors carry the request object, headers included).
-    text = scrub(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__, request_secrets(request.headers))
+    text = describe(exc, request.headers)
     if isinstance(exc, httpx.TimeoutException):
         return TransportTimeout(text)
     if isinstance(exc, (httpx.ConnectError, httpx.UnsupportedProtocol, httpx.InvalidURL)):

@@ -20,6 +20,7 @@ __all__ = [
     "LOGGERS",
     "SecretLogFilter",
     "debug_logging_on",
+    "describe",
     "install_log_filter",
     "remember_secrets",
     "request_secrets",
@@ -89,6 +90,20 @@ def scrub(text: str, secrets: Iterable[str] = ()) -> str:
     for pattern in _SECRET_PATTERNS:  # the key shapes dsrs.errors.redact masks, without its truncation
         text = pattern.sub(lambda m: m.group(1) + "***", text) if pattern.groups else pattern.sub("***", text)
     return text
+
+
+_MAX_ERROR_TEXT = 500
+
+
+def describe(exc: BaseException, headers: Mapping[str, str]) -> str:
+    """``"Type: text"`` of an HTTP library's exception, masked (see :func:`scrub`) and capped: its
+    text can echo what the server sent (aiohttp quotes 8 KiB of an overlong header line)."""
+    text = scrub(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__, request_secrets(headers))
+    return (
+        text
+        if len(text) <= _MAX_ERROR_TEXT
+        else text[:_MAX_ERROR_TEXT] + f"… [{len(text) - _MAX_ERROR_TEXT} more chars]"
+    )
 
 
 class SecretLogFilter(logging.Filter):
