@@ -27,6 +27,7 @@ import json
 import sys
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 
 from dsrs.wire import NDJSONDecoder, SSEDecoder, SSEEvent
 
@@ -215,9 +216,7 @@ def main() -> None:
         ("NDJSON, 16 KiB chunks", _ndjson_lines, OldNDJSONDecoder, NDJSONDecoder, _split_every(ndjson, 16 * 1024)),
     ]
     for label, run, old_cls, new_cls, chunks in typical:
-        samples = list(
-            _rounds(rounds, lambda r=run, c=old_cls, ch=chunks: r(c, ch), lambda r=run, c=new_cls, ch=chunks: r(c, ch))
-        )
+        samples = list(_rounds(rounds, partial(run, old_cls, chunks), partial(run, new_cls, chunks)))
         n = samples[0][2]
         old_s = min(s[0] for s in samples)
         new_s = min(s[1] for s in samples)
@@ -237,8 +236,8 @@ def main() -> None:
             samples = list(
                 _rounds(
                     long_rounds,
-                    lambda c=old_cls, s=size, p=prefix: _long_line(c, s, p),
-                    lambda m=new_make, s=size, p=prefix: _long_line(m, s, p),
+                    partial(_long_line, old_cls, size, prefix),
+                    partial(_long_line, new_make, size, prefix),
                 )
             )
             old_s = min(s[0] for s in samples)
