@@ -9,8 +9,10 @@
   tiny random model whose ~5 ms first token makes the client overhead visible);
 * cold auto-start: from "nothing listens" to the first answer, with SmolLM2 and the tiny model.
 
-llama-server and SmolLM2 come from ``dsrs-gptoss install`` (cached). ``--write`` replaces the
-"## dsrs-gptoss (llama-server)" section of docs/benchmarks.md with the figures.
+The engine is the prebuilt one (``--engine xllamacpp``) or a llama-server binary (``--engine
+llama-server``: ``LLAMA_SERVER_BIN``, PATH or ``dsrs-gptoss install --from-source``); SmolLM2 comes
+from ``dsrs-gptoss install`` (cached). ``--write`` replaces the "### Client overhead" part of the
+dsrs-gptoss section of docs/benchmarks.md with the figures.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from dsrs_gptoss import server as srv
 from dsrs_gptoss.provider import GptOssProvider
 
 ROOT = Path(__file__).resolve().parents[1]
-SECTION = "## dsrs-gptoss (llama-server)"
+SECTION = "### Client overhead"
 PROMPT = "Write a short story about a lighthouse keeper."
 # llama-server closes the connection after a streamed answer; like the provider, ask for that up front.
 _STREAM_HEADERS = {"accept": "text/event-stream", "connection": "close"}
@@ -179,9 +181,11 @@ def bench_ttft(base_url: str, model: str, runs: int) -> dict[str, float]:
     return {"dsrs_ms": d * 1000, "direct_ms": h * 1000, "overhead_ms": (d - h) * 1000}
 
 
-def bench_cold_start(model: Path, binary: Path) -> dict[str, float]:
+def bench_cold_start(model: Path, engine: srv.Engine) -> dict[str, float]:
     base = f"http://127.0.0.1:{srv.free_port()}"
-    os.environ["LLAMA_SERVER_BIN"] = str(binary)
+    os.environ["GPTOSS_ENGINE"] = engine.kind
+    if engine.kind == "llama-server":
+        os.environ["LLAMA_SERVER_BIN"] = engine.argv[0]
     os.environ["LLAMA_MODEL_PATH"] = str(model)
     lm = dsrs.LM("gptoss:bench", base_url=base, max_tokens=1, temperature=0.0)
     t0 = time.perf_counter()
@@ -198,29 +202,30 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--tokens", type=int, default=128)
+    parser.add_argument("--engine", choices=testing.ENGINES, default="xllamacpp")
     parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
     args = parser.parse_args()
 
-    binary = install.install_server()
+    engine = testing.engine(args.engine)
     smol = install.install_model()
     tiny = testing.tiny_gguf()
-    with srv.LlamaServer(smol, binary=binary, ctx_size=2048) as server:
+    with srv.LlamaServer(smol, engine=engine, ctx_size=2048) as server:
         tp = bench_throughput(server.base_url, args.runs, args.tokens)
         ttft_smol = bench_ttft(server.base_url, "smollm2", args.runs)
-    with srv.LlamaServer(tiny, binary=binary) as server:
+    with srv.LlamaServer(tiny, engine=engine) as server:
         ttft_tiny = bench_ttft(server.base_url, "tiny", max(args.runs, 41))
-    cold_smol = bench_cold_start(smol, binary)
-    cold_tiny = bench_cold_start(tiny, binary)
+    cold_smol = bench_cold_start(smol, engine)
+    cold_tiny = bench_cold_start(tiny, engine)
 
     import importlib.util
 
     transport = "aiohttp" if importlib.util.find_spec("aiohttp") else "httpx"
-    command = f"python benchmarks/bench_gptoss.py --runs {args.runs} --tokens {args.tokens}"
+    command = f"python benchmarks/bench_gptoss.py --runs {args.runs} --tokens {args.tokens} --engine {args.engine}"
     lines = [
         SECTION,
         "",
         f"`{command}` on {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"llama.cpp from llama-cpp-python {install.LLAMA_CPP_PYTHON_VERSION}, model SmolLM2-135M-Instruct Q4_1, "
+        f"engine {engine.name}, model SmolLM2-135M-Instruct Q4_1, "
         f"dsrs transport {transport}. Medians of {args.runs} adjacent dsrs/direct pairs (order alternating; ratio = median of per-pair ratios), {args.tokens} generated tokens each (`ignore_eos`); "
         "direct HTTP = http.client for tokens/s, aiohttp in the same event loop for time to first token.",
         "",
@@ -240,9 +245,7 @@ def main() -> int:
         f"Load average during the run: {os.getloadavg()[0]:.1f} (shared machine). Absolute speeds vary from run "
         "to run; the per-pair ratio cancels most of that. The tiny model's time to first token is a few ms of "
         "server work, so its difference is the client overhead; the SmolLM2 difference also holds CPU "
-        "contention between the client and the server's thread. llama-server runs with cores - 1 threads "
-        "(`LLAMA_THREADS` overrides): on 2 busy cores, 2 threads gave 4 tok/s and 1 thread 30 tok/s. The "
-        "first `dsrs-gptoss install` built llama-server in 818-836 s here under such load.",
+        "contention between the client and the server's thread.",
         "",
     ]
     report = "\n".join(lines)
@@ -258,7 +261,8 @@ def _write_section(path: Path, section: str) -> None:
     if start < 0:
         text = text.rstrip("\n") + "\n\n" + section
     else:
-        end = text.find("\n## ", start + len(SECTION))
+        ends = [i for i in (text.find("\n## ", start + 1), text.find("\n### ", start + 1)) if i >= 0]
+        end = min(ends) if ends else -1
         text = text[:start] + section + ("\n" + text[end + 1 :] if end >= 0 else "")
     path.write_text(text.rstrip("\n") + "\n")
 

@@ -323,3 +323,58 @@ def test_started_servers_record_what_they_can_do(tiny_server: LlamaServer) -> No
     seen = srv.capabilities_of(tiny_server.base_url)
     assert seen is not None and seen.grammar and seen.jinja
     assert seen == tiny_server.capabilities
+
+
+def test_auto_started_server_has_slots_and_serves_them_concurrently(local_env: str) -> None:
+    import asyncio
+    import json
+    import urllib.request
+
+    lm = dsrs.LM("gptoss:tiny", max_tokens=24, temperature=1.0, ignore_eos=True)
+    lm.call("start")
+    provider = lm.provider()
+    assert isinstance(provider, GptOssProvider) and provider.handle is not None
+    started = provider.handle.server
+    assert started is not None and started.parallel == srv.default_parallel(4096)
+    with urllib.request.urlopen(started.base_url + "/props", timeout=10) as resp:
+        props = json.loads(resp.read())
+    assert props["total_slots"] == started.parallel
+
+    async def run() -> list[dsrs.LMResponse]:
+        return list(await asyncio.gather(*(lm.acall(f"hi {i}", seed=i) for i in range(started.parallel))))
+
+    responses = asyncio.run(run())
+    assert all(r.usage.completion_tokens == 24 for r in responses)
+
+
+class _NeedsAuth(_NotLlama):
+    def do_GET(self) -> None:
+        self.send_response(401)
+        self.end_headers()
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = b'{"error": {"message": "invalid api key", "type": "authentication_error"}}'
+        self.send_response(401)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def test_a_server_behind_auth_is_used_not_replaced(local_env: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _NeedsAuth)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{httpd.server_address[1]}"
+        lm = dsrs.LM("gptoss:tiny", base_url=base, max_tokens=4)
+        with pytest.raises(dsrs.LMError) as info:
+            lm.call("hi")
+        assert info.value.status == 401
+        provider = lm.provider()
+        assert isinstance(provider, GptOssProvider) and provider.handle is not None
+        assert not provider.handle.started and provider.handle.base_url == base
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

@@ -297,3 +297,38 @@ def test_extract_rejects_an_sdist_without_llama_cpp(tmp_path: Path) -> None:
         tar.addfile(info, io.BytesIO(b"#\n"))
     with pytest.raises(install.InstallError, match=r"no vendor/llama\.cpp"):
         install._extract_llama_cpp(sdist, tmp_path / "src")
+
+
+# --- serving defaults of auto-started servers ----------------------------------------------------
+
+
+def test_threads_all_cores_when_idle_the_idle_ones_when_busy(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LLAMA_THREADS", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    for idle, expected in ((8.0, 8), (7.8, 8), (7.4, 7), (4.2, 4), (0.0, 1), (1.6, 2)):
+        monkeypatch.setattr(server, "_idle_cores", lambda idle=idle: idle)
+        assert server.default_threads() == expected, idle
+    monkeypatch.setenv("LLAMA_THREADS", "3")
+    assert server.default_threads() == 3
+
+
+def test_idle_cores_is_measured_from_proc_stat() -> None:
+    idle = server._idle_cores(0.05)
+    if idle is None:
+        pytest.skip("no /proc/stat here")
+    assert 0.0 <= idle <= (os.cpu_count() or 1) + 0.01
+
+
+def test_slots_shrink_for_large_contexts(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LLAMA_PARALLEL", raising=False)
+    assert server.default_parallel(4096) == server.DEFAULT_PARALLEL == 4
+    assert server.default_parallel(8192) == 2 and server.default_parallel(131072) == 1
+    monkeypatch.setenv("LLAMA_PARALLEL", "8")
+    assert server.default_parallel(4096) == 8
+
+
+def test_slots_get_the_full_context_each() -> None:
+    srv = server.LlamaServer("m.gguf", engine=server.Engine.binary("/bin/true"), ctx_size=2048, parallel=4, threads=2)
+    cmd = srv.command()
+    assert cmd[cmd.index("--ctx-size") + 1] == "8192"
+    assert cmd[cmd.index("--parallel") + 1] == "4" and "--cont-batching" in cmd

@@ -8,7 +8,10 @@ Provider options (``LM("gptoss:...", auto_start=False)``) consumed here, not sen
 * ``auto_start`` (default True): start llama-server when the local URL does not answer;
 * ``model_path``: the GGUF to serve (else ``LLAMA_MODEL_PATH`` / discovery dirs);
 * ``num_ctx`` / ``ctx_size``: context size of an auto-started server;
-* ``threads``: compute threads of an auto-started server (default: cores - 1);
+* ``threads``: compute threads of an auto-started server (default: :func:`server.default_threads`,
+  every core on an idle machine, the idle ones otherwise);
+* ``parallel``: slots of an auto-started server, each with ``ctx_size`` tokens (default 4, fewer
+  for large contexts; continuous batching);
 * ``startup_timeout`` (s, default 120);
 * ``harmony`` (default False): render the conversation as Harmony ourselves and use
   ``/v1/completions`` (for a server started without ``--jinja``); ``reasoning_effort``
@@ -54,6 +57,7 @@ LOCAL_OPTIONS = frozenset(
         "num_ctx",
         "ctx_size",
         "threads",
+        "parallel",
         "startup_timeout",
         "structured",
         "harmony",
@@ -86,6 +90,7 @@ class GptOssProvider(OpenAICompatibleProvider):
         self.ctx_size = int(opts.get("ctx_size") or opts.get("num_ctx") or 4096)
         self.startup_timeout = float(opts.get("startup_timeout") or 120.0)
         self.threads = int(opts["threads"]) if opts.get("threads") else None
+        self.parallel = int(opts["parallel"]) if opts.get("parallel") else None
         structured = str(opts.get("structured", "auto"))
         if structured not in _STRUCTURED_MODES:
             raise ValueError(f"structured must be one of {_STRUCTURED_MODES}, got {structured!r}")
@@ -116,6 +121,7 @@ class GptOssProvider(OpenAICompatibleProvider):
             model_path=self.model_path,
             ctx_size=self.ctx_size,
             threads=self.threads,
+            parallel=self.parallel,
             startup_timeout=self.startup_timeout,
             auto_start=self.auto_start,
         )

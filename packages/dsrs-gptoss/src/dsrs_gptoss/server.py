@@ -68,6 +68,9 @@ __all__ = [
     "capabilities_of",
     "Capabilities",
     "default_threads",
+    "default_parallel",
+    "DEFAULT_PARALLEL",
+    "CONTEXT_BUDGET",
 ]
 
 DEFAULT_BASE_URL = "http://localhost:8000"
@@ -316,17 +319,67 @@ def free_port(host: str = "127.0.0.1") -> int:
 # --- the server process ---------------------------------------------------------------------------
 
 
-def default_threads() -> int:
-    """Compute threads for llama-server: one core fewer than the machine has (at least one).
+def _idle_cores(sample: float = 0.25) -> float | None:
+    """Cores idle right now (from two ``/proc/stat`` reads ``sample`` s apart); None where unavailable."""
 
-    ggml's threads spin at barriers; when they outnumber the free cores (the caller, a test runner or
-    anything else is busy), generation collapses (measured here on 2 busy cores: 1 thread 30 tok/s,
-    2 threads 4 tok/s). ``LLAMA_THREADS`` overrides.
+    def read() -> tuple[int, int] | None:
+        try:
+            with open("/proc/stat") as fh:
+                fields = [int(x) for x in fh.readline().split()[1:]]
+        except (OSError, ValueError):
+            return None
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+        return idle, sum(fields[:8])
+
+    first = read()
+    if first is None:
+        return None
+    time.sleep(sample)
+    second = read()
+    if second is None or second[1] <= first[1]:
+        return None
+    share = (second[0] - first[0]) / (second[1] - first[1])
+    return share * (os.cpu_count() or 1)
+
+
+def default_threads() -> int:
+    """Compute threads for an auto-started server: every core on an idle machine, else the idle ones.
+
+    ggml's threads spin at barriers; when they outnumber the free cores, generation collapses
+    (SmolLM2 on 2 cores under load: 2 threads 4 tok/s, 1 thread 45-60 tok/s), while on an idle
+    machine one thread per core is twice as fast as one fewer (123 vs 53 tok/s). So the idle cores
+    are measured when the server starts (0.25 s of ``/proc/stat``, else the load average): all idle
+    -> all cores; otherwise the idle ones, at most cores - 1, at least one. ``LLAMA_THREADS``
+    overrides. The choice holds for the server's life.
     """
     configured = os.environ.get("LLAMA_THREADS")
     if configured and configured.isdigit() and int(configured) > 0:
         return int(configured)
-    return max(1, (os.cpu_count() or 2) - 1)
+    cores = os.cpu_count() or 2
+    idle = _idle_cores()
+    if idle is None:
+        idle = max(0.0, cores - os.getloadavg()[0]) if hasattr(os, "getloadavg") else cores - 1.0
+    if idle >= cores - 0.35:
+        return cores
+    return max(1, min(cores - 1, int(idle + 0.5)))
+
+
+#: Slots of an auto-started server (concurrent requests batched together), unless ``LLAMA_PARALLEL``.
+DEFAULT_PARALLEL = 4
+#: Context tokens all slots of an auto-started server hold together (the KV cache's size).
+CONTEXT_BUDGET = 16384
+
+
+def default_parallel(ctx_size: int) -> int:
+    """Slots for an auto-started server: :data:`DEFAULT_PARALLEL`, fewer when ``ctx_size`` is large.
+
+    Every slot gets the full ``ctx_size`` (the KV cache holds ``ctx_size * slots`` tokens), so a
+    large context means fewer slots within :data:`CONTEXT_BUDGET`. ``LLAMA_PARALLEL`` overrides.
+    """
+    configured = os.environ.get("LLAMA_PARALLEL")
+    if configured and configured.isdigit() and int(configured) > 0:
+        return int(configured)
+    return max(1, min(DEFAULT_PARALLEL, CONTEXT_BUDGET // max(1, ctx_size)))
 
 
 class LlamaServer:
@@ -638,13 +691,17 @@ def ensure_server(
     model_path: str | Path | None = None,
     ctx_size: int = 4096,
     threads: int | None = None,
+    parallel: int | None = None,
     startup_timeout: float = 120.0,
     auto_start: bool = True,
 ) -> ServerHandle:
     """A llama-server answering at ``base_url`` (default ``GPTOSS_BASE_URL`` or localhost:8000).
 
-    Reuses one that answers ``/health`` (waiting while it loads its model); otherwise, for a local
-    URL with ``auto_start``, starts one on that port, or on a free port when something else holds it.
+    Reuses one that answers ``/health`` (waiting while it loads its model), or that answers it with
+    401/403/5xx (a server behind auth or failing: its errors reach the caller); otherwise, for a local
+    URL with ``auto_start``, starts one on that port, or on a free port when something else holds it,
+    with :func:`default_parallel` slots (continuous batching) of ``ctx_size`` tokens each and
+    :func:`default_threads` threads unless given.
     """
     base = (base_url or os.environ.get("GPTOSS_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
     with _auto_lock:
@@ -656,6 +713,10 @@ def ensure_server(
             return ServerHandle(base)
         if status == 503 and "loading" in body.lower():
             return _wait_loading(base, startup_timeout)
+        if status is not None and (status in (401, 403) or status >= 500):
+            # A server is there (behind auth, or failing): talk to it and let its answer be the typed
+            # error, rather than silently serving the call from another server of our own.
+            return ServerHandle(base)
         if not auto_start:
             raise LlamaServerError(
                 f"no llama-server answers at {base} ({body[:120]}) and auto-start is off", model=model or None
@@ -666,6 +727,7 @@ def ensure_server(
                 model=model or None,
             )
         engine = find_engine()
+        slots = parallel if parallel is not None else default_parallel(ctx_size)
         path = Path(model_path) if model_path is not None else find_model(model)
         host, port = _host_port(base)
         bind = "127.0.0.1" if host in ("localhost", "0.0.0.0") else host
@@ -678,6 +740,7 @@ def ensure_server(
             port=port,
             ctx_size=ctx_size,
             threads=threads,
+            parallel=slots,
             alias=model or None,
             startup_timeout=startup_timeout,
         )
@@ -693,6 +756,7 @@ def ensure_server(
                 host=bind,
                 ctx_size=ctx_size,
                 threads=threads,
+                parallel=slots,
                 alias=model or None,
                 startup_timeout=startup_timeout,
             )

@@ -179,7 +179,7 @@ def engine(kind: EngineKind) -> Engine:
     try:
         return Engine.binary(find_binary())
     except BinaryNotFoundError as exc:
-        raise LookupError(f"{exc.message} (build one with: dsrs-gptoss install --from-source)") from None
+        raise LookupError(exc.message) from None
 
 
 @contextmanager
