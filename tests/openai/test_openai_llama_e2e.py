@@ -35,10 +35,13 @@ def _model() -> Path:
 
 @pytest.fixture(scope="module")
 def llama() -> Iterator[Any]:
-    binary = install.cached_server_binary()
-    if binary is None:
-        pytest.skip("llama-server not in the dsrs cache: run `dsrs-gptoss install` (builds it once)")
-    with gptoss_testing.running_server(_model(), binary=binary, alias="local-model") as srv:
+    from dsrs_gptoss.server import LlamaServerError, find_engine
+
+    try:
+        engine = find_engine()  # a llama-server binary, else the prebuilt xllamacpp engine
+    except LlamaServerError as exc:
+        pytest.skip(f"no llama.cpp engine: {exc.message}")
+    with gptoss_testing.running_server(_model(), engine=engine, alias="local-model") as srv:
         yield srv
 
 
