@@ -671,20 +671,28 @@ async def _store(request: LMRequest, response: LMResponse) -> None:
 
 
 def _record(
-    request: LMRequest, response: LMResponse, elapsed: float, lane: str | None, request_id: str, attempt: int
+    request: LMRequest,
+    response: LMResponse | None,
+    elapsed: float,
+    lane: str | None,
+    request_id: str,
+    attempt: int,
+    error: LMError | None = None,
 ) -> None:
+    """One attempt for the usage sinks: the answer, or the error class of a failure."""
     h = get_host().hooks
     if h.has_usage_sinks:
         h.usage_recorded(
             UsageRecord(
                 provider=request.provider,
                 model=request.model,
-                usage=response.usage,
-                lane=lane or response.lane,
+                usage=response.usage if response is not None else LmUsage(),
+                lane=lane or (response.lane if response is not None else None),
                 latency_s=elapsed,
                 timestamp=time.time(),
                 request_id=request_id,
                 attempt=attempt,
+                error=type(error).__name__ if error is not None else None,
                 request=request,
                 response=response,
             ),
@@ -694,22 +702,7 @@ def _record(
 def _record_failure(
     request: LMRequest, exc: LMError, elapsed: float, lane: str | None, request_id: str, attempt: int
 ) -> None:
-    h = get_host().hooks
-    if h.has_usage_sinks:
-        h.usage_recorded(
-            UsageRecord(
-                provider=request.provider,
-                model=request.model,
-                usage=LmUsage(),
-                lane=lane,
-                latency_s=elapsed,
-                timestamp=time.time(),
-                request_id=request_id,
-                attempt=attempt,
-                error=type(exc).__name__,
-                request=request,
-            ),
-        )
+    _record(request, None, elapsed, lane, request_id, attempt, exc)
 
 
 class LMStream:

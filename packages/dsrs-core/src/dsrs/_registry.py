@@ -188,13 +188,7 @@ def _build() -> Registry:
 
 def get_registry() -> Registry:
     """The process's registry (on the runtime), built on first use."""
-    rt = _runtime.runtime()
-    reg = rt.registry
-    if reg is None:
-        with rt.lock:
-            if rt.registry is None:
-                rt.registry = _build()
-            reg = rt.registry
+    reg: Registry = _runtime.runtime().ensure("registry", _build)
     return reg
 
 

@@ -65,6 +65,17 @@ class Runtime:
         self.cache: CacheBackend | None = None
         self.settings: Settings | None = None
 
+    def ensure(self, attr: str, make: Callable[[], Any]) -> Any:
+        """The value of ``attr``, made once by ``make()`` (under the lock) when it is still ``None``."""
+        value = getattr(self, attr)
+        if value is None:
+            with self.lock:
+                value = getattr(self, attr)
+                if value is None:
+                    value = make()
+                    setattr(self, attr, value)
+        return value
+
     def forked(self) -> Runtime:
         """The child's runtime after a fork: configuration kept, resources left behind."""
         child = Runtime()

@@ -114,6 +114,17 @@ class LMError(Exception):
         self.body = redact(body, secrets)
         super().__init__(self.message)
 
+    def redact_with(self, secrets: Iterable[str | None]) -> LMError:
+        """Mask ``secrets`` in this error's message, code and body (for an error raised by code that
+        did not know them, e.g. a codec decoding a body that quotes a key); returns the error."""
+        secrets = tuple(s for s in secrets if s)
+        if secrets:
+            self.message = redact(self.message, secrets) or ""
+            self.code = redact(self.code, secrets) if self.code is not None else None
+            self.body = redact(self.body, secrets)
+            self.args = (self.message,)
+        return self
+
     def __str__(self) -> str:
         where = ":".join(p for p in (self.provider, self.model) if p)
         parts = [f"[{where}] " if where else "", self.message]

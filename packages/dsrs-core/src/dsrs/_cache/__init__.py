@@ -188,14 +188,8 @@ def default_cache() -> CacheBackend:
 
 def get_cache() -> CacheBackend:
     """The process's cache backend (memory LRU in front of SQLite unless :func:`set_cache` was used)."""
-    rt = _runtime.runtime()
-    cache = rt.cache
-    if cache is None:
-        with rt.lock:
-            if rt.cache is None:
-                rt.cache = default_cache()
-            cache = rt.cache
-    return cache
+    cache: CacheBackend | None = _runtime.runtime().cache  # a cache hit pays this on every call
+    return cache if cache is not None else _runtime.runtime().ensure("cache", default_cache)  # type: ignore[no-any-return]
 
 
 def set_cache(cache: CacheBackend | None) -> None:

@@ -216,14 +216,8 @@ class PluginHost:
 
 def get_host() -> PluginHost:
     """The process-wide plugin host (on the runtime), created and loaded on first use."""
-    rt = _runtime.runtime()
-    host = rt.host
-    if host is None:
-        with rt.lock:
-            if rt.host is None:
-                rt.host = PluginHost()
-            host = rt.host
-    return host
+    host: PluginHost | None = _runtime.runtime().host  # the hot path: one attribute read
+    return host if host is not None else _runtime.runtime().ensure("host", PluginHost)  # type: ignore[no-any-return]
 
 
 def reset_host(*, autoload: bool | None = None) -> PluginHost:

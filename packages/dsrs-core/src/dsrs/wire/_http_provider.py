@@ -164,8 +164,8 @@ class HttpProvider(Provider):
         """A 2xx response as an answer; a body of the wrong shape is a ResponseParseError."""
         try:
             return self._codec().decode(request, resp)
-        except LMError:
-            raise
+        except LMError as exc:
+            raise exc.redact_with(self.secrets()) from None
         except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
             raise self._bad_body(request, exc, resp.content) from None
 
@@ -193,16 +193,16 @@ class HttpProvider(Provider):
         async for event in events:
             try:
                 chunk = decoder.feed(event)
-            except LMError:
-                raise
+            except LMError as exc:
+                raise exc.redact_with(self.secrets()) from None
             except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
                 raise self._bad_body(request, exc, event.data) from None
             if chunk is not None:
                 yield chunk
         try:
             final = decoder.finish()
-        except LMError:
-            raise
+        except LMError as exc:
+            raise exc.redact_with(self.secrets()) from None
         except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
             raise self._bad_body(request, exc) from None
         yield StreamChunk(response=final)
