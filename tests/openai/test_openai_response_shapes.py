@@ -189,3 +189,15 @@ def test_responses_stream_delta_of_the_wrong_type_is_a_parse_error() -> None:
     dec = responses.ResponsesStreamDecoder(provider="openai-responses", model="gpt-4.1")
     with pytest.raises(errors.ResponseParseError, match="stream event shape"):
         dec.feed(json.dumps({"type": "response.output_text.delta", "delta": {"x": 1}}))
+
+
+def test_a_huge_json_reply_to_a_stream_request_stops_at_the_body_bound() -> None:
+    # A server answering a stream request with one JSON body (an error object, or no streaming)
+    # is read whole; that read is held to the same max_body_bytes bound as a plain body.
+    megabyte = b" " * (1 << 20)
+    chunks = [b'{"id": "x", "pad": "', *([megabyte] * 40), b'"}']
+    with LoopbackServer(lambda req: Reply(200, headers={"content-type": "application/json"}, chunks=chunks)) as srv:
+        lm = dsrs.LM("openai:gpt-4o-mini", base_url=srv.url + "/v1", api_key=SECRET)
+        with pytest.raises(errors.ResponseParseError, match="max_body_bytes") as info:
+            "".join(lm.stream("hello"))
+    assert info.value.retryable is False  # the same server would send the same body again

@@ -135,7 +135,11 @@ def _classify_exception(failure: ProviderFailure) -> errors.LMError:
     if isinstance(exc, (TransportTimeout, TimeoutError)):
         return errors.LMTimeoutError(f"timed out: {text}", **kw)
     if isinstance(exc, (BodyTooLargeError, BodyDecodeError)):  # the text names the bound or the encoding
-        return errors.ResponseParseError(f"unusable response: {text}", **kw)
+        err = errors.ResponseParseError(f"unusable response: {text}", **kw)
+        # The same server would send the same body again: fetching it twice more helps nobody (a
+        # LaneMux still moves on to the next lane).
+        err.retryable = False
+        return err
     if isinstance(exc, TruncatedBodyError):
         return errors.ResponseParseError(f"truncated body: {text}", body=failure.body, **kw)
     if isinstance(exc, ConnectError):

@@ -23,7 +23,7 @@ from dsrs.errors import (
     ProviderFailure,
     ResponseParseError,
 )
-from dsrs.transport import HttpRequest, HttpResponse, TransportError
+from dsrs.transport import BodyTooLargeError, HttpRequest, HttpResponse, TransportError
 from dsrs.types import Cost, LMRequest, LMResponse, LmUsage, StreamChunk
 from dsrs.wire import OpenAICompatibleProvider, SSEDecoder, WireOptions, openai_chat
 
@@ -214,13 +214,18 @@ class OpenAIChatProvider(OpenAICompatibleProvider):
         side_usage: Mapping[str, Any] | None = None
         side_key = f'"{self.stream_usage_key}"' if self.stream_usage_key else None
         refusal: list[str] = []
-        async with self.open_stream(self.encode(request, stream=True), request) as resp:
+        http_request = self.encode(request, stream=True)
+        async with self.open_stream(http_request, request) as resp:
             try:
                 whole: list[bytes] | None = [] if "json" in resp.headers.get("content-type", "") else None
+                held = 0
                 async for raw in resp.aiter_bytes():
                     if whole is None and not sse_seen and raw.lstrip()[:1] == b"{":
                         whole = []  # JSON where SSE was asked for: an error object, or a server that does not stream
                     if whole is not None:
+                        held += len(raw)
+                        if held > http_request.max_body_bytes:  # the same bound as a plain body
+                            raise BodyTooLargeError("max_body_bytes", http_request.max_body_bytes)
                         whole.append(raw)
                         continue
                     sse_seen = True
