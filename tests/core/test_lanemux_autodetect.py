@@ -128,3 +128,27 @@ async def test_fake_lane_with_dsrs_fake_lane(monkeypatch: pytest.MonkeyPatch) ->
         assert empty.lane_names == ()
         with pytest.raises(dsrs.AllLanesFailedError, match="no lane available"):
             await empty.acall("x")
+
+
+class _SyncProbe(_Base):
+    @classmethod
+    def probe(cls, spec: ProviderSpec, timeout: float) -> ProbeResult:  # type: ignore[override]
+        return ProbeResult(True, True, 1.0, "ok", "m")  # a plugin author's easy mistake: not async
+
+
+class _SyncProbePlugin:
+    @hookimpl
+    def dsrs_register_providers(self, register: Callable[[ProviderSpec], None]) -> None:
+        register(ProviderSpec("syncy", _SyncProbe, tier="local"))
+
+
+async def test_a_sync_probe_is_reported_as_such_not_dropped_silently() -> None:
+    with isolated_plugins(_SyncProbePlugin()):
+        mux = await LaneMux.auto_detect(timeout=PROBE_TIMEOUT, include=["syncy"])
+    assert mux.lane_names == ()
+    (report,) = mux.probes
+    assert (
+        report.error
+        == "probe failed: TypeError: _SyncProbe.probe must be an async classmethod (it returned a ProbeResult)"
+    )
+    assert "must be an async classmethod" in mux.describe()

@@ -8,6 +8,7 @@ detection takes about one timeout. :class:`ProbeReport` says what was found abou
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -56,7 +57,11 @@ async def probe(spec: ProviderSpec, timeout: float, secrets: tuple[str, ...] = (
     error: str | None = None
     try:
         provider_cls = spec.load()
-        result = await asyncio.wait_for(provider_cls.probe(spec, timeout), timeout)
+        pending = provider_cls.probe(spec, timeout)
+        if not inspect.isawaitable(pending):
+            got = type(pending).__name__
+            raise TypeError(f"{provider_cls.__name__}.probe must be an async classmethod (it returned a {got})")
+        result = await asyncio.wait_for(pending, timeout)
         if not isinstance(result, ProbeResult):
             error = f"probe returned {type(result).__name__}, not a ProbeResult (is probe an async classmethod?)"
             result = None

@@ -200,6 +200,19 @@ class ProviderConformance:
         data: Any = json.loads(r.text)
         assert isinstance(data, dict) and isinstance(data.get("answer"), str)
 
+    def test_tools_are_sent(self, lm: dsrs.LM) -> None:
+        if not self.supports_tools:
+            pytest.skip("provider has no tools")
+        tool = dsrs.Tool(
+            "lookup",
+            "Look a word up.",
+            {"type": "object", "properties": {"word": {"type": "string"}}, "required": ["word"]},
+        )
+        r = lm.call(self.prompt, tools=[tool])
+        assert isinstance(r.text, str)
+        assert all(isinstance(c, dsrs.ToolCall) and c.name for c in r.tool_calls)
+        assert r.text.strip() or r.tool_calls, "neither text nor a tool call came back"
+
     # --- secrets and failures -----------------------------------------------------------------
 
     def test_api_key_never_in_repr(self, lm: dsrs.LM) -> None:
