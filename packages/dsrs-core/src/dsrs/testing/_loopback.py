@@ -168,6 +168,20 @@ def _count(text: str) -> int:
     return len(text.split())
 
 
+def _as_text(content: Any) -> str:
+    """A message's content as text: a string as it is; content parts as their text, and every other
+    part as ``[<type>]`` (so a test sees which parts arrived)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(
+            str(p.get("text", "")) if p.get("type") == "text" else f"[{p.get('type')}]"
+            for p in content
+            if isinstance(p, dict)
+        )
+    return ""
+
+
 def openai_chat_reply(req: RecordedRequest) -> Reply:
     """The default OpenAI-wire behaviour: echo the last user message, with usage; SSE when asked."""
     if req.method == "GET" and req.path.rstrip("/").endswith("/models"):
@@ -175,9 +189,9 @@ def openai_chat_reply(req: RecordedRequest) -> Reply:
     if not req.path.rstrip("/").endswith("/chat/completions"):
         return Reply(404, {"error": {"message": f"no route {req.path}", "type": "invalid_request_error", "code": None}})
     body = req.json() or {}
-    users = [m.get("content") or "" for m in body.get("messages", []) if m.get("role") == "user"]
+    users = [_as_text(m.get("content")) for m in body.get("messages", []) if m.get("role") == "user"]
     text = users[-1] if users else ""
-    prompt = sum(_count(m.get("content") or "") for m in body.get("messages", []))
+    prompt = sum(_count(_as_text(m.get("content"))) for m in body.get("messages", []))
     usage = {"prompt_tokens": prompt, "completion_tokens": _count(text), "total_tokens": prompt + _count(text)}
     model = body.get("model", "loopback-model")
     if body.get("stream"):
