@@ -15,7 +15,7 @@ from pathlib import Path
 import nox
 
 ROOT = Path(__file__).parent
-PACKAGES = ("core", "openai", "google", "gptoss", "pylon", "ollama", "dspy")
+PACKAGES = ("core", "openai", "anthropic", "google", "gptoss", "pylon", "ollama", "dspy")
 PYTHONS = ("3.10", "3.11", "3.12", "3.13")
 MAIN_PYTHON = "3.11"
 # Sibling packages that a package's end-to-end tests use when present (they skip without them).
@@ -68,7 +68,11 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=MAIN_PYTHON)
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over every package's source (one root configuration)."""
-    session.install("mypy>=1.10", _core("fast,redis,test"), *(f"{_pkg(p)}[test]" for p in PACKAGES if p != "core"))
+    session.install(
+        "mypy>=1.10",
+        _core("fast,redis,prices,otel,progress,test"),
+        *(f"{_pkg(p)}[test]" for p in PACKAGES if p != "core"),
+    )
     session.run("mypy", *(f"packages/dsrs-{p}/src" for p in PACKAGES))
 
 

@@ -227,7 +227,9 @@ def render_conversation(
             function_tools=bool(tools),
         )
     ]
-    instructions = "\n\n".join(m.content or "" for m in messages if m.role in ("system", "developer")) or None
+    # Harmony is text only: media parts are refused before rendering (see the provider), so
+    # ``m.text`` is the whole content here.
+    instructions = "\n\n".join(m.text for m in messages if m.role in ("system", "developer")) or None
     if instructions or tools or response_format:
         out.append(render_developer(instructions, tools=tools, response_format=response_format))
     call_names: dict[str, str] = {}
@@ -235,10 +237,10 @@ def render_conversation(
         if m.role in ("system", "developer"):
             continue
         if m.role == "user":
-            out.append(render_message(HarmonyMessage("user", m.content or "")))
+            out.append(render_message(HarmonyMessage("user", m.text)))
         elif m.role == "assistant":
-            if m.content:
-                out.append(render_message(HarmonyMessage("assistant", m.content, channel="final")))
+            if m.text:
+                out.append(render_message(HarmonyMessage("assistant", m.text, channel="final")))
             for call in m.tool_calls:
                 call_names[call.id] = call.name
                 msg = HarmonyMessage(
@@ -252,7 +254,7 @@ def render_conversation(
                 out.append(render_message(msg))
         elif m.role == "tool":
             name = m.name or call_names.get(m.tool_call_id or "", "tool")
-            out.append(render_message(_tool_message(f"functions.{name}", m.content or "")))
+            out.append(render_message(_tool_message(f"functions.{name}", m.text)))
     if add_generation_prompt:
         out.append(f"{START}assistant")
     return "".join(out)
