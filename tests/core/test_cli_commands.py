@@ -124,8 +124,10 @@ def test_ask_lane_picks_one_provider_and_names_an_unusable_one(run: Run, server:
     out = run("ask", "--lane", "fake", "hi", env=env)
     assert out.returncode == 0, out.stderr
     assert "fake:echo lane fake" in out.stderr and not _chat_requests(server)
-    out = run("ask", "--lane", "openai", "hi", env=env)
-    assert out.returncode == 2 and "'openai' is not usable: not configured: set OPENAI_API_KEY" in out.stderr
+    # A provider of dsrs-core itself, so the test runs core-only: without its base URL it is unusable.
+    out = run("ask", "--lane", "openai-compatible", "hi", env={"DSRS_FAKE_LANE": "1"})
+    assert out.returncode == 2, out.stderr
+    assert "'openai-compatible' is not usable: not configured: set OPENAI_COMPATIBLE_BASE_URL" in out.stderr
     out = run("ask", "--lane", "no-such-lane", "hi")
     assert out.returncode == 2 and "no such provider" in out.stderr
 
