@@ -71,6 +71,8 @@ __all__ = [
     "default_parallel",
     "DEFAULT_PARALLEL",
     "CONTEXT_BUDGET",
+    "kv_pool_size",
+    "engine_supports",
 ]
 
 DEFAULT_BASE_URL = "http://localhost:8000"
@@ -319,8 +321,12 @@ def free_port(host: str = "127.0.0.1") -> int:
 # --- the server process ---------------------------------------------------------------------------
 
 
-def _idle_cores(sample: float = 0.25) -> float | None:
-    """Cores idle right now (from two ``/proc/stat`` reads ``sample`` s apart); None where unavailable."""
+def _idle_cores(window: float = 0.08, windows: int = 4) -> float | None:
+    """Cores idle now: the most idle of a few short ``/proc/stat`` windows; None where unavailable.
+
+    The most idle window, so a moment's burst (an import, a test starting) does not count as load
+    while work that keeps the cores busy shows in every window.
+    """
 
     def read() -> tuple[int, int] | None:
         try:
@@ -331,15 +337,20 @@ def _idle_cores(sample: float = 0.25) -> float | None:
         idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
         return idle, sum(fields[:8])
 
-    first = read()
-    if first is None:
+    prev = read()
+    if prev is None:
         return None
-    time.sleep(sample)
-    second = read()
-    if second is None or second[1] <= first[1]:
-        return None
-    share = (second[0] - first[0]) / (second[1] - first[1])
-    return share * (os.cpu_count() or 1)
+    best: float | None = None
+    for _ in range(windows):
+        time.sleep(window)
+        cur = read()
+        if cur is None:
+            return None
+        if cur[1] > prev[1]:
+            share = (cur[0] - prev[0]) / (cur[1] - prev[1])
+            best = share if best is None else max(best, share)
+        prev = cur
+    return None if best is None else best * (os.cpu_count() or 1)
 
 
 def default_threads() -> int:
@@ -348,7 +359,7 @@ def default_threads() -> int:
     ggml's threads spin at barriers; when they outnumber the free cores, generation collapses
     (SmolLM2 on 2 cores under load: 2 threads 4 tok/s, 1 thread 45-60 tok/s), while on an idle
     machine one thread per core is twice as fast as one fewer (123 vs 53 tok/s). So the idle cores
-    are measured when the server starts (0.25 s of ``/proc/stat``, else the load average): all idle
+    are measured when the server starts (~0.3 s of ``/proc/stat``, else the load average): all idle
     -> all cores; otherwise the idle ones, at most cores - 1, at least one. ``LLAMA_THREADS``
     overrides. The choice holds for the server's life.
     """
@@ -365,21 +376,51 @@ def default_threads() -> int:
 
 
 #: Slots of an auto-started server (concurrent requests batched together), unless ``LLAMA_PARALLEL``.
-DEFAULT_PARALLEL = 4
-#: Context tokens all slots of an auto-started server hold together (the KV cache's size).
-CONTEXT_BUDGET = 16384
+DEFAULT_PARALLEL = 8
+#: Tokens the slots of an auto-started server share (one KV pool), when the engine has ``--kv-unified``.
+CONTEXT_BUDGET = 8192
 
 
-def default_parallel(ctx_size: int) -> int:
-    """Slots for an auto-started server: :data:`DEFAULT_PARALLEL`, fewer when ``ctx_size`` is large.
+def default_parallel(ctx_size: int, *, shared_kv: bool = True) -> int:
+    """Slots for an auto-started server: :data:`DEFAULT_PARALLEL` (``LLAMA_PARALLEL`` overrides).
 
-    Every slot gets the full ``ctx_size`` (the KV cache holds ``ctx_size * slots`` tokens), so a
-    large context means fewer slots within :data:`CONTEXT_BUDGET`. ``LLAMA_PARALLEL`` overrides.
+    With a shared KV pool slots cost no memory of their own; without one (an engine lacking
+    ``--kv-unified``) every slot holds ``ctx_size`` tokens, so large contexts get fewer slots
+    (at most 2 x :data:`CONTEXT_BUDGET` tokens in all).
     """
     configured = os.environ.get("LLAMA_PARALLEL")
     if configured and configured.isdigit() and int(configured) > 0:
         return int(configured)
-    return max(1, min(DEFAULT_PARALLEL, CONTEXT_BUDGET // max(1, ctx_size)))
+    if shared_kv:
+        return DEFAULT_PARALLEL
+    return max(1, min(DEFAULT_PARALLEL, 2 * CONTEXT_BUDGET // max(1, ctx_size)))
+
+
+def kv_pool_size(ctx_size: int, parallel: int) -> int:
+    """Tokens of the shared KV pool: room for two full requests or ``CONTEXT_BUDGET``, at least one.
+
+    Eight slots of short calls (prompt + answer ~1k tokens each) fit in 8192; one long request
+    can still use its whole ``ctx_size``.
+    """
+    return max(ctx_size, min(ctx_size * parallel, max(CONTEXT_BUDGET, 2 * ctx_size)))
+
+
+_FLAG_CACHE: dict[tuple[str, ...], str] = {}
+
+
+def engine_supports(engine: Engine, flag: str) -> bool:
+    """Whether ``engine`` takes ``flag`` (the prebuilt engine: known; a binary: its ``--help``)."""
+    if engine.kind == "xllamacpp":
+        return flag in ("--kv-unified", "--poll", "--parallel", "--cont-batching", "--threads-batch")
+    if engine.argv not in _FLAG_CACHE:
+        try:
+            out = subprocess.run(
+                [*engine.argv, "--help"], capture_output=True, text=True, timeout=20, stdin=subprocess.DEVNULL
+            )
+            _FLAG_CACHE[engine.argv] = out.stdout + out.stderr
+        except (OSError, subprocess.TimeoutExpired):
+            _FLAG_CACHE[engine.argv] = ""
+    return flag in _FLAG_CACHE[engine.argv]
 
 
 class LlamaServer:
@@ -401,6 +442,7 @@ class LlamaServer:
         threads: int | None = None,
         threads_batch: int | None = None,
         parallel: int = 1,
+        kv_pool: int | None = None,
         alias: str | None = None,
         jinja: bool = True,
         extra_args: Sequence[str] = (),
@@ -419,6 +461,7 @@ class LlamaServer:
         self.threads = threads if threads is not None else default_threads()
         self.threads_batch = threads_batch
         self.parallel = max(1, parallel)
+        self.kv_pool = kv_pool
         self.alias = alias
         self.jinja = jinja
         self.extra_args = tuple(extra_args)
@@ -448,8 +491,11 @@ class LlamaServer:
             "--port",
             str(self.port),
             "--ctx-size",
-            str(self.ctx_size * self.parallel),  # llama.cpp splits the total among the slots
+            # One pool all slots share (kv_pool), or llama.cpp splits the total: ctx_size per slot.
+            str(self.kv_pool if self.kv_pool else self.ctx_size * self.parallel),
         ]
+        if self.kv_pool:
+            cmd.append("--kv-unified")
         if self.jinja:
             # The model's own chat template (Harmony for gpt-oss); reasoning split into reasoning_content.
             cmd += ["--jinja", "--reasoning-format", "auto"]
@@ -700,8 +746,9 @@ def ensure_server(
     Reuses one that answers ``/health`` (waiting while it loads its model), or that answers it with
     401/403/5xx (a server behind auth or failing: its errors reach the caller); otherwise, for a local
     URL with ``auto_start``, starts one on that port, or on a free port when something else holds it,
-    with :func:`default_parallel` slots (continuous batching) of ``ctx_size`` tokens each and
-    :func:`default_threads` threads unless given.
+    with :func:`default_parallel` slots (continuous batching) sharing one KV pool of
+    :func:`kv_pool_size` tokens (each slot its own ``ctx_size`` where the engine has no
+    ``--kv-unified``) and :func:`default_threads` threads unless given.
     """
     base = (base_url or os.environ.get("GPTOSS_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
     with _auto_lock:
@@ -727,7 +774,9 @@ def ensure_server(
                 model=model or None,
             )
         engine = find_engine()
-        slots = parallel if parallel is not None else default_parallel(ctx_size)
+        shared = engine_supports(engine, "--kv-unified")
+        slots = parallel if parallel is not None else default_parallel(ctx_size, shared_kv=shared)
+        pool = kv_pool_size(ctx_size, slots) if shared and slots > 1 else None
         path = Path(model_path) if model_path is not None else find_model(model)
         host, port = _host_port(base)
         bind = "127.0.0.1" if host in ("localhost", "0.0.0.0") else host
@@ -741,6 +790,7 @@ def ensure_server(
             ctx_size=ctx_size,
             threads=threads,
             parallel=slots,
+            kv_pool=pool,
             alias=model or None,
             startup_timeout=startup_timeout,
         )
@@ -757,6 +807,7 @@ def ensure_server(
                 ctx_size=ctx_size,
                 threads=threads,
                 parallel=slots,
+                kv_pool=pool,
                 alias=model or None,
                 startup_timeout=startup_timeout,
             )
