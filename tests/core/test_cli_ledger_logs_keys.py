@@ -237,15 +237,3 @@ def test_failed_attempts_are_recorded_with_their_error_class(run: Run, tmp_path:
     assert entry["error"] == "AuthenticationError" and entry["request_id"]
     assert entry["request"]["messages"] == [{"role": "user", "content": "a failing prompt"}]
     assert SECRET.encode() not in _files(tmp_path / "cache", "logs.sqlite3")
-
-
-def test_models_for_one_provider_include_its_catalog(run: Run) -> None:
-    pytest.importorskip("genai_prices", reason="the dsrs-core[prices] extra is not installed")
-    out = run("models", "--provider", "openai", "--no-live", "--json")
-    assert out.returncode == 0, out.stderr
-    rows = {r["model"]: r for r in json.loads(out.stdout)}
-    assert rows["gpt-4o-mini"]["sources"] == ["default", "catalog"]
-    assert rows["gpt-4o-mini"]["price_source"] == "package table"  # dsrs-openai's own table wins
-    from_catalog = [r for r in rows.values() if r["price_source"] == "genai-prices"]
-    assert from_catalog and all(r["input_usd_per_mtok"] is not None for r in from_catalog)
-    assert {r["provider"] for r in rows.values()} == {"openai"}
