@@ -643,13 +643,20 @@ def _finish(
         usage = usage.with_cost(Cost(usage.cost_usd, usage.cost_msats))
     if usage.calls == 0:
         usage = replace(usage, calls=1)
-    # Copy only when something changed (dataclasses.replace costs a few microseconds).
+    # Copy only when something changed, with a direct constructor call (dataclasses.replace's
+    # generic field walk costs several microseconds on every call).
     if usage is not original or response.provider != request.provider or not response.model:
-        response = replace(
-            response,
-            usage=usage,
-            provider=request.provider,
-            model=response.model or request.model,
+        response = LMResponse(
+            response.text,
+            usage,
+            response.tool_calls,
+            response.reasoning,
+            response.finish_reason,
+            response.raw_usage,
+            request.provider,
+            response.model or request.model,
+            response.lane,
+            response.provider_state,
         )
     _record(request, response, elapsed, lane, request_id, attempt)
     return response

@@ -146,10 +146,23 @@ class LmUsage:
         )
 
     def with_cost(self, cost: Cost | None) -> LmUsage:
-        if cost is None:
-            return replace(self, cost_msats=None, cost_usd=None)
-        cost = cost.resolved()
-        return replace(self, cost_msats=cost.msats, cost_usd=cost.usd)
+        if cost is not None:
+            cost = cost.resolved()
+        # A direct constructor call, not dataclasses.replace: this runs on every priced call, and
+        # replace's generic field walk costs several times more.
+        return LmUsage(
+            self.prompt_tokens,
+            self.completion_tokens,
+            self.total_tokens,
+            self.cached_tokens,
+            self.reasoning_tokens,
+            self.cache_write_tokens,
+            cost.msats if cost is not None else None,
+            cost.usd if cost is not None else None,
+            self.cache_hit,
+            self.calls,
+            self.detail,
+        )
 
     def as_cache_hit(self) -> LmUsage:
         """The usage reported for a cache hit: same tokens, marked, and nothing new spent."""
