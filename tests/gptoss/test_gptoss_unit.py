@@ -319,14 +319,10 @@ def test_idle_cores_is_measured_from_proc_stat() -> None:
     assert 0.0 <= idle <= (os.cpu_count() or 1) + 0.01
 
 
-def test_slots_share_one_kv_pool_or_shrink_for_large_contexts(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_slots_shrink_for_large_contexts(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("LLAMA_PARALLEL", raising=False)
     assert server.default_parallel(4096) == server.DEFAULT_PARALLEL == 8
-    assert server.default_parallel(131072) == 8  # a shared pool: slots cost no memory
-    assert server.default_parallel(4096, shared_kv=False) == 4
-    assert server.default_parallel(131072, shared_kv=False) == 1
-    assert server.kv_pool_size(4096, 8) == 8192 and server.kv_pool_size(32768, 8) == 65536
-    assert server.kv_pool_size(1024, 2) == 2048 and server.kv_pool_size(4096, 1) == 4096
+    assert server.default_parallel(8192) == 4 and server.default_parallel(131072) == 1
     monkeypatch.setenv("LLAMA_PARALLEL", "3")
     assert server.default_parallel(4096) == 3
 

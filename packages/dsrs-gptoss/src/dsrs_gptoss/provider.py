@@ -10,8 +10,8 @@ Provider options (``LM("gptoss:...", auto_start=False)``) consumed here, not sen
 * ``num_ctx`` / ``ctx_size``: context size of an auto-started server;
 * ``threads``: compute threads of an auto-started server (default: :func:`server.default_threads`,
   every core on an idle machine, the idle ones otherwise);
-* ``parallel``: slots of an auto-started server (default 8, sharing one KV pool; continuous
-  batching);
+* ``parallel``: slots of an auto-started server, each with ``ctx_size`` tokens (default 8, fewer
+  for large contexts; continuous batching);
 * ``startup_timeout`` (s, default 120);
 * ``harmony`` (default False): render the conversation as Harmony ourselves and use
   ``/v1/completions`` (for a server started without ``--jinja``); ``reasoning_effort``

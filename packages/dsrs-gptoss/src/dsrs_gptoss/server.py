@@ -71,7 +71,6 @@ __all__ = [
     "default_parallel",
     "DEFAULT_PARALLEL",
     "CONTEXT_BUDGET",
-    "kv_pool_size",
     "engine_supports",
 ]
 
@@ -377,32 +376,21 @@ def default_threads() -> int:
 
 #: Slots of an auto-started server (concurrent requests batched together), unless ``LLAMA_PARALLEL``.
 DEFAULT_PARALLEL = 8
-#: Tokens the slots of an auto-started server share (one KV pool), when the engine has ``--kv-unified``.
-CONTEXT_BUDGET = 8192
+#: Context tokens all slots of an auto-started server hold together (the KV cache's size).
+CONTEXT_BUDGET = 32768
 
 
-def default_parallel(ctx_size: int, *, shared_kv: bool = True) -> int:
-    """Slots for an auto-started server: :data:`DEFAULT_PARALLEL` (``LLAMA_PARALLEL`` overrides).
+def default_parallel(ctx_size: int) -> int:
+    """Slots for an auto-started server: :data:`DEFAULT_PARALLEL`, fewer when ``ctx_size`` is large.
 
-    With a shared KV pool slots cost no memory of their own; without one (an engine lacking
-    ``--kv-unified``) every slot holds ``ctx_size`` tokens, so large contexts get fewer slots
-    (at most 2 x :data:`CONTEXT_BUDGET` tokens in all).
+    Every slot holds its own ``ctx_size`` tokens (a KV pool shared with ``--kv-unified`` measured
+    0.75x the throughput: every token attends over the whole pool), so the slots fit in
+    :data:`CONTEXT_BUDGET`. ``LLAMA_PARALLEL`` overrides.
     """
     configured = os.environ.get("LLAMA_PARALLEL")
     if configured and configured.isdigit() and int(configured) > 0:
         return int(configured)
-    if shared_kv:
-        return DEFAULT_PARALLEL
-    return max(1, min(DEFAULT_PARALLEL, 2 * CONTEXT_BUDGET // max(1, ctx_size)))
-
-
-def kv_pool_size(ctx_size: int, parallel: int) -> int:
-    """Tokens of the shared KV pool: room for two full requests or ``CONTEXT_BUDGET``, at least one.
-
-    Eight slots of short calls (prompt + answer ~1k tokens each) fit in 8192; one long request
-    can still use its whole ``ctx_size``.
-    """
-    return max(ctx_size, min(ctx_size * parallel, max(CONTEXT_BUDGET, 2 * ctx_size)))
+    return max(1, min(DEFAULT_PARALLEL, CONTEXT_BUDGET // max(1, ctx_size)))
 
 
 _FLAG_CACHE: dict[tuple[str, ...], str] = {}
@@ -746,9 +734,8 @@ def ensure_server(
     Reuses one that answers ``/health`` (waiting while it loads its model), or that answers it with
     401/403/5xx (a server behind auth or failing: its errors reach the caller); otherwise, for a local
     URL with ``auto_start``, starts one on that port, or on a free port when something else holds it,
-    with :func:`default_parallel` slots (continuous batching) sharing one KV pool of
-    :func:`kv_pool_size` tokens (each slot its own ``ctx_size`` where the engine has no
-    ``--kv-unified``) and :func:`default_threads` threads unless given.
+    with :func:`default_parallel` slots (continuous batching) of ``ctx_size`` tokens each and
+    :func:`default_threads` threads unless given.
     """
     base = (base_url or os.environ.get("GPTOSS_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
     with _auto_lock:
@@ -774,9 +761,7 @@ def ensure_server(
                 model=model or None,
             )
         engine = find_engine()
-        shared = engine_supports(engine, "--kv-unified")
-        slots = parallel if parallel is not None else default_parallel(ctx_size, shared_kv=shared)
-        pool = kv_pool_size(ctx_size, slots) if shared and slots > 1 else None
+        slots = parallel if parallel is not None else default_parallel(ctx_size)
         path = Path(model_path) if model_path is not None else find_model(model)
         host, port = _host_port(base)
         bind = "127.0.0.1" if host in ("localhost", "0.0.0.0") else host
@@ -790,7 +775,6 @@ def ensure_server(
             ctx_size=ctx_size,
             threads=threads,
             parallel=slots,
-            kv_pool=pool,
             alias=model or None,
             startup_timeout=startup_timeout,
         )
@@ -807,7 +791,6 @@ def ensure_server(
                 ctx_size=ctx_size,
                 threads=threads,
                 parallel=slots,
-                kv_pool=pool,
                 alias=model or None,
                 startup_timeout=startup_timeout,
             )
