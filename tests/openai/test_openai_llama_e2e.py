@@ -25,6 +25,15 @@ from dsrs_gptoss import install  # noqa: E402
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
+@pytest.fixture(autouse=True)
+def _user_default_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    # llama.cpp's server may close a keep-alive connection right after a streamed answer; the next
+    # request on it fails with "Server disconnected" (a ProviderUnavailableError). A plain LM's
+    # default retries absorb that, so these end-to-end tests run with the defaults users get
+    # instead of the suite's DSRS_RETRIES=0.
+    monkeypatch.delenv("DSRS_RETRIES", raising=False)
+
+
 def _model() -> Path:
     real = install.cached_default_model()
     if real is not None:
