@@ -59,10 +59,12 @@ def tests(session: nox.Session, package: str) -> None:
 def lint(session: nox.Session) -> None:
     """ruff check and ruff format --check over every package, the tests and the benchmarks."""
     session.install("ruff>=0.6")
-    paths = ["packages", "tests", "benchmarks", "noxfile.py", "examples"]
+    paths = ["packages", "tests", "benchmarks", "scripts", "noxfile.py", "examples"]
     paths = [p for p in paths if (ROOT / p).exists()]
     session.run("ruff", "check", *paths)
     session.run("ruff", "format", "--check", *paths)
+    # Provider packages import only dsrs's public modules (an AST check; imports nothing).
+    session.run("python", "scripts/check_public_surface.py")
 
 
 @nox.session(python=MAIN_PYTHON)
