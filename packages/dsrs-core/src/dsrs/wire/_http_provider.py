@@ -237,37 +237,34 @@ class HttpProvider(Provider):
         except TransportError as exc:
             raise self.failure(request, exception=exc) from None
 
-    async def stream_events(self, http: HttpRequest, request: LMRequest | None = None) -> AsyncIterator[SSEEvent]:
-        """Open a streamed response and yield each Server-Sent Event (``event`` name and ``data``)
-        as soon as it is parsed."""
-        sse = SSEDecoder()
+    async def _decoded(
+        self, http: HttpRequest, request: LMRequest | None, decoder: SSEDecoder | NDJSONDecoder
+    ) -> AsyncIterator[Any]:
+        """Open a streamed response and yield what ``decoder`` parses, as soon as it is parsed."""
         async with self.open_stream(http, request) as resp:
             try:
                 async for raw in resp.aiter_bytes():
-                    for event in sse.iter_feed(raw):
-                        yield event
-                for event in sse.close():
-                    yield event
+                    for item in decoder.iter_feed(raw):
+                        yield item
+                for item in decoder.close():
+                    yield item
             except TransportError as exc:
                 raise self.failure(request, exception=exc) from None
 
+    async def stream_events(self, http: HttpRequest, request: LMRequest | None = None) -> AsyncIterator[SSEEvent]:
+        """Open a streamed response and yield each Server-Sent Event (``event`` name and ``data``)."""
+        async for event in self._decoded(http, request, SSEDecoder()):
+            yield event
+
     async def stream_sse(self, http: HttpRequest, request: LMRequest | None = None) -> AsyncIterator[str]:
         """Like :meth:`stream_events`, yielding only each event's ``data``."""
-        async for event in self.stream_events(http, request):
+        async for event in self._decoded(http, request, SSEDecoder()):
             yield event.data
 
     async def stream_ndjson(self, http: HttpRequest, request: LMRequest | None = None) -> AsyncIterator[bytes]:
         """Open a streamed response and yield each newline-delimited JSON line (undecoded)."""
-        lines = NDJSONDecoder()
-        async with self.open_stream(http, request) as resp:
-            try:
-                async for raw in resp.aiter_bytes():
-                    for line in lines.feed(raw):
-                        yield line
-                for line in lines.close():
-                    yield line
-            except TransportError as exc:
-                raise self.failure(request, exception=exc) from None
+        async for line in self._decoded(http, request, NDJSONDecoder()):
+            yield line
 
 
 class OpenAICompatibleProvider(HttpProvider):
