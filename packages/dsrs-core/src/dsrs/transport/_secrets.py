@@ -133,6 +133,11 @@ def install_log_filter() -> None:
             logger.addFilter(_FILTER)
 
 
+#: The loggers that may print request headers (looked up once: getLogger takes the logging lock).
+_HEADER_LOGGERS = (logging.getLogger("httpcore.http11"), logging.getLogger("aiohttp.client"))
+
+
 def debug_logging_on() -> bool:
     """Whether any HTTP library logger would emit DEBUG records (then credential values are remembered)."""
-    return any(logging.getLogger(name).isEnabledFor(logging.DEBUG) for name in ("httpcore.http11", "aiohttp.client"))
+    # isEnabledFor is answered from each logger's own cache after the first call: cheap per request.
+    return _HEADER_LOGGERS[0].isEnabledFor(logging.DEBUG) or _HEADER_LOGGERS[1].isEnabledFor(logging.DEBUG)
