@@ -1,5 +1,5 @@
-"""The deadline machinery under both transports: which deadline applies when, and the Python 3.10
-stand-in for ``asyncio.timeout_at`` (run here on every version, so it is tested where 3.11+ runs)."""
+"""The deadline machinery under both transports: which deadline applies when, and the deadline
+scope both use instead of ``asyncio.timeout_at`` (every scope of a loop on one shared timer)."""
 
 from __future__ import annotations
 
@@ -7,26 +7,26 @@ import asyncio
 
 import pytest
 
-from dsrs.transport import HttpRequest
-from dsrs.transport._deadlines import RequestDeadlines, _CancelAt
+from dsrs.transport import HttpRequest, _deadlines
+from dsrs.transport._deadlines import RequestDeadlines, timeout_at
 
 
-async def test_cancel_at_expires_as_a_timeout() -> None:
+async def test_scope_expires_as_a_timeout() -> None:
     loop = asyncio.get_running_loop()
     t0 = loop.time()
     with pytest.raises(asyncio.TimeoutError):
-        async with _CancelAt(t0 + 0.05):
+        async with timeout_at(t0 + 0.05):
             await asyncio.sleep(5)
     assert loop.time() - t0 < 0.5
 
 
-async def test_cancel_at_leaves_a_quick_block_and_outside_cancellation_alone() -> None:
+async def test_scope_leaves_a_quick_block_and_outside_cancellation_alone() -> None:
     loop = asyncio.get_running_loop()
-    async with _CancelAt(loop.time() + 5):
+    async with timeout_at(loop.time() + 5):
         await asyncio.sleep(0)
 
     async def cancelled_from_outside() -> None:
-        async with _CancelAt(loop.time() + 5):
+        async with timeout_at(loop.time() + 5):
             await asyncio.sleep(5)
 
     task = asyncio.ensure_future(cancelled_from_outside())
@@ -55,3 +55,65 @@ async def test_which_deadline_applies() -> None:
         0.5,
         "no data from the server within idle_timeout=0.5s",
     )
+
+
+async def test_scopes_share_one_timer_and_each_expires_at_its_own_time() -> None:
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    ended: dict[str, float] = {}
+
+    async def block(name: str, seconds: float) -> None:
+        try:
+            async with timeout_at(t0 + seconds):
+                await asyncio.sleep(5)
+        except asyncio.TimeoutError:
+            ended[name] = loop.time() - t0
+
+    # The late one joins first, so the early one must re-arm the timer for itself.
+    await asyncio.gather(block("late", 0.3), block("early", 0.1), block("middle", 0.2))
+    assert ended["early"] == pytest.approx(0.1, abs=0.08)
+    assert ended["middle"] == pytest.approx(0.2, abs=0.08)
+    assert ended["late"] == pytest.approx(0.3, abs=0.08)
+    assert not _deadlines._watches[loop]._scopes  # all left
+
+
+async def test_a_finished_scope_is_never_cancelled_and_arms_no_new_timer() -> None:
+    loop = asyncio.get_running_loop()
+    async with timeout_at(loop.time() + 0.05):
+        await asyncio.sleep(0)
+    watch = _deadlines._watches[loop]
+    assert watch._timer is not None
+    armed = watch._timer()
+    for _ in range(100):  # later deadlines: the armed timer is kept, no handle per block
+        async with timeout_at(loop.time() + 0.05):
+            await asyncio.sleep(0)
+    assert watch._timer is not None and watch._timer() is armed
+    await asyncio.sleep(0.1)  # it fires, finds nothing due, and stays off
+    assert not watch.armed and not watch._scopes
+    await asyncio.sleep(0.01)  # this task was not cancelled by the stale timer
+
+
+async def test_a_deadline_already_passed_expires_at_the_first_await() -> None:
+    loop = asyncio.get_running_loop()
+    with pytest.raises(asyncio.TimeoutError):
+        async with timeout_at(loop.time() - 1):
+            await asyncio.sleep(1)
+
+
+def test_a_closed_loop_is_freed_with_its_armed_timer() -> None:
+    import gc
+    import weakref
+
+    loop = asyncio.new_event_loop()
+
+    async def one() -> None:
+        async with timeout_at(asyncio.get_running_loop().time() + 600):
+            await asyncio.sleep(0)
+
+    loop.run_until_complete(one())
+    assert _deadlines._watches[loop].armed  # the timer for the 600 s deadline is still pending
+    gone = weakref.ref(loop)
+    loop.close()
+    del loop
+    gc.collect()
+    assert gone() is None
