@@ -190,3 +190,61 @@ def test_an_unwritable_directory_stops_the_writer_after_a_few_tries(
     assert caplog.text.count("writing it is off") == 1 and led.written == 0
     led.record(_record())  # ignored from now on: no memory held, no more lines
     assert led.flush() == 0 and not led._pending
+
+
+def _rows(path: Path) -> list[tuple[object, ...]]:
+    with sqlite3.connect(path) as conn:
+        return conn.execute(f"SELECT {', '.join(_ledger._COLUMNS[1:])} FROM calls ORDER BY rowid").fetchall()
+
+
+def test_the_call_path_shortcut_writes_the_row_a_usage_record_would(
+    ledger: LocalLedger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With dsrs-core's sink alone, LM calls skip the UsageRecord (dsrs._ledger.record_call); a
+    # second sink makes them go through the hook with a record. The two rows must be the same.
+    seen: list[UsageRecord] = []
+
+    class Second:
+        @dsrs.plugins.hookimpl
+        def dsrs_usage_recorded(self, record: UsageRecord) -> None:
+            seen.append(record)
+
+    monkeypatch.setattr(_ledger, "_lane_hint", lambda: None)
+    dsrs.LM("fake:echo").call("first")
+    dsrs.plugins.register_plugin(Second(), name="second-sink")
+    try:
+        dsrs.LM("fake:echo").call("first")
+    finally:
+        dsrs.plugins.unregister_plugin("second-sink")
+    assert len(seen) == 1
+    assert ledger.flush() == 2
+    shortcut, hooked = _rows(ledger.path)
+    # duration and request id differ per call; everything else is the same row
+    skip = {_ledger._COLUMNS.index(c) - 1 for c in ("request_id", "duration_s")}
+    assert [v for i, v in enumerate(shortcut) if i not in skip] == [v for i, v in enumerate(hooked) if i not in skip]
+    assert shortcut[0] == "fake" and shortcut[3] and hooked[3]  # request ids were stored
+
+
+def test_a_batch_goes_in_as_multi_row_inserts_with_the_values_executemany_stores(tmp_path: Path) -> None:
+    rows = [
+        (time.time(), "p", "m", None, "id1", 1, 0.25, 10, 5, 15, 0, 0, 30, 0.0001, 0, 1, None),
+        (time.time(), "p", "m\u00e9\U0001f600", "lane", None, None, None, 1, 2, 3, 0, 0, None, None, 1, 1, "Err"),
+    ]
+    batched = LocalLedger(tmp_path / "a.sqlite3", flush_interval=3600)
+    batched._pending = list(rows) * 60  # more than one chunk (58 rows of 17 values), and a partial one
+    assert batched.flush() == 120
+    plain = LocalLedger(tmp_path / "b.sqlite3", flush_interval=3600)
+    conn = plain._connect()
+    conn.executemany(plain._insert, list(rows) * 60)
+    assert _rows(batched.path) == _rows(plain.path)
+    with sqlite3.connect(batched.path) as c:
+        types = c.execute("SELECT typeof(ts), typeof(cost_msats), typeof(cost_usd), typeof(lane) FROM calls").fetchall()
+    assert types[0] == ("real", "integer", "real", "null")
+
+
+def test_a_row_sqlite_cannot_bind_still_goes_in(tmp_path: Path) -> None:
+    led = LocalLedger(tmp_path / "u.sqlite3", flush_interval=3600)
+    led._pending = [(time.time(), "p", "m", None, None, None, None, 2**70, 1, 1, 0, 0, None, None, 0, 1, None)]
+    assert led.flush() == 1  # too big for SQLite: the batch is normalized, then stored
+    (row,) = _rows(led.path)
+    assert row[:2] == ("p", "m") and isinstance(row[6], int)

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dsrs._sqlite_batch import BatchedSQLite
-from dsrs._usage import UsageRecord
+from dsrs._usage import LmUsage, UsageRecord
 
 if TYPE_CHECKING:
     import sqlite3
@@ -283,6 +283,49 @@ def record_usage(record: UsageRecord) -> None:
         _enabled = ledger_enabled()
     if _enabled:
         (_ledger or get_ledger()).record(record)
+
+
+def record_call(
+    provider: str,
+    model: str,
+    lane: str | None,
+    request_id: str,
+    attempt: int,
+    latency_s: float,
+    usage: LmUsage,
+    error: str | None,
+) -> None:
+    """:func:`record_usage` without a :class:`~dsrs.UsageRecord`: the call path's shortcut when
+    this ledger is the only sink (the same row, built from the call's own fields)."""
+    global _enabled
+    if _enabled is None:
+        _enabled = ledger_enabled()
+    if not _enabled:
+        return
+    if lane is None:
+        lane = _lane_hint()
+    u = usage
+    (_ledger or get_ledger()).append(
+        (
+            time.time(),
+            provider,
+            model,
+            lane,
+            request_id or None,
+            attempt,
+            latency_s,
+            u.prompt_tokens,
+            u.completion_tokens,
+            u.total_tokens,
+            u.cached_tokens,
+            u.reasoning_tokens,
+            u.cost_msats,
+            u.cost_usd,
+            1 if u.cache_hit else 0,
+            u.calls or 1,
+            error,
+        )
+    )
 
 
 # --- reading -----------------------------------------------------------------------------------

@@ -139,6 +139,10 @@ class Hooks:
     def has_usage_sinks(self) -> bool:
         return bool(self._hook.dsrs_usage_recorded.get_hookimpls())
 
+    def usage_sinks(self) -> list[Any]:
+        """The ``dsrs_usage_recorded`` implementations (pluggy ``HookImpl`` s; ``.function``)."""
+        return self._hook.dsrs_usage_recorded.get_hookimpls()  # type: ignore[no-any-return]
+
     def classify_error(self, provider: str, error: ProviderFailure) -> LMError | None:
         result: LMError | None = self._hook.dsrs_classify_error(provider=provider, error=error)
         return result
@@ -216,7 +220,7 @@ class PluginHost:
 
 def get_host() -> PluginHost:
     """The process-wide plugin host (on the runtime), created and loaded on first use."""
-    host: PluginHost | None = _runtime.runtime().host  # the hot path: one attribute read
+    host: PluginHost | None = _runtime._current.host  # the hot path: two attribute reads, no call
     return host if host is not None else _runtime.runtime().ensure("host", PluginHost)  # type: ignore[no-any-return]
 
 
