@@ -156,6 +156,21 @@ def test_a_failed_cache_write_is_a_warning_and_the_answer_is_returned() -> None:
         _cache.set_cache(previous)
 
 
+def test_a_cached_answer_carries_the_lane_that_asks_for_it() -> None:
+    # The LM sets the lane on the answer it returns (the mux does not copy it); the cache then holds
+    # an answer with a lane, and a hit must report who asked now, not who asked first.
+    lm = dsrs.LM("fake:echo", cache=True)
+    mux = dsrs.LaneMux().add_lane("fast", lm).add_lane("spare", lm)
+    first = mux.call("same question")
+    assert first.lane == "fast" and not first.usage.cache_hit
+    again = mux.call("same question")
+    assert again.lane == "fast" and again.usage.cache_hit
+    plain = lm.call("same question")
+    assert plain.usage.cache_hit and plain.lane is None
+    on_spare = mux.call("same question", lane="spare")
+    assert on_spare.usage.cache_hit and on_spare.lane == "spare"
+
+
 # --- budgets that hold -----------------------------------------------------------------------------
 
 

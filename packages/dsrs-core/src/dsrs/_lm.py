@@ -19,7 +19,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, field_validator
 
-from dsrs import _otel, _portal, _runtime, _validate
+from dsrs import _calllog, _ledger, _otel, _portal, _runtime, _validate
+from dsrs._builtin._plugin import dsrs_usage_recorded as _builtin_sink
 from dsrs._failures import classify_failure
 from dsrs._lanemux.policies import RetryPolicy
 from dsrs._provider import Provider, ProviderConfig
@@ -27,7 +28,7 @@ from dsrs._registry import ResolvedModel, get_registry
 from dsrs._tools import as_tools
 from dsrs._usage import Cost, LmUsage, UsageRecord
 from dsrs.errors import LMError, LMTimeoutError, ProviderFailure, ResponseParseError
-from dsrs.plugins._manager import get_host
+from dsrs.plugins._manager import Hooks, get_host
 from dsrs.types import (
     LMRequest,
     LMResponse,
@@ -54,6 +55,7 @@ DEFAULT_RETRIES = RetryPolicy(max_attempts=3, base_delay=0.25, max_delay=8.0)
 _NO_RETRIES = RetryPolicy(max_attempts=1)
 #: Token counts above this are not a real answer (no model reads or writes 100M tokens per call).
 _MAX_SANE_TOKENS = 100_000_000
+_NO_USAGE = LmUsage()
 
 
 _otel.instrument_from_env()
@@ -324,7 +326,7 @@ class LM(BaseModel):
             seed=seed,
             stop=stop,
             response_format=response_format,
-            tools=as_tools(tools),
+            tools=as_tools(tools) if tools else (),
             tool_choice=tool_choice,
             options={**self.options, **options} if options else self.options,
             # The endpoint the provider resolved (env var or default) when the LM names none, so
@@ -347,7 +349,7 @@ class LM(BaseModel):
     ) -> tuple[LMResponse, T, LmUsage]:
         """Call, then ``parse`` the answer (e.g. an adapter's parser); returns (response, value, usage).
         A parse failure raises with the provider and model filled in."""
-        response = await self.acall(messages, **kwargs)
+        response = await self.acomplete(self.build_request(messages, **kwargs))
         try:
             value = parse(response)
         except LMError as exc:
@@ -367,7 +369,7 @@ class LM(BaseModel):
         hit = await get_cache().aget(request.cache_key())
         if hit is None:
             return None
-        response = replace(hit, usage=hit.usage.as_cache_hit())
+        response = replace(hit, usage=hit.usage.as_cache_hit(), lane=lane)  # the lane asking now
         _record(request, response, 0.0, lane, request_id, attempt)
         if _otel.tracer is not None:
             _otel.cache_hit(request, response, lane, request_id, attempt)
@@ -421,14 +423,31 @@ class LM(BaseModel):
         while True:
             t0 = time.perf_counter()
             try:
-                if _otel.tracer is None:
-                    response = await _answer(provider, request)
-                    response = _finish(request, response, time.perf_counter() - t0, lane, request_id, attempt)
-                else:
-                    with _otel.attempt(request, lane, attempt, request_id) as span:
-                        response = await _answer(provider, request)
-                        response = _finish(request, response, time.perf_counter() - t0, lane, request_id, attempt)
-                        span.ok(response)
+                try:
+                    if _otel.tracer is None:
+                        response = _finish(
+                            request,
+                            await provider.acomplete(request),
+                            time.perf_counter() - t0,
+                            lane,
+                            request_id,
+                            attempt,
+                        )
+                    else:
+                        with _otel.attempt(request, lane, attempt, request_id) as span:
+                            response = _finish(
+                                request,
+                                await provider.acomplete(request),
+                                time.perf_counter() - t0,
+                                lane,
+                                request_id,
+                                attempt,
+                            )
+                            span.ok(response)
+                except LMError:
+                    raise
+                except Exception as exc:  # a provider bug: typed, with the provider's secrets masked
+                    raise _unexpected(provider, request, exc) from exc
             except LMError as exc:
                 _record_failure(request, exc, time.perf_counter() - t0, lane, request_id, attempt)
                 delay = policy.delay(tries, exc.retry_after) if _retry_here(exc) else None
@@ -553,15 +572,6 @@ def _check_typos(options: Mapping[str, Any]) -> None:
             )
 
 
-async def _answer(provider: Provider, request: LMRequest) -> LMResponse:
-    try:
-        return await provider.acomplete(request)
-    except LMError:
-        raise
-    except Exception as exc:
-        raise _unexpected(provider, request, exc) from exc
-
-
 def _unexpected(provider: Provider, request: LMRequest, exc: Exception) -> LMError:
     secrets = getattr(provider, "secrets", None)
     return classify_failure(
@@ -602,6 +612,8 @@ def _check_usage(request: LMRequest, usage: LmUsage) -> None:
             provider=request.provider,
             model=request.model,
         )
+    if usage.cost_msats is None and usage.cost_usd is None:
+        return  # the common case: the cost is priced later, by dsrs_cost
     for name, cost in (("cost_msats", usage.cost_msats), ("cost_usd", usage.cost_usd)):
         if cost is not None and (not math.isfinite(cost) or cost < 0):
             raise ResponseParseError(
@@ -626,7 +638,8 @@ def _sane_count(value: Any) -> bool:
 def _finish(
     request: LMRequest, response: LMResponse, elapsed: float, lane: str | None, request_id: str, attempt: int
 ) -> LMResponse:
-    """Check the usage, fill provider/model, price the call through ``dsrs_cost``, record it."""
+    """Check the usage, fill provider/model (and the lane, when a LaneMux asked), price the call
+    through ``dsrs_cost``, record it."""
     usage = original = response.usage
     _check_usage(request, usage)
     if not isinstance(response.text, str):
@@ -635,8 +648,9 @@ def _finish(
             provider=request.provider,
             model=request.model,
         )
+    hooks = get_host().hooks
     if usage.cost_msats is None and usage.cost_usd is None:
-        cost = get_host().hooks.cost(f"{request.provider}:{request.model}", usage)
+        cost = hooks.cost(f"{request.provider}:{request.model}", usage)
         if cost is not None:  # ``None`` keeps the cost unknown, as it already is: no copy
             usage = usage.with_cost(cost)
     elif usage.cost_msats is None or usage.cost_usd is None:
@@ -645,7 +659,9 @@ def _finish(
         usage = replace(usage, calls=1)
     # Copy only when something changed, with a direct constructor call (dataclasses.replace's
     # generic field walk costs several microseconds on every call).
-    if usage is not original or response.provider != request.provider or not response.model:
+    if lane is None:
+        lane = response.lane
+    if usage is not original or response.provider != request.provider or not response.model or response.lane != lane:
         response = LMResponse(
             response.text,
             usage,
@@ -655,10 +671,10 @@ def _finish(
             response.raw_usage,
             request.provider,
             response.model or request.model,
-            response.lane,
+            lane,
             response.provider_state,
         )
-    _record(request, response, elapsed, lane, request_id, attempt)
+    _record(request, response, elapsed, lane, request_id, attempt, hooks=hooks)
     return response
 
 
@@ -685,25 +701,42 @@ def _record(
     request_id: str,
     attempt: int,
     error: LMError | None = None,
+    hooks: Hooks | None = None,
 ) -> None:
     """One attempt for the usage sinks: the answer, or the error class of a failure."""
-    h = get_host().hooks
-    if h.has_usage_sinks:
-        h.usage_recorded(
-            UsageRecord(
-                provider=request.provider,
-                model=request.model,
-                usage=response.usage if response is not None else LmUsage(),
-                lane=lane or (response.lane if response is not None else None),
-                latency_s=elapsed,
-                timestamp=time.time(),
-                request_id=request_id,
-                attempt=attempt,
-                error=type(error).__name__ if error is not None else None,
-                request=request,
-                response=response,
-            ),
+    h = hooks if hooks is not None else get_host().hooks
+    sinks = h.usage_sinks()
+    if not sinks:
+        return
+    if len(sinks) == 1 and sinks[0].function is _builtin_sink and not _calllog.enabled():
+        # Only dsrs-core's own sink, the local ledger: its row straight from these fields (a
+        # UsageRecord and the hook call cost more than the row itself).
+        _ledger.record_call(
+            request.provider,
+            request.model,
+            lane or (response.lane if response is not None else None),
+            request_id,
+            attempt,
+            elapsed,
+            response.usage if response is not None else _NO_USAGE,
+            type(error).__name__ if error is not None else None,
         )
+        return
+    h.usage_recorded(
+        UsageRecord(
+            provider=request.provider,
+            model=request.model,
+            usage=response.usage if response is not None else LmUsage(),
+            lane=lane or (response.lane if response is not None else None),
+            latency_s=elapsed,
+            timestamp=time.time(),
+            request_id=request_id,
+            attempt=attempt,
+            error=type(error).__name__ if error is not None else None,
+            request=request,
+            response=response,
+        ),
+    )
 
 
 def _record_failure(

@@ -23,11 +23,25 @@ from dsrs.types import LMResponse, ToolCall
 
 if TYPE_CHECKING:
     from dsrs._adapters import Adapter
+    from dsrs._lanemux.mux import LaneMux
     from dsrs._settings import LanguageModel
 
 __all__ = ["Predict", "Prediction"]
 
 _default_adapter: Adapter | None = None
+
+
+_mux_class: type[LaneMux] | None = None
+
+
+def _lanemux_class() -> type[LaneMux]:
+    """``LaneMux`` (imported on first use: dsrs._lanemux.mux imports this module's LM)."""
+    global _mux_class
+    if _mux_class is None:
+        from dsrs._lanemux.mux import LaneMux
+
+        _mux_class = LaneMux
+    return _mux_class
 
 
 def _chat_adapter() -> Adapter:
@@ -165,9 +179,7 @@ class Predict:
                 )
             return adapter.parse(signature, response.text)
 
-        from dsrs._lanemux import LaneMux
-
-        if isinstance(lm, LaneMux):
+        if isinstance(lm, _lanemux_class()):
             response, outputs, usage = await lm.acall_parsed(formatted.messages, parse, lane=lane, **kwargs)
             return Prediction(outputs, lm_usage=usage, lane=response.lane, response=response)
         if lane is not None:

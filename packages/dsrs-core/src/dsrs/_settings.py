@@ -77,7 +77,7 @@ def current() -> Settings:
     """The settings of the current context (falling back to the process default on the runtime)."""
     s = _current.get()
     if s is None:
-        return _runtime.runtime().settings or _EMPTY
+        return _runtime._current.settings or _EMPTY
     return s
 
 

@@ -11,7 +11,7 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Union
+from typing import Any, Literal, Union, cast
 
 from dsrs._parts import Audio, File, Image, Media, Part, Text, UnsupportedPartError, part_from_dict
 from dsrs._usage import Cost, LmUsage, UsageRecord
@@ -196,18 +196,20 @@ _MESSAGES_HINT = "a prompt str, a dsrs.Message, a message dict, or a list of the
 
 def normalize_messages(messages: MessagesInput) -> tuple[Message, ...]:
     """Accept a prompt string, one message, one part, or a list of messages (dicts or :class:`Message`)."""
-    if isinstance(messages, str):
-        return (Message("user", messages),)
-    if isinstance(messages, Message):
-        return (messages,)
-    if isinstance(messages, (Text, Media)):
-        return (Message("user", (messages,)),)  # type: ignore[arg-type]
-    if isinstance(messages, Mapping):
-        return (_message_from_mapping(messages),)
-    if not isinstance(messages, Sequence) or isinstance(messages, (bytes, bytearray)):
-        raise InvalidTypeError("messages", messages, _MESSAGES_HINT)
+    cls = messages.__class__
+    if cls is not list and cls is not tuple:  # lists and tuples (what adapters pass) skip these checks
+        if isinstance(messages, str):
+            return (Message("user", messages),)
+        if isinstance(messages, Message):
+            return (messages,)
+        if isinstance(messages, (Text, Media)):
+            return (Message("user", (messages,)),)  # type: ignore[arg-type]
+        if isinstance(messages, Mapping):
+            return (_message_from_mapping(messages),)
+        if not isinstance(messages, Sequence) or isinstance(messages, (bytes, bytearray)):
+            raise InvalidTypeError("messages", messages, _MESSAGES_HINT)
     out: list[Message] = []
-    for i, m in enumerate(messages):
+    for i, m in enumerate(cast("Sequence[Message | Mapping[str, Any]]", messages)):
         if isinstance(m, Message):
             out.append(m)
         elif isinstance(m, Mapping):

@@ -193,7 +193,8 @@ class LaneMux:
 
     def _add_usage(self, lane: str, usage: LmUsage) -> None:
         with self._usage_lock:
-            self._usage_by_lane[lane] = self._usage_by_lane.get(lane, LmUsage()) + usage
+            before = self._usage_by_lane.get(lane)
+            self._usage_by_lane[lane] = usage if before is None else before + usage
 
     def estimate_msats(self, lane: Lane, request: LMRequest) -> int:
         """The msats one call on ``lane`` reserves (an upper bound of its cost)."""
@@ -262,11 +263,13 @@ class LaneMux:
 
     # --- the attempt loop ---------------------------------------------------------------------
 
-    def _request(self, lane: Lane, messages: MessagesInput, kwargs: dict[str, Any]) -> LMRequest:
+    def _request(
+        self, lane: Lane, messages: MessagesInput, kwargs: dict[str, Any], budgeted: bool = False
+    ) -> LMRequest:
         if kwargs.get("response_format") is not None and not lane.supports_response_format:
             kwargs = {k: v for k, v in kwargs.items() if k != "response_format"}
         request = lane.lm.build_request(messages, **kwargs)
-        if request.max_tokens is None and budgeting.budgeted(self, lane):
+        if budgeted and request.max_tokens is None:
             # Send the cap the reservation assumes, so the provider cannot bill more than was held.
             request = replace(request, max_tokens=self.default_max_tokens)
         return request
@@ -282,7 +285,7 @@ class LaneMux:
         """The one loop for calls and streams: lanes in order, retries on a lane, failover, budgets,
         cooldowns. Yields a stream's deltas (a stream never fails over once one was yielded), then a
         :class:`_Done`."""
-        spent = LmUsage()
+        spent: LmUsage | None = None  # what the answers taken so far cost (a parse failure can follow one)
         waited = 0.0
         request_id = new_request_id()
         attempt_no = 0
@@ -293,8 +296,9 @@ class LaneMux:
                 if not health.available:
                     failures[lane.name] = health.describe()
                     continue
+                budgeted = budgeting.budgeted(self, lane)
                 try:
-                    request = self._request(lane, messages, kwargs)
+                    request = self._request(lane, messages, kwargs, budgeted)
                 except errors.LMError as exc:  # e.g. the lane's provider is not installed
                     await self._after_failure(lane, exc, 1)
                     failures[lane.name] = exc
@@ -302,11 +306,14 @@ class LaneMux:
                 attempt = 1
                 while True:
                     attempt_no += 1
-                    hit = await lane.lm.cached(
-                        request, lane=lane.name, request_id=request_id, attempt=attempt_no
-                    )  # a hit costs nothing: no reservation
+                    # A hit costs nothing: no reservation.
+                    hit = (
+                        await lane.lm.cached(request, lane=lane.name, request_id=request_id, attempt=attempt_no)
+                        if lane.lm.cache
+                        else None
+                    )
                     reservation: Reservation | None = None
-                    if hit is None:
+                    if hit is None and budgeted:
                         try:
                             reservation = await budgeting.reserve(self, lane, request)
                         except errors.BudgetExceededError as exc:
@@ -356,11 +363,13 @@ class LaneMux:
                     except BaseException:
                         await budgeting.settle(self, reservation, None)
                         raise
-                    await budgeting.settle(self, reservation, response)
+                    if reservation is not None:
+                        await budgeting.settle(self, reservation, response)
                     self._add_usage(lane.name, response.usage)
                     await self.state.record_success(lane.name)
-                    spent = spent + response.usage
-                    response = replace(response, lane=lane.name)
+                    spent = response.usage if spent is None else spent + response.usage
+                    if response.lane != lane.name:  # the LM sets it; an LM subclass may not
+                        response = replace(response, lane=lane.name)
                     if parse is None:
                         yield _Done(response, None, spent)
                         return
@@ -398,6 +407,8 @@ class LaneMux:
                 done = await self._bounded(self._first_done(messages, kwargs, selector, parse))
                 span.set_attributes({"dsrs.lane": done.response.lane or "", **_otel.response_attributes(done.response)})
                 return done
+        if self.deadline is None:
+            return await self._first_done(messages, kwargs, selector, parse)
         return await self._bounded(self._first_done(messages, kwargs, selector, parse))
 
     async def _bounded(self, work: Coroutine[Any, Any, T]) -> T:

@@ -102,7 +102,7 @@ async def _close_at_loop_shutdown(loop: asyncio.AbstractEventLoop, transport: Tr
 def get_transport() -> Transport:
     """The shared transport of the running event loop (closed when the loop shuts down)."""
     loop = asyncio.get_running_loop()
-    rt = _runtime.runtime()
+    rt = _runtime._current  # runtime(), without the call: this runs on every request
     transport = rt.transports.get(loop)
     if transport is None:
         transport = make_transport()

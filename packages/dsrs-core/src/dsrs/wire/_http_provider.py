@@ -158,12 +158,13 @@ class HttpProvider(Provider):
 
     def encode(self, request: LMRequest, *, stream: bool = False) -> HttpRequest:
         """The HTTP request for ``request`` (the codec's, for this provider's endpoint)."""
-        return self._codec().encode(request, self.endpoint, stream=stream)
+        codec = self.codec if self.codec is not None else self._codec()
+        return codec.encode(request, self._endpoint or self.endpoint, stream=stream)
 
     def decode(self, resp: HttpResponse, request: LMRequest) -> LMResponse:
         """A 2xx response as an answer; a body of the wrong shape is a ResponseParseError."""
         try:
-            return self._codec().decode(request, resp)
+            return (self.codec if self.codec is not None else self._codec()).decode(request, resp)
         except LMError as exc:
             raise exc.redact_with(self.secrets()) from None
         except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
@@ -219,7 +220,7 @@ class HttpProvider(Provider):
             resp = await get_transport().send(http)
         except TransportError as exc:
             raise self.failure(request, exception=exc) from None
-        if not resp.ok:
+        if not 200 <= resp.status < 300:
             raise self.failure(request, status=resp.status, headers=resp.headers, body=resp.content)
         return resp
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -95,6 +96,7 @@ class WireOptions:
 DEFAULT_OPTIONS = WireOptions()
 
 
+@lru_cache(maxsize=256)
 def chat_url(base_url: str) -> str:
     """``{base}/chat/completions``; a bare host (no path) gets ``/v1`` first, as servers expect."""
     base = base_url.rstrip("/")
@@ -281,15 +283,22 @@ def parse_usage(raw: Mapping[str, Any] | None) -> LmUsage:
         raise _BadShape(f"usage is a {type(raw).__name__}, not an object")
     # On every call: one constructor, no ``or {}`` placeholders, detail checks only when they exist.
     get = raw.get
-    prompt = _count(raw, "prompt_tokens")
-    completion = _count(raw, "completion_tokens")
+    prompt = get("prompt_tokens")
+    completion = get("completion_tokens")
     total = get("total_tokens")
+    if not (prompt.__class__ is int and completion.__class__ is int and prompt >= 0 and completion >= 0):
+        prompt = _count(raw, "prompt_tokens")
+        completion = _count(raw, "completion_tokens")
+    if total is None:
+        total = prompt + completion
+    elif not (total.__class__ is int and total >= 0):
+        total = _count(raw, "total_tokens")
     pdet = get("prompt_tokens_details")
     cdet = get("completion_tokens_details")
     return LmUsage(
         prompt_tokens=prompt,
         completion_tokens=completion,
-        total_tokens=prompt + completion if total is None else _count(raw, "total_tokens"),
+        total_tokens=total,
         cached_tokens=_count(pdet, "cached_tokens") if pdet and pdet.__class__ is dict else 0,
         reasoning_tokens=_count(cdet, "reasoning_tokens") if cdet and cdet.__class__ is dict else 0,
         cost_msats=None,
@@ -489,12 +498,14 @@ def _decode_choice(
         text, chunk_reasoning = content, ""
     else:
         text, chunk_reasoning = content_text(content)
-    reasoning = _reasoning_field(msg) or chunk_reasoning
+    # Reasoning fields and tool calls are absent from most answers: no call to find that out.
+    reasoning = (_reasoning_field(msg) if "reasoning_content" in msg or "reasoning" in msg else "") or chunk_reasoning
     resolved = data.get("model")
+    raw_calls = msg.get("tool_calls")
     return LMResponse(
         text=text,
         usage=usage,
-        tool_calls=_tool_calls(msg.get("tool_calls")),
+        tool_calls=_tool_calls(raw_calls) if raw_calls else (),
         reasoning=reasoning or None,
         finish_reason=finish,
         raw_usage=raw_usage,
