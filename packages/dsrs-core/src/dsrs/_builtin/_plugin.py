@@ -53,12 +53,19 @@ def dsrs_cost(model: str, usage: LmUsage) -> Cost | None:
     return None
 
 
+_genai_prices_cost: Callable[[str, LmUsage], Cost | None] | None = None
+
+
 @hookimpl(specname="dsrs_cost", trylast=True)
 def dsrs_cost_from_genai_prices(model: str, usage: LmUsage) -> Cost | None:
     """The fallback price from genai-prices' bundled data, asked only after every package table."""
-    from dsrs._prices import genai_prices_cost
+    global _genai_prices_cost
+    price = _genai_prices_cost
+    if price is None:  # imported on the first priced call (an import statement per call cost ~2 µs)
+        from dsrs._prices import genai_prices_cost
 
-    return genai_prices_cost(model, usage)
+        price = _genai_prices_cost = genai_prices_cost
+    return price(model, usage)
 
 
 @hookimpl
