@@ -112,6 +112,7 @@ class _Watch:
 
 
 _watches: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Watch] = weakref.WeakKeyDictionary()
+_last: tuple[weakref.ref[asyncio.AbstractEventLoop], _Watch] | None = None
 
 
 class _Scope:
@@ -135,9 +136,14 @@ class _Scope:
         if sys.version_info >= (3, 11):
             self._cancelling = task.cancelling()
         loop = asyncio.get_running_loop()
-        watch = _watches.get(loop)
-        if watch is None:
-            watch = _watches[loop] = _Watch()
+        global _last
+        last = _last  # the loop of the previous request, weakly, and its watch: the usual case
+        if last is not None and last[0]() is loop:
+            watch = last[1]
+        else:
+            found = _watches.get(loop)
+            watch = found if found is not None else _watches.setdefault(loop, _Watch())
+            _last = (weakref.ref(loop), watch)
         self._watch = watch
         watch.join(self, loop)
 
