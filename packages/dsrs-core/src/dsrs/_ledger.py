@@ -211,24 +211,45 @@ class LocalLedger(BatchedSQLite):
         response be freed at once: thousands of them waiting for a flush would cost more in
         garbage collection than the reading does.
         """
-        row = _row_of(record)
-        if row[3] is None:
-            hint = _lane_hint()  # a context variable: only readable here, on the caller's side
-            if hint is not None:
-                row = (*row[:3], hint, *row[4:])
-        self.append(row)
+        self.append(_row_of(record))
 
 
 def _row_of(record: UsageRecord) -> tuple[Any, ...]:
-    u = record.usage
-    return (
+    return _call_row(
         record.timestamp or time.time(),
         record.provider,
         record.model,
         record.lane,
-        getattr(record, "request_id", None) or None,
+        getattr(record, "request_id", None),
         getattr(record, "attempt", None),
         record.latency_s,
+        record.usage,
+        _error_name(getattr(record, "error", None)),
+    )
+
+
+def _call_row(
+    ts: float,
+    provider: str,
+    model: str,
+    lane: str | None,
+    request_id: str | None,
+    attempt: int | None,
+    latency_s: float | None,
+    u: LmUsage,
+    error: str | None,
+) -> tuple[Any, ...]:
+    """One ledger row (the order of :data:`_COLUMNS`), from a record or straight from a call."""
+    return (
+        ts,
+        provider,
+        model,
+        # A Redis-backed LaneMux's lane, when the call names none: a context variable, so only
+        # readable here, on the caller's side.
+        lane if lane is not None else _lane_hint(),
+        request_id or None,
+        attempt,
+        latency_s,
         u.prompt_tokens,
         u.completion_tokens,
         u.total_tokens,
@@ -238,7 +259,7 @@ def _row_of(record: UsageRecord) -> tuple[Any, ...]:
         u.cost_usd,
         1 if u.cache_hit else 0,
         u.calls or 1,
-        _error_name(getattr(record, "error", None)),
+        error,
     )
 
 
@@ -276,12 +297,17 @@ def set_ledger(ledger: LocalLedger | None) -> None:
 _enabled: bool | None = None
 
 
-def record_usage(record: UsageRecord) -> None:
-    """The sink: queue ``record`` unless ``DSRS_LEDGER`` turned the ledger off (read once)."""
+def _on() -> bool:
+    """Whether ``DSRS_LEDGER`` leaves the ledger on (read once, until :func:`set_ledger`)."""
     global _enabled
     if _enabled is None:
         _enabled = ledger_enabled()
-    if _enabled:
+    return _enabled
+
+
+def record_usage(record: UsageRecord) -> None:
+    """The sink: queue ``record`` unless ``DSRS_LEDGER`` turned the ledger off."""
+    if _on():
         (_ledger or get_ledger()).record(record)
 
 
@@ -297,35 +323,10 @@ def record_call(
 ) -> None:
     """:func:`record_usage` without a :class:`~dsrs.UsageRecord`: the call path's shortcut when
     this ledger is the only sink (the same row, built from the call's own fields)."""
-    global _enabled
-    if _enabled is None:
-        _enabled = ledger_enabled()
-    if not _enabled:
-        return
-    if lane is None:
-        lane = _lane_hint()
-    u = usage
-    (_ledger or get_ledger()).append(
-        (
-            time.time(),
-            provider,
-            model,
-            lane,
-            request_id or None,
-            attempt,
-            latency_s,
-            u.prompt_tokens,
-            u.completion_tokens,
-            u.total_tokens,
-            u.cached_tokens,
-            u.reasoning_tokens,
-            u.cost_msats,
-            u.cost_usd,
-            1 if u.cache_hit else 0,
-            u.calls or 1,
-            error,
+    if _on():
+        (_ledger or get_ledger()).append(
+            _call_row(time.time(), provider, model, lane, request_id, attempt, latency_s, usage, error)
         )
-    )
 
 
 # --- reading -----------------------------------------------------------------------------------

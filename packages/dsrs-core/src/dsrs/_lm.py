@@ -425,24 +425,12 @@ class LM(BaseModel):
             try:
                 try:
                     if _otel.tracer is None:
-                        response = _finish(
-                            request,
-                            await provider.acomplete(request),
-                            time.perf_counter() - t0,
-                            lane,
-                            request_id,
-                            attempt,
-                        )
+                        response = await provider.acomplete(request)
+                        response = _finish(request, response, time.perf_counter() - t0, lane, request_id, attempt)
                     else:
                         with _otel.attempt(request, lane, attempt, request_id) as span:
-                            response = _finish(
-                                request,
-                                await provider.acomplete(request),
-                                time.perf_counter() - t0,
-                                lane,
-                                request_id,
-                                attempt,
-                            )
+                            response = await provider.acomplete(request)
+                            response = _finish(request, response, time.perf_counter() - t0, lane, request_id, attempt)
                             span.ok(response)
                 except LMError:
                     raise
@@ -708,31 +696,25 @@ def _record(
     sinks = h.usage_sinks()
     if not sinks:
         return
+    lane = lane or (response.lane if response is not None else None)
+    usage = response.usage if response is not None else _NO_USAGE
+    error_name = type(error).__name__ if error is not None else None
     if len(sinks) == 1 and sinks[0].function is _builtin_sink and not _calllog.enabled():
         # Only dsrs-core's own sink, the local ledger: its row straight from these fields (a
         # UsageRecord and the hook call cost more than the row itself).
-        _ledger.record_call(
-            request.provider,
-            request.model,
-            lane or (response.lane if response is not None else None),
-            request_id,
-            attempt,
-            elapsed,
-            response.usage if response is not None else _NO_USAGE,
-            type(error).__name__ if error is not None else None,
-        )
+        _ledger.record_call(request.provider, request.model, lane, request_id, attempt, elapsed, usage, error_name)
         return
     h.usage_recorded(
         UsageRecord(
             provider=request.provider,
             model=request.model,
-            usage=response.usage if response is not None else LmUsage(),
-            lane=lane or (response.lane if response is not None else None),
+            usage=usage,
+            lane=lane,
             latency_s=elapsed,
             timestamp=time.time(),
             request_id=request_id,
             attempt=attempt,
-            error=type(error).__name__ if error is not None else None,
+            error=error_name,
             request=request,
             response=response,
         ),

@@ -99,12 +99,11 @@ class BatchedSQLite:
         self.written = 0
         self.dropped = 0
         # Identifiers come from the subclass (constants); values are bound.
-        self._insert = (
-            f"INSERT INTO {self.table}({', '.join(self.columns)}) VALUES ({', '.join('?' * len(self.columns))})"  # noqa: S608
-        )
         self._insert_head = f"INSERT INTO {self.table}({', '.join(self.columns)}) VALUES "  # noqa: S608
         self._row_marks = f"({', '.join('?' * len(self.columns))})"
+        self._insert = self._insert_head + self._row_marks  # one row
         self._chunk_rows = max(1, 999 // max(1, len(self.columns)))
+        self._insert_chunk_sql = self._insert_sql(self._chunk_rows)  # every full chunk's statement
         self._reset_process_state()
         _writers.add(self)
 
@@ -291,8 +290,11 @@ class BatchedSQLite:
         builds; full chunks reuse one prepared statement.
         """
         n = len(rows)
-        sql = self._insert if n == 1 else f"{self._insert_head}{', '.join([self._row_marks] * n)}"
+        sql = self._insert_chunk_sql if n == self._chunk_rows else self._insert_sql(n)
         conn.execute(sql, list(itertools.chain.from_iterable(rows)))
+
+    def _insert_sql(self, n: int) -> str:
+        return self._insert if n == 1 else f"{self._insert_head}{', '.join([self._row_marks] * n)}"
 
     def _keep(self, rows: list[tuple[Any, ...]]) -> None:
         with self._lock:

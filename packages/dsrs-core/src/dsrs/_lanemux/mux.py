@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Iterable, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
 
@@ -263,9 +263,7 @@ class LaneMux:
 
     # --- the attempt loop ---------------------------------------------------------------------
 
-    def _request(
-        self, lane: Lane, messages: MessagesInput, kwargs: dict[str, Any], budgeted: bool = False
-    ) -> LMRequest:
+    def _request(self, lane: Lane, messages: MessagesInput, kwargs: dict[str, Any], budgeted: bool) -> LMRequest:
         if kwargs.get("response_format") is not None and not lane.supports_response_format:
             kwargs = {k: v for k, v in kwargs.items() if k != "response_format"}
         request = lane.lm.build_request(messages, **kwargs)
@@ -407,14 +405,15 @@ class LaneMux:
                 done = await self._bounded(self._first_done(messages, kwargs, selector, parse))
                 span.set_attributes({"dsrs.lane": done.response.lane or "", **_otel.response_attributes(done.response)})
                 return done
-        if self.deadline is None:
-            return await self._first_done(messages, kwargs, selector, parse)
         return await self._bounded(self._first_done(messages, kwargs, selector, parse))
 
-    async def _bounded(self, work: Coroutine[Any, Any, T]) -> T:
-        """``work`` within :attr:`deadline` (all attempts together): an ``LMTimeoutError`` after it."""
-        if self.deadline is None:
-            return await work
+    def _bounded(self, work: Coroutine[Any, Any, T]) -> Awaitable[T]:
+        """``work`` within :attr:`deadline` (all attempts together): an ``LMTimeoutError`` after it.
+        Without a deadline, ``work`` itself (no coroutine around it on every call)."""
+        return work if self.deadline is None else self._within_deadline(work)
+
+    async def _within_deadline(self, work: Coroutine[Any, Any, T]) -> T:
+        assert self.deadline is not None
         try:
             return await asyncio.wait_for(work, self.deadline)
         except asyncio.TimeoutError:

@@ -137,7 +137,7 @@ class Hooks:
 
     @property
     def has_usage_sinks(self) -> bool:
-        return bool(self._hook.dsrs_usage_recorded.get_hookimpls())
+        return bool(self.usage_sinks())
 
     def usage_sinks(self) -> list[Any]:
         """The ``dsrs_usage_recorded`` implementations (pluggy ``HookImpl`` s; ``.function``)."""
