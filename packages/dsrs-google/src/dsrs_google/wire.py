@@ -15,6 +15,7 @@ import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -88,6 +89,7 @@ MAX_INLINE_BYTES = 20 * 1024 * 1024
 # --- URLs -------------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=256)  # on every request; urlsplit's own cache costs ~2 µs a call
 def normalize_base_url(base_url: str) -> str:
     """A base URL with no path gets ``/v1beta`` (``https://host`` → ``https://host/v1beta``)."""
     base = base_url.rstrip("/")
@@ -96,6 +98,7 @@ def normalize_base_url(base_url: str) -> str:
     return base
 
 
+@lru_cache(maxsize=256)  # on every request (quote() is slow)
 def _model_path(model: str) -> str:
     name = model if model.startswith(("models/", "tunedModels/")) else f"models/{model}"
     return quote(name, safe="/-._~")

@@ -9,7 +9,7 @@ prompt log (``dsrs._calllog``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from dsrs import _calllog as calllog
 from dsrs._ledger import record_usage
@@ -53,18 +53,22 @@ def dsrs_cost(model: str, usage: LmUsage) -> Cost | None:
     return None
 
 
-_genai_prices_cost: Callable[[str, LmUsage], Cost | None] | None = None
+# (dsrs provider names genai-prices knows, its pricing function): imported on the first priced call
+# (an import statement per call cost ~2 µs).
+_genai_prices: tuple[Mapping[str, str], Callable[[str, LmUsage], Cost | None]] | None = None
 
 
 @hookimpl(specname="dsrs_cost", trylast=True)
 def dsrs_cost_from_genai_prices(model: str, usage: LmUsage) -> Cost | None:
     """The fallback price from genai-prices' bundled data, asked only after every package table."""
-    global _genai_prices_cost
-    price = _genai_prices_cost
-    if price is None:  # imported on the first priced call (an import statement per call cost ~2 µs)
-        from dsrs._prices import genai_prices_cost
+    global _genai_prices
+    if _genai_prices is None:
+        from dsrs._prices import GENAI_PRICES_PROVIDERS, genai_prices_cost
 
-        price = _genai_prices_cost = genai_prices_cost
+        _genai_prices = (GENAI_PRICES_PROVIDERS, genai_prices_cost)
+    providers, price = _genai_prices
+    if model.partition(":")[0] not in providers:  # a local server, an OpenAI-compatible endpoint, ...
+        return None
     return price(model, usage)
 
 

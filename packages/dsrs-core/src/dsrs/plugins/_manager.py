@@ -19,6 +19,9 @@ from dsrs.plugins._types import PaymentContext, PaymentProof, ProviderFailure
 
 ENTRY_POINT_GROUP = "dsrs"
 _COST_ARGS = ("model", "usage")
+# How a firstresult hook is called: its functions in calling order, each taking the hook's
+# arguments as given, or each with the positions of the arguments it takes.
+_Plan = tuple[Callable[..., Any], ...] | tuple[tuple[Callable[..., Any], tuple[int, ...]], ...]
 CORE_DISTRIBUTION = "dsrs-core"
 
 
@@ -64,22 +67,23 @@ class Hooks:
         # :meth:`_first_result` defers to pluggy so monitors see every call.
         self._plain_exec = getattr(pm, "_inner_hookexec", None)
         # hook name -> (the implementations the plan was made for, the plan or None = use pluggy)
-        self._plans: dict[str, tuple[list[Any], tuple[tuple[Any, tuple[int, ...] | None], ...] | None]] = {}
+        self._plans: dict[str, tuple[list[Any], _Plan | None]] = {}
 
-    def _plan(self, caller: Any, impls: list[Any], names: tuple[str, ...]) -> Any:
+    def _plan(self, caller: Any, impls: list[Any], names: tuple[str, ...]) -> _Plan | None:
         cached = self._plans.get(caller.name)
         if cached is not None and cached[0] == impls:  # same implementations, same order
             return cached[1]
-        plan: tuple[tuple[Any, tuple[int, ...] | None], ...] | None = None
+        plan: _Plan | None = None
         simple = not any(
             i.hookwrapper or i.wrapper or getattr(i, "kwargnames", ()) or not set(i.argnames) <= set(names)
             for i in impls
         )
         if simple:
-            plan = tuple(
-                (i.function, None if tuple(i.argnames) == names else tuple(names.index(a) for a in i.argnames))
-                for i in reversed(impls)
-            )
+            ordered = list(reversed(impls))
+            if all(tuple(i.argnames) == names for i in ordered):
+                plan = tuple(i.function for i in ordered)  # every one takes the arguments as given
+            else:
+                plan = tuple((i.function, tuple(names.index(a) for a in i.argnames)) for i in ordered)
         self._plans[caller.name] = (impls, plan)
         return plan
 
@@ -97,8 +101,14 @@ class Hooks:
         plan = self._plan(caller, impls, names)
         if plan is None or getattr(self._pm, "_inner_hookexec", None) is not self._plain_exec:
             return caller(**dict(zip(names, values, strict=True)))
+        if plan[0].__class__ is not tuple:  # functions taking the hook's arguments in order
+            for function in plan:
+                result = function(*values)
+                if result is not None:
+                    return result
+            return None
         for function, positions in plan:
-            result = function(*values) if positions is None else function(*[values[i] for i in positions])
+            result = function(*[values[i] for i in positions])
             if result is not None:
                 return result
         return None
