@@ -15,7 +15,7 @@ import pytest
 import dsrs
 from dsrs import _registry as registry
 from dsrs import _runtime
-from dsrs.plugins import DsrsPluginWarning, _manager, hookimpl, hooks, register_plugin, unregister_plugin
+from dsrs.plugins import DsrsPluginWarning, _manager, hookimpl, hooks, prices, register_plugin, unregister_plugin
 
 
 @pytest.fixture(autouse=True)
@@ -108,3 +108,54 @@ def test_failing_pricer_warns_and_cost_stays_unknown() -> None:
     register_plugin(Broken(), name="broken-pricer")
     with pytest.warns(DsrsPluginWarning, match="dsrs_cost"):
         assert _cost() is None
+
+
+class Declared:
+    """A pricer declared for one provider with ``prices``; it records every model it is asked about."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    @hookimpl
+    @prices("acme", "acme-eu")
+    def dsrs_cost(self, model: str, usage: dsrs.LmUsage) -> dsrs.Cost | None:
+        self.asked.append(model)
+        return dsrs.Cost(msats=42) if model.startswith(("acme:", "acme-eu:")) else None
+
+
+def test_declared_pricer_is_asked_only_about_its_providers() -> None:
+    declared = Declared()
+    register_plugin(declared, name="declared")
+    register_plugin(FlatPrice(5, only="other:m"), name="undeclared")  # no declaration: asked always
+    assert _cost("acme:m") == dsrs.Cost(msats=42)
+    assert _cost("acme-eu:m") == dsrs.Cost(msats=42)
+    assert _cost("other:m") == dsrs.Cost(msats=5)
+    builtin = _cost("fake:echo")
+    assert builtin is not None and builtin.msats == 3  # the builtin fake pricer still answers
+    assert declared.asked == ["acme:m", "acme-eu:m"]
+    # Removing and re-adding plugins rebuilds the per-provider plans.
+    unregister_plugin("declared")
+    assert _cost("acme:m") is None
+    register_plugin(declared, name="declared")
+    assert _cost("acme:m") == dsrs.Cost(msats=42)
+    assert declared.asked == ["acme:m", "acme-eu:m", "acme:m"]
+
+
+def test_declared_pricer_is_seen_by_tracing_monitors() -> None:
+    register_plugin(Declared(), name="declared")
+    calls: list[str] = []
+    undo = _manager.get_host().pm.add_hookcall_monitoring(
+        lambda name, impls, kwargs: calls.append(name), lambda outcome, name, impls, kwargs: None
+    )
+    try:
+        assert _cost("acme:m") == dsrs.Cost(msats=42)
+    finally:
+        undo()
+    assert calls == ["dsrs_cost"]
+
+
+def test_prices_needs_provider_names() -> None:
+    with pytest.raises(TypeError, match="provider names"):
+        prices()
+    with pytest.raises(TypeError, match="provider names"):
+        prices("")

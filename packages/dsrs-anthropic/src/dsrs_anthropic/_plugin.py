@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from dsrs import Cost, LmUsage, ProviderSpec
 from dsrs.errors import LMError
-from dsrs.plugins import ProviderFailure, hookimpl
+from dsrs.plugins import ProviderFailure, hookimpl, prices
 
 
 @hookimpl
@@ -26,6 +26,7 @@ def dsrs_register_providers(register: Callable[[ProviderSpec], None]) -> None:
 
 
 @hookimpl
+@prices("anthropic")
 def dsrs_cost(model: str, usage: LmUsage) -> Cost | None:
     """Price Claude calls from the table in ``pricing.json`` (unknown models: ``None``)."""
     if not model.startswith("anthropic:"):

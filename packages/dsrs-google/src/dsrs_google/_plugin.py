@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from dsrs import Cost, LmUsage, ProviderSpec
-from dsrs.plugins import hookimpl
+from dsrs.plugins import hookimpl, prices
 
 
 @hookimpl
@@ -29,6 +29,7 @@ def dsrs_register_providers(register: Callable[[ProviderSpec], None]) -> None:
 
 
 @hookimpl
+@prices("google")
 def dsrs_cost(model: str, usage: LmUsage) -> Cost | None:
     """Price Gemini calls from the table in ``pricing.json`` (unknown models: ``None``)."""
     if not model.startswith("google:"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from dsrs import ProviderSpec
-from dsrs.plugins import hookimpl
+from dsrs.plugins import hookimpl, prices
 from dsrs.types import Cost, LmUsage
 
 PREFIXES = ("gptoss:", "gpt-oss:", "llamacpp:")
@@ -28,6 +28,7 @@ def dsrs_register_providers(register: Callable[[ProviderSpec], None]) -> None:
 
 
 @hookimpl
+@prices("gptoss", "gpt-oss", "llamacpp")
 def dsrs_cost(model: str, usage: LmUsage) -> Cost | None:
     """Local inference costs nothing: 0 msats, $0 (known, not unknown)."""
     if model.startswith(PREFIXES):

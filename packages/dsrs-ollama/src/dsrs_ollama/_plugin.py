@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from dsrs import Cost, LmUsage, ProviderSpec
-from dsrs.plugins import hookimpl
+from dsrs.plugins import hookimpl, prices
 
 
 @hookimpl
@@ -27,6 +27,7 @@ def dsrs_register_providers(register: Callable[[ProviderSpec], None]) -> None:
 
 
 @hookimpl
+@prices("ollama")
 def dsrs_cost(model: str, usage: LmUsage) -> Cost | None:
     """Local inference costs nothing (0, a known price, not an unknown one)."""
     if model.startswith("ollama:"):

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from dsrs import ProviderSpec
-from dsrs.plugins import hookimpl
+from dsrs.plugins import hookimpl, prices
 from dsrs.types import Cost, LmUsage
 from dsrs_openai.catalog import OPENAI_PATTERNS, VENDORS
 
@@ -77,6 +77,7 @@ def dsrs_register_providers(register: Callable[[ProviderSpec], None]) -> None:
 
 
 @hookimpl
+@prices(*PROVIDER_NAMES)
 def dsrs_cost(model: str, usage: LmUsage) -> Cost | None:
     provider = model.partition(":")[0]
     if provider not in PROVIDER_NAMES:

@@ -15,7 +15,7 @@ from dsrs import _calllog as calllog
 from dsrs._ledger import record_usage
 from dsrs._provider import ProviderSpec
 from dsrs._usage import Cost, LmUsage, UsageRecord
-from dsrs.plugins import hookimpl
+from dsrs.plugins import hookimpl, prices
 
 
 @hookimpl
@@ -45,6 +45,7 @@ def dsrs_register_providers(register: Callable[[ProviderSpec], None]) -> None:
 
 
 @hookimpl
+@prices("fake")
 def dsrs_cost(model: str, usage: LmUsage) -> Cost | None:
     if model.startswith("fake:"):
         from dsrs._builtin.fake import fake_cost

@@ -18,6 +18,9 @@ and expose the module under ``[project.entry-points.dsrs]``. Environment switche
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 import pluggy
 
 from dsrs.plugins._manager import (
@@ -46,6 +49,7 @@ __all__ = [
     "get_host",
     "hookimpl",
     "hooks",
+    "prices",
     "register_plugin",
     "reset_host",
     "unregister_plugin",
@@ -53,6 +57,31 @@ __all__ = [
 
 #: Marker for hook implementations: ``@hookimpl def dsrs_cost(model, usage): ...``
 hookimpl = pluggy.HookimplMarker("dsrs")
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def prices(*providers: str) -> Callable[[F], F]:
+    """Declare the providers a ``dsrs_cost`` implementation prices, so dsrs asks it only about
+    their calls::
+
+        @hookimpl
+        @prices("acme")
+        def dsrs_cost(model, usage): ...
+
+    An optimisation, not a filter the hook may rely on: it still returns ``None`` for models it
+    does not know. An implementation without it is asked about every call.
+    """
+    if not providers or not all(isinstance(p, str) and p for p in providers):
+        raise TypeError("prices() takes one or more provider names, e.g. prices('acme')")
+    names = frozenset(providers)
+
+    def mark(function: F) -> F:
+        function.dsrs_providers = names  # type: ignore[attr-defined]
+        return function
+
+    return mark
 
 
 def hooks() -> Hooks:

@@ -21,7 +21,7 @@ ENTRY_POINT_GROUP = "dsrs"
 _COST_ARGS = ("model", "usage")
 # How a firstresult hook is called: its functions in calling order, each taking the hook's
 # arguments as given, or each with the positions of the arguments it takes.
-_Plan = tuple[Callable[..., Any], ...] | tuple[tuple[Callable[..., Any], tuple[int, ...]], ...]
+_Plan = tuple[Any, ...]
 CORE_DISTRIBUTION = "dsrs-core"
 
 
@@ -68,6 +68,8 @@ class Hooks:
         self._plain_exec = getattr(pm, "_inner_hookexec", None)
         # hook name -> (the implementations the plan was made for, the plan or None = use pluggy)
         self._plans: dict[str, tuple[list[Any], _Plan | None]] = {}
+        # provider name -> (the dsrs_cost implementations, the functions asked for its calls or None)
+        self._cost_plans: dict[str, tuple[list[Any], tuple[Callable[..., Any], ...] | None]] = {}
 
     def _plan(self, caller: Any, impls: list[Any], names: tuple[str, ...]) -> _Plan | None:
         cached = self._plans.get(caller.name)
@@ -132,11 +134,38 @@ class Hooks:
 
     def cost(self, model: str, usage: LmUsage) -> Cost | None:
         try:
-            result: Cost | None = self._first_result(self._hook.dsrs_cost, _COST_ARGS, (model, usage))
+            plan = self._cost_plan(model.partition(":")[0])
+            if plan is None:
+                result: Cost | None = self._first_result(self._hook.dsrs_cost, _COST_ARGS, (model, usage))
+            else:
+                result = None
+                for function in plan:
+                    result = function(model, usage)
+                    if result is not None:
+                        break
         except Exception as exc:
             warnings.warn(f"dsrs: a dsrs_cost hook failed for {model!r}: {exc!r}", DsrsPluginWarning, stacklevel=2)
             return None
         return result
+
+    def _cost_plan(self, provider: str) -> tuple[Callable[..., Any], ...] | None:
+        """The ``dsrs_cost`` functions to ask for ``provider``'s calls, in pluggy's order, without
+        those declared (:func:`dsrs.plugins.prices`) for other providers only; ``None``: ask
+        through :meth:`_first_result` (wrappers, partial signatures, tracing)."""
+        caller = self._hook.dsrs_cost
+        impls = caller.get_hookimpls()
+        cached = self._cost_plans.get(provider)
+        if cached is not None and cached[0] == impls:
+            plan = cached[1]
+        else:
+            general = self._plan(caller, impls, _COST_ARGS) if impls else ()
+            plan = None
+            if general is not None and (not general or general[0].__class__ is not tuple):
+                plan = tuple(f for f in general if provider in getattr(f, "dsrs_providers", (provider,)))
+            self._cost_plans[provider] = (impls, plan)
+        if plan is not None and getattr(self._pm, "_inner_hookexec", None) is not self._plain_exec:
+            return None  # a monitor is tracing hook calls: let it see them
+        return plan
 
     def usage_recorded(self, record: UsageRecord) -> None:
         for impl in self._hook.dsrs_usage_recorded.get_hookimpls():
