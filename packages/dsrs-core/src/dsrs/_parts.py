@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import mimetypes
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -85,7 +83,7 @@ class Media:
             raise ValueError(f"{what}(media_type=...) must look like 'type/subtype', got {self.media_type!r}")
         if self.family and not self.media_type.startswith(self.family + "/"):
             raise ValueError(f"{what} needs a {self.family}/* media type, got {self.media_type!r}")
-        digest = hashlib.sha256(self.data if self.data is not None else (self.url or "").encode("utf-8")).hexdigest()
+        digest = sha256_hex(self.data if self.data is not None else (self.url or "").encode("utf-8"))
         object.__setattr__(self, "sha256", digest)
 
     @classmethod
@@ -96,6 +94,8 @@ class Media:
     @classmethod
     def from_path(cls, path: str | os.PathLike[str], media_type: str | None = None, **options: Any) -> Any:
         """Read a file; the media type is guessed from its name unless given."""
+        import mimetypes  # here, not at import: it costs ~8 ms of ``import dsrs``
+
         p = os.fspath(path)
         mt = media_type or mimetypes.guess_type(p)[0]
         if mt is None:
@@ -114,6 +114,8 @@ class Media:
             return cls(data=data, media_type=media_type or mt, options=options)
         if not url.startswith(("http://", "https://", "gs://")):
             raise ValueError(f"url must be http(s)://, gs:// or data:, got {url[:40]!r}")
+        import mimetypes
+
         guessed = mimetypes.guess_type(url.split("?", 1)[0])[0]
         mt = media_type or guessed or (f"{cls.family}/*" if cls.family else "application/octet-stream")
         return cls(url=url, media_type=mt, options=options)
@@ -171,6 +173,14 @@ class File(Media):
 
 
 Part = Union[Text, Image, Audio, File]
+
+
+def sha256_hex(data: bytes) -> str:
+    """The hex SHA-256 of ``data`` (hashlib is imported on first use: its OpenSSL binding costs
+    ~5 ms of ``import dsrs``)."""
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
 
 
 def _parse_data_url(url: str) -> tuple[str, bytes]:

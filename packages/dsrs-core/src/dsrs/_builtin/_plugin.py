@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from dsrs import _calllog as calllog
-from dsrs._ledger import record_usage
 from dsrs._provider import ProviderSpec
 from dsrs._usage import Cost, LmUsage, UsageRecord
 from dsrs.plugins import hookimpl, prices
@@ -76,6 +74,10 @@ def dsrs_cost_from_genai_prices(model: str, usage: LmUsage) -> Cost | None:
 @hookimpl
 def dsrs_usage_recorded(record: UsageRecord) -> None:
     """Every call into the local ledger (``DSRS_LEDGER=0``: off) and, when enabled, the prompt log."""
-    record_usage(record)
-    if calllog.enabled():
-        calllog.record_call(record)
+    # Imported here, not with the plugin: ``import dsrs`` + ``providers()`` then loads no sqlite3
+    # or logging (~20 ms). The LM's own shortcut to the ledger skips this function altogether.
+    from dsrs import _calllog, _ledger
+
+    _ledger.record_usage(record)
+    if _calllog.enabled():
+        _calllog.record_call(record)
