@@ -36,6 +36,23 @@ async def test_scope_leaves_a_quick_block_and_outside_cancellation_alone() -> No
         await task  # a cancellation that is not ours stays a cancellation
 
 
+async def test_a_loop_given_is_not_looked_up_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The transports find the running loop once per request (each lookup is a getpid() call)."""
+    loop = asyncio.get_running_loop()
+    request = HttpRequest("GET", "http://127.0.0.1/", timeout=0.05, idle_timeout=0.01)
+
+    def no_lookup() -> asyncio.AbstractEventLoop:
+        raise AssertionError("the running loop was looked up again")
+
+    monkeypatch.setattr(asyncio, "get_running_loop", no_lookup)
+    deadline = RequestDeadlines.total_of(request, 600.0, loop)
+    with pytest.raises(asyncio.TimeoutError):
+        async with timeout_at(deadline[0], loop):
+            await asyncio.sleep(5)
+    deadlines = RequestDeadlines(request, 600.0, loop)
+    assert deadlines.loop is loop and deadlines.reading(False)[1] == "idle_timeout"
+
+
 async def test_which_deadline_applies() -> None:
     loop = asyncio.get_running_loop()
     now = loop.time()

@@ -101,13 +101,14 @@ class AiohttpTransport(Transport):
     async def send(self, request: HttpRequest) -> HttpResponse:
         # One deadline around the whole exchange (not one per read, as for streams): the hot path.
         session = self._get_session()
-        deadline = RequestDeadlines.total_of(request, _DEFAULT_TIMEOUT)
+        loop = asyncio.get_running_loop()
+        deadline = RequestDeadlines.total_of(request, _DEFAULT_TIMEOUT, loop)
         if debug_logging_on():
             remember_secrets(request.headers)
         err: TransportError
         try:
             async with (
-                timeout_at(deadline[0]),
+                timeout_at(deadline[0], loop),
                 session.request(
                     request.method,
                     request.url,
@@ -145,7 +146,7 @@ class AiohttpTransport(Transport):
                 allow_redirects=False,
             )
 
-        resp = await within(deadlines.opening(), open_response, translate)
+        resp = await within(deadlines.opening(), open_response, translate, deadlines.loop)
         assert isinstance(resp, aiohttp.ClientResponse)
         body = BoundedBody(
             resp.status, _LowerHeaders(resp.headers), resp.content.readany, translate, request, deadlines

@@ -20,10 +20,15 @@ Deadline = tuple[float, str, float]
 class RequestDeadlines:
     """When each phase of ``request`` must be done (see :mod:`dsrs.transport._base`)."""
 
-    __slots__ = ("_first", "_idle", "_total")
+    __slots__ = ("_first", "_idle", "_total", "loop")
 
-    def __init__(self, request: HttpRequest, default_timeout: float) -> None:
-        now = asyncio.get_running_loop().time()
+    def __init__(
+        self, request: HttpRequest, default_timeout: float, loop: asyncio.AbstractEventLoop | None = None
+    ) -> None:
+        # The running loop, found once: each lookup is a getpid() system call (asyncio checks for
+        # a fork), ~1 µs on a VM, and a streamed response reads many chunks.
+        self.loop = loop = loop if loop is not None else asyncio.get_running_loop()
+        now = loop.time()
         total = request.timeout if request.timeout is not None else default_timeout
         self._total: Deadline = (now + total, "timeout", total)
         fb = request.first_byte_timeout
@@ -31,10 +36,10 @@ class RequestDeadlines:
         self._idle = request.idle_timeout
 
     @staticmethod
-    def total_of(request: HttpRequest, default_timeout: float) -> Deadline:
-        """Just the whole exchange's deadline (what ``send`` needs)."""
+    def total_of(request: HttpRequest, default_timeout: float, loop: asyncio.AbstractEventLoop) -> Deadline:
+        """Just the whole exchange's deadline (what ``send`` needs), in ``loop``'s time."""
         total = request.timeout if request.timeout is not None else default_timeout
-        return (asyncio.get_running_loop().time() + total, "timeout", total)
+        return (loop.time() + total, "timeout", total)
 
     @property
     def total(self) -> Deadline:
@@ -50,7 +55,7 @@ class RequestDeadlines:
             return min(self._first, self._total)
         if self._idle is None:
             return self._total
-        idle: Deadline = (asyncio.get_running_loop().time() + self._idle, "idle_timeout", self._idle)
+        idle: Deadline = (self.loop.time() + self._idle, "idle_timeout", self._idle)
         return min(idle, self._total)
 
     @staticmethod
@@ -119,23 +124,24 @@ class _Scope:
     """``asyncio.timeout_at``'s behaviour on the loop's shared timer: at ``when`` the task is
     cancelled and the block raises ``TimeoutError``; a cancellation from outside stays one."""
 
-    __slots__ = ("_cancelling", "_expired", "_task", "_watch", "when")
+    __slots__ = ("_cancelling", "_expired", "_loop", "_task", "_watch", "when")
 
-    def __init__(self, when: float) -> None:
+    def __init__(self, when: float, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self.when = when
+        self._loop = loop
         self._expired = False
         self._task: asyncio.Task[object] | None = None
         self._watch: _Watch | None = None
         self._cancelling = 0
 
     async def __aenter__(self) -> None:
-        task = asyncio.current_task()
+        loop = self._loop if self._loop is not None else asyncio.get_running_loop()
+        task = asyncio.current_task(loop)  # given the loop: no second lookup (a getpid() call)
         if task is None:
             raise RuntimeError("a request deadline needs to run inside an asyncio task")
         self._task = task
         if sys.version_info >= (3, 11):
             self._cancelling = task.cancelling()
-        loop = asyncio.get_running_loop()
         global _last
         last = _last  # the loop of the previous request, weakly, and its watch: the usual case
         if last is not None and last[0]() is loop:
@@ -168,6 +174,7 @@ class _Scope:
             raise asyncio.TimeoutError
 
 
-def timeout_at(when: float) -> AbstractAsyncContextManager[None]:
-    """Cancel the block at loop time ``when``; it then raises :class:`asyncio.TimeoutError`."""
-    return _Scope(when)
+def timeout_at(when: float, loop: asyncio.AbstractEventLoop | None = None) -> AbstractAsyncContextManager[None]:
+    """Cancel the block at loop time ``when``; it then raises :class:`asyncio.TimeoutError`.
+    ``loop``: the running loop, when the caller has it already."""
+    return _Scope(when, loop)

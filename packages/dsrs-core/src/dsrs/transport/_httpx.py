@@ -67,12 +67,13 @@ class HttpxTransport(Transport):
 
     async def send(self, request: HttpRequest) -> HttpResponse:
         # One deadline around the whole exchange (not one per read, as for streams): the hot path.
-        deadline = RequestDeadlines.total_of(request, _DEFAULT_TIMEOUT)
+        loop = asyncio.get_running_loop()
+        deadline = RequestDeadlines.total_of(request, _DEFAULT_TIMEOUT, loop)
         if debug_logging_on():
             remember_secrets(request.headers)
         err: TransportError
         try:
-            async with timeout_at(deadline[0]):
+            async with timeout_at(deadline[0], loop):
                 resp = await self._client.send(self._build(request), stream=True, follow_redirects=False)
                 try:
                     raw = resp.aiter_raw()
@@ -105,7 +106,7 @@ class HttpxTransport(Transport):
         async def open_response() -> httpx.Response:
             return await client.send(self._build(request), stream=True, follow_redirects=False)
 
-        resp = await within(deadlines.opening(), open_response, translate)
+        resp = await within(deadlines.opening(), open_response, translate, deadlines.loop)
         assert isinstance(resp, httpx.Response)
         raw = resp.aiter_raw()
 

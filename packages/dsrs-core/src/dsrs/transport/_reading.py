@@ -28,7 +28,10 @@ def raise_detached(err: TransportError) -> NoReturn:
 
 
 async def within(
-    deadline: Deadline, step: Callable[[], Awaitable[object]], translate: Callable[[BaseException], TransportError]
+    deadline: Deadline,
+    step: Callable[[], Awaitable[object]],
+    translate: Callable[[BaseException], TransportError],
+    loop: asyncio.AbstractEventLoop | None = None,
 ) -> object:
     """``await step()`` (a call into the HTTP library) before ``deadline``; whatever the library
     raises becomes a :class:`TransportError` (hostile input can surface more than its documented
@@ -39,7 +42,7 @@ async def within(
     """
     err: TransportError
     try:
-        async with timeout_at(deadline[0]):
+        async with timeout_at(deadline[0], loop):
             return await step()
     except asyncio.TimeoutError:
         err = RequestDeadlines.expired(deadline)
@@ -72,7 +75,8 @@ class BoundedBody(StreamingResponse):
         self.complete = False
 
     async def _next(self) -> bytes:
-        chunk = await within(self._deadlines.reading(not self._started), self._read, self._translate)
+        deadlines = self._deadlines
+        chunk = await within(deadlines.reading(not self._started), self._read, self._translate, deadlines.loop)
         assert isinstance(chunk, bytes)
         self._started = True
         return chunk
