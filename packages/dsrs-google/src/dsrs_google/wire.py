@@ -89,7 +89,6 @@ MAX_INLINE_BYTES = 20 * 1024 * 1024
 # --- URLs -------------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=256)  # on every request; urlsplit's own cache costs ~2 µs a call
 def normalize_base_url(base_url: str) -> str:
     """A base URL with no path gets ``/v1beta`` (``https://host`` → ``https://host/v1beta``)."""
     base = base_url.rstrip("/")

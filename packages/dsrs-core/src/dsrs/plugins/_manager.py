@@ -57,6 +57,21 @@ def _disabled() -> set[str]:
     return {p.strip().lower() for p in raw.split(",") if p.strip()}
 
 
+def _ask(plan: _Plan, values: tuple[Any, ...]) -> Any:
+    """The first non-``None`` answer of ``plan``'s functions (see :meth:`Hooks._plan`), or ``None``."""
+    if plan and plan[0].__class__ is not tuple:  # functions taking the hook's arguments in order
+        for function in plan:
+            result = function(*values)
+            if result is not None:
+                return result
+        return None
+    for function, positions in plan:
+        result = function(*[values[i] for i in positions])
+        if result is not None:
+            return result
+    return None
+
+
 class Hooks:
     """Typed calls of every hook; the rest of dsrs never touches ``pm.hook`` directly."""
 
@@ -101,19 +116,13 @@ class Hooks:
         if not impls:
             return None
         plan = self._plan(caller, impls, names)
-        if plan is None or getattr(self._pm, "_inner_hookexec", None) is not self._plain_exec:
+        if plan is None or self._traced():
             return caller(**dict(zip(names, values, strict=True)))
-        if plan[0].__class__ is not tuple:  # functions taking the hook's arguments in order
-            for function in plan:
-                result = function(*values)
-                if result is not None:
-                    return result
-            return None
-        for function, positions in plan:
-            result = function(*[values[i] for i in positions])
-            if result is not None:
-                return result
-        return None
+        return _ask(plan, values)
+
+    def _traced(self) -> bool:
+        """Whether a monitor replaced pluggy's call loop (tracing): then pluggy runs every call."""
+        return getattr(self._pm, "_inner_hookexec", None) is not self._plain_exec
 
     def register_providers(
         self, make_register: Callable[[str], Callable[[Any], None]]
@@ -138,11 +147,7 @@ class Hooks:
             if plan is None:
                 result: Cost | None = self._first_result(self._hook.dsrs_cost, _COST_ARGS, (model, usage))
             else:
-                result = None
-                for function in plan:
-                    result = function(model, usage)
-                    if result is not None:
-                        break
+                result = _ask(plan, (model, usage))
         except Exception as exc:
             warnings.warn(f"dsrs: a dsrs_cost hook failed for {model!r}: {exc!r}", DsrsPluginWarning, stacklevel=2)
             return None
@@ -163,7 +168,7 @@ class Hooks:
             if general is not None and (not general or general[0].__class__ is not tuple):
                 plan = tuple(f for f in general if provider in getattr(f, "dsrs_providers", (provider,)))
             self._cost_plans[provider] = (impls, plan)
-        if plan is not None and getattr(self._pm, "_inner_hookexec", None) is not self._plain_exec:
+        if plan is not None and self._traced():
             return None  # a monitor is tracing hook calls: let it see them
         return plan
 

@@ -97,7 +97,6 @@ DEFAULT_OPTIONS = WireOptions()
 
 
 @lru_cache(maxsize=256)
-@lru_cache(maxsize=256)  # on every request; urlsplit's own cache costs ~2 µs a call
 def chat_url(base_url: str) -> str:
     """``{base}/chat/completions``; a bare host (no path) gets ``/v1`` first, as servers expect."""
     base = base_url.rstrip("/")
