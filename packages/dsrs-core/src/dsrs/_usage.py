@@ -13,6 +13,8 @@ import os
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from dsrs._frozen import fast_init
+
 __all__ = [
     "DEFAULT_MSATS_PER_USD",
     "Cost",
@@ -58,6 +60,7 @@ def usd_to_msats(usd: float) -> int:
     return math.ceil(usd * msats_per_usd() - 1e-9)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Cost:
     """What a call cost. A pricing plugin returns this from ``dsrs_cost``; either side may be missing."""
@@ -95,6 +98,7 @@ def _add_opt(a: float | None, b: float | None) -> Any:
     return None if a is None or b is None else a + b
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class LmUsage:
     """Tokens and cost of one call, or of many merged with ``+``.
@@ -209,6 +213,7 @@ class LmUsage:
         }
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class UsageRecord:
     """One finished call attempt, as sent to the ``dsrs_usage_recorded`` hook.

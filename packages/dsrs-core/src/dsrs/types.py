@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Union, cast
 
+from dsrs._frozen import fast_init
 from dsrs._parts import Audio, File, Image, Media, Part, Text, UnsupportedPartError, part_from_dict, sha256_hex
 from dsrs._usage import Cost, LmUsage, UsageRecord
 from dsrs._validate import InvalidTypeError
@@ -44,6 +45,7 @@ Role = Literal["system", "developer", "user", "assistant", "tool"]
 _ROLES = frozenset(("system", "developer", "user", "assistant", "tool"))
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ToolCall:
     """A function call the model asked for. ``arguments`` is the JSON text the model produced."""
@@ -63,6 +65,7 @@ class ToolCall:
 Content = Union[str, tuple[Part, ...]]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Message:
     """One chat message.
@@ -299,6 +302,7 @@ def _sorted_json(data: Any) -> bytes:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode("utf-8")
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class LMRequest:
     """The final request for one call. ``model`` is the provider's own model name."""
@@ -338,6 +342,7 @@ class LMRequest:
         return sha256_hex(_sorted_json(self.canonical()))
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class LMResponse:
     """A provider's answer. ``reasoning`` holds thinking text, kept apart from ``text``."""
@@ -403,6 +408,7 @@ class LMResponse:
         )
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class StreamChunk:
     """One piece of a stream. The last chunk carries the whole ``response`` (with usage)."""

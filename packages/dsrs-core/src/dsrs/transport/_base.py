@@ -31,6 +31,8 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 
+from dsrs._frozen import fast_init
+
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
     "BodyDecodeError",
@@ -92,6 +94,7 @@ class BodyDecodeError(TransportError):
     """The body's ``content-encoding`` is unknown or its compressed data is corrupt."""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class HttpRequest:
     """One HTTP exchange. Timeouts are in seconds (``None``: no such deadline); see the module doc."""
@@ -106,6 +109,7 @@ class HttpRequest:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class HttpResponse:
     """A complete response. ``headers`` keys are lower-case."""
