@@ -4,6 +4,7 @@ scope both use instead of ``asyncio.timeout_at`` (every scope of a loop on one s
 from __future__ import annotations
 
 import asyncio
+import sys
 
 import pytest
 
@@ -134,3 +135,35 @@ def test_a_closed_loop_is_freed_with_its_armed_timer() -> None:
     del loop
     gc.collect()
     assert gone() is None
+
+
+async def test_the_aiohttp_transport_finds_its_loop_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A request on an open session looks the running loop up in no transport code: the session's
+    loop is known (each lookup is a getpid() call on Python < 3.12)."""
+    pytest.importorskip("aiohttp")
+    from dsrs.testing import openai_wire_server
+    from dsrs.transport import make_transport
+
+    transport = make_transport("aiohttp")
+    real = asyncio.get_running_loop
+    ours: list[str] = []
+
+    def counting() -> asyncio.AbstractEventLoop:
+        caller = sys._getframe(1).f_globals.get("__name__", "")
+        if caller.startswith("dsrs.transport"):
+            ours.append(caller)
+        return real()
+
+    with openai_wire_server() as srv:
+        request = HttpRequest("POST", srv.url + "/v1/chat/completions", {"content-type": "application/json"}, b"{}")
+        try:
+            assert (await transport.send(request)).status == 200  # opens the session
+            monkeypatch.setattr(asyncio, "get_running_loop", counting)
+            for _ in range(3):
+                assert (await transport.send(request)).status == 200
+            async with transport.stream(request) as resp:
+                await resp.aread()
+        finally:
+            monkeypatch.undo()
+            await transport.aclose()
+    assert ours == []

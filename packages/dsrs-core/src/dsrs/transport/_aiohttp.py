@@ -83,11 +83,15 @@ class AiohttpTransport(Transport):
 
     def __init__(self) -> None:
         self._session: aiohttp.ClientSession | None = None
+        # The loop the session belongs to (aiohttp binds a session to one loop), found when the
+        # session is made: every running-loop lookup is a getpid() system call on Python < 3.12.
+        self._loop: asyncio.AbstractEventLoop | None = None
         install_log_filter()
 
     def _get_session(self) -> aiohttp.ClientSession:
         session = self._session
         if session is None or session.closed:
+            self._loop = asyncio.get_running_loop()
             connector = aiohttp.TCPConnector(limit=512, ttl_dns_cache=300)
             session = self._session = aiohttp.ClientSession(
                 connector=connector,
@@ -101,7 +105,8 @@ class AiohttpTransport(Transport):
     async def send(self, request: HttpRequest) -> HttpResponse:
         # One deadline around the whole exchange (not one per read, as for streams): the hot path.
         session = self._get_session()
-        loop = asyncio.get_running_loop()
+        loop = self._loop
+        assert loop is not None  # set with the session
         deadline = RequestDeadlines.total_of(request, _DEFAULT_TIMEOUT, loop)
         if debug_logging_on():
             remember_secrets(request.headers)
@@ -130,7 +135,7 @@ class AiohttpTransport(Transport):
     @asynccontextmanager
     async def stream(self, request: HttpRequest) -> AsyncIterator[StreamingResponse]:
         session = self._get_session()
-        deadlines = RequestDeadlines(request, _DEFAULT_TIMEOUT)
+        deadlines = RequestDeadlines(request, _DEFAULT_TIMEOUT, self._loop)
         if debug_logging_on():
             remember_secrets(request.headers)
 
