@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from dsrs.transport import HttpRequest, _deadlines
-from dsrs.transport._deadlines import RequestDeadlines, timeout_at
+from dsrs.transport import HttpRequest, TransportError, TransportTimeout, _deadlines
+from dsrs.transport._deadlines import RequestDeadlines, deadline_scope, timeout_at
 
 
 async def test_scope_expires_as_a_timeout() -> None:
@@ -167,3 +167,49 @@ async def test_the_aiohttp_transport_finds_its_loop_once(monkeypatch: pytest.Mon
             monkeypatch.undo()
             await transport.aclose()
     assert ours == []
+
+
+def _no_translation(exc: BaseException) -> TransportError:
+    raise AssertionError(f"nothing to translate here: {exc!r}")
+
+
+async def test_an_entered_scope_times_out_as_its_deadline() -> None:
+    """``deadline_scope`` (the transports' ``send``) behaves as ``async with timeout_at``."""
+    loop = asyncio.get_running_loop()
+    deadline = (loop.time() + 0.05, "timeout", 0.05)
+    scope = deadline_scope(deadline[0], loop)
+    try:
+        await asyncio.sleep(5)
+    except BaseException as exc:
+        err = scope.failed(exc, deadline, _no_translation)
+    else:
+        raise AssertionError("the deadline did not cancel the block")
+    assert isinstance(err, TransportTimeout) and (err.deadline, err.seconds) == ("timeout", 0.05)
+    task = asyncio.current_task()
+    if sys.version_info >= (3, 11):
+        assert task is not None and task.cancelling() == 0  # the cancel was ours, and taken back
+
+
+async def test_an_entered_scope_passes_outside_cancellation_and_leaves_cleanly() -> None:
+    loop = asyncio.get_running_loop()
+    deadline = (loop.time() + 5, "timeout", 5.0)
+
+    async def send() -> None:
+        scope = deadline_scope(deadline[0], loop)
+        try:
+            await asyncio.sleep(5)
+        except BaseException as exc:
+            raise scope.failed(exc, deadline, _no_translation) from None
+
+    task = asyncio.ensure_future(send())
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task  # not a timeout: the caller cancelled
+    scope = deadline_scope(deadline[0], loop)
+    watch = _deadlines._watches[loop]
+    assert scope in watch._scopes
+    assert scope.leave(None) is False and scope not in watch._scopes
+    scope = deadline_scope(deadline[0], loop)
+    err = scope.failed(ValueError("bad header"), deadline, lambda e: TransportError(f"translated {e}"))
+    assert str(err) == "translated bad header" and scope not in watch._scopes

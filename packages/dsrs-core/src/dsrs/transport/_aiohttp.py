@@ -25,9 +25,9 @@ from dsrs.transport._base import (
     TransportTimeout,
     TruncatedBodyError,
 )
-from dsrs.transport._deadlines import RequestDeadlines, timeout_at
+from dsrs.transport._deadlines import RequestDeadlines, deadline_scope
 from dsrs.transport._decoding import ACCEPT_ENCODING
-from dsrs.transport._reading import BoundedBody, raise_detached, read_body, within
+from dsrs.transport._reading import BoundedBody, declared_within, raise_detached, read_body, within
 from dsrs.transport._secrets import debug_logging_on, describe, install_log_filter, remember_secrets
 
 _DEFAULT_TIMEOUT = 600.0
@@ -110,26 +110,26 @@ class AiohttpTransport(Transport):
         deadline = RequestDeadlines.total_of(request, _DEFAULT_TIMEOUT, loop)
         if debug_logging_on():
             remember_secrets(request.headers)
-        err: TransportError
+        scope = deadline_scope(deadline[0], loop)
         try:
-            async with (
-                timeout_at(deadline[0], loop),
-                session.request(
-                    request.method,
-                    request.url,
-                    headers=request.headers,
-                    data=request.content,
-                    allow_redirects=False,
-                ) as resp,
-            ):
-                body = await read_body(resp.headers, request.max_body_bytes, resp.content.readany, resp.read)
-                return HttpResponse(resp.status, _LowerHeaders(resp.headers), body)
-        except asyncio.TimeoutError:
-            err = RequestDeadlines.expired(deadline)
-        except TransportError as exc:  # a bound
-            err = exc
-        except Exception as exc:  # see _reading.within: nothing of the library's stays on the chain
-            err = _translate(exc, request)
+            async with session.request(
+                request.method,
+                request.url,
+                headers=request.headers,
+                data=request.content,
+                allow_redirects=False,
+            ) as resp:
+                headers = resp.headers
+                if declared_within(headers, request.max_body_bytes):  # the usual case: read it whole
+                    body = await resp.read()
+                else:
+                    body = await read_body(headers, request.max_body_bytes, resp.content.readany)
+                response = HttpResponse(resp.status, _LowerHeaders(headers), body)
+        except BaseException as exc:  # see _reading.within: nothing of the library's stays on the chain
+            err = scope.failed(exc, deadline, lambda e: _translate(e, request))
+        else:
+            scope.leave(None)
+            return response
         raise_detached(err)
 
     @asynccontextmanager

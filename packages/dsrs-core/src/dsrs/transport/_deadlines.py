@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 import sys
 import weakref
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 
-from dsrs.transport._base import HttpRequest, TransportTimeout
+from dsrs.transport._base import HttpRequest, TransportError, TransportTimeout
 
-__all__ = ["Deadline", "RequestDeadlines", "timeout_at"]
+__all__ = ["Deadline", "RequestDeadlines", "deadline_scope", "timeout_at"]
 
 #: (loop time, name of the bound, its value in seconds)
 Deadline = tuple[float, str, float]
@@ -134,7 +135,8 @@ class _Scope:
         self._watch: _Watch | None = None
         self._cancelling = 0
 
-    async def __aenter__(self) -> None:
+    def enter(self) -> _Scope:
+        """Start the deadline (what ``async with`` does, without a coroutine); returns the scope."""
         loop = self._loop if self._loop is not None else asyncio.get_running_loop()
         task = asyncio.current_task(loop)  # given the loop: no second lookup (a getpid() call)
         if task is None:
@@ -152,25 +154,49 @@ class _Scope:
             _last = (weakref.ref(loop), watch)
         self._watch = watch
         watch.join(self, loop)
+        return self
 
     def expire(self) -> None:
         self._expired = True
         if self._task is not None:
             self._task.cancel()
 
-    async def __aexit__(
-        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def leave(self, et: type[BaseException] | None) -> bool:
+        """End the deadline; ``True`` when the block ended (with ``et``) because of it."""
         if self._watch is not None:
             self._watch.leave(self)
         if not self._expired:
-            return
+            return False
         if sys.version_info >= (3, 11):
             assert self._task is not None
             # Ours only when no one else cancelled the task meanwhile (as asyncio.timeout decides).
-            if self._task.uncancel() <= self._cancelling and et is asyncio.CancelledError:
-                raise asyncio.TimeoutError
-        elif et is asyncio.CancelledError:
+            return self._task.uncancel() <= self._cancelling and et is asyncio.CancelledError
+        return et is asyncio.CancelledError
+
+    def failed(
+        self, exc: BaseException, deadline: Deadline, translate: Callable[[BaseException], TransportError]
+    ) -> TransportError:
+        """End the deadline after the block raised ``exc``; the transport error to raise for it.
+
+        This deadline (or any timeout) is a :class:`TransportTimeout` naming ``deadline``, a
+        :class:`TransportError` stays itself, other exceptions go through ``translate``; a
+        cancellation from outside (and ``KeyboardInterrupt`` etc.) is raised again unchanged.
+        """
+        if self.leave(type(exc)) or isinstance(exc, asyncio.TimeoutError):
+            return RequestDeadlines.expired(deadline)
+        if isinstance(exc, TransportError):
+            return exc
+        if isinstance(exc, Exception):
+            return translate(exc)
+        raise exc
+
+    async def __aenter__(self) -> None:
+        self.enter()
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self.leave(et):
             raise asyncio.TimeoutError
 
 
@@ -178,3 +204,9 @@ def timeout_at(when: float, loop: asyncio.AbstractEventLoop | None = None) -> Ab
     """Cancel the block at loop time ``when``; it then raises :class:`asyncio.TimeoutError`.
     ``loop``: the running loop, when the caller has it already."""
     return _Scope(when, loop)
+
+
+def deadline_scope(when: float, loop: asyncio.AbstractEventLoop | None = None) -> _Scope:
+    """:func:`timeout_at` already entered, for the hot paths (two coroutines fewer than ``async
+    with``): end it with ``scope.leave(None)`` after the block, or ``scope.failed(exc, ...)``."""
+    return _Scope(when, loop).enter()

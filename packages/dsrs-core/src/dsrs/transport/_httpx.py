@@ -24,7 +24,7 @@ from dsrs.transport._base import (
     TransportTimeout,
     TruncatedBodyError,
 )
-from dsrs.transport._deadlines import RequestDeadlines, timeout_at
+from dsrs.transport._deadlines import RequestDeadlines, deadline_scope
 from dsrs.transport._decoding import ACCEPT_ENCODING
 from dsrs.transport._reading import BoundedBody, raise_detached, read_body, within
 from dsrs.transport._secrets import debug_logging_on, describe, install_log_filter, remember_secrets
@@ -71,26 +71,24 @@ class HttpxTransport(Transport):
         deadline = RequestDeadlines.total_of(request, _DEFAULT_TIMEOUT, loop)
         if debug_logging_on():
             remember_secrets(request.headers)
-        err: TransportError
+        scope = deadline_scope(deadline[0], loop)
         try:
-            async with timeout_at(deadline[0], loop):
-                resp = await self._client.send(self._build(request), stream=True, follow_redirects=False)
-                try:
-                    raw = resp.aiter_raw()
+            resp = await self._client.send(self._build(request), stream=True, follow_redirects=False)
+            try:
+                raw = resp.aiter_raw()
 
-                    async def read() -> bytes:
-                        return await anext(raw, b"")
+                async def read() -> bytes:
+                    return await anext(raw, b"")
 
-                    body = await read_body(resp.headers, request.max_body_bytes, read)
-                finally:
-                    await resp.aclose()
-                return HttpResponse(resp.status_code, {k.lower(): v for k, v in resp.headers.items()}, body)
-        except asyncio.TimeoutError:
-            err = RequestDeadlines.expired(deadline)
-        except TransportError as exc:  # a bound
-            err = exc
-        except Exception as exc:  # see _reading.within: nothing of the library's stays on the chain
-            err = _translate(exc, request)
+                body = await read_body(resp.headers, request.max_body_bytes, read)
+            finally:
+                await resp.aclose()
+            response = HttpResponse(resp.status_code, {k.lower(): v for k, v in resp.headers.items()}, body)
+        except BaseException as exc:  # see _reading.within: nothing of the library's stays on the chain
+            err = scope.failed(exc, deadline, lambda e: _translate(e, request))
+        else:
+            scope.leave(None)
+            return response
         raise_detached(err)
 
     @asynccontextmanager

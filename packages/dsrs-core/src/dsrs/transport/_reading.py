@@ -12,10 +12,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import NoReturn
 
 from dsrs.transport._base import BodyTooLargeError, HttpRequest, StreamingResponse, TransportError
-from dsrs.transport._deadlines import Deadline, RequestDeadlines, timeout_at
+from dsrs.transport._deadlines import Deadline, RequestDeadlines, deadline_scope
 from dsrs.transport._decoding import BodyDecoder
 
-__all__ = ["BoundedBody", "raise_detached", "read_body", "within"]
+__all__ = ["BoundedBody", "declared_within", "raise_detached", "read_body", "within"]
 
 
 def raise_detached(err: TransportError) -> NoReturn:
@@ -40,16 +40,14 @@ async def within(
     The error is raised outside the ``except`` block, so the library's exception (which may hold the
     request and its headers) is neither ``__cause__`` nor ``__context__`` of what the caller sees.
     """
-    err: TransportError
+    scope = deadline_scope(deadline[0], loop)
     try:
-        async with timeout_at(deadline[0], loop):
-            return await step()
-    except asyncio.TimeoutError:
-        err = RequestDeadlines.expired(deadline)
-    except TransportError as exc:  # already ours
-        err = exc
-    except Exception as exc:
-        err = translate(exc)
+        result = await step()
+    except BaseException as exc:
+        err = scope.failed(exc, deadline, translate)
+    else:
+        scope.leave(None)
+        return result
     raise_detached(err)
 
 
@@ -108,15 +106,9 @@ async def read_body(
     (the library's own read, which stops at that length) when given; a longer one is refused before
     a byte is read; anything else (chunked, compressed) is read chunk by chunk and counted.
     """
-    encoding = headers.get("content-encoding")
-    if not encoding or encoding.lower() == "identity":
-        declared = _declared_length(headers)
-        if declared is not None:
-            if declared > limit:
-                raise BodyTooLargeError("max_body_bytes", limit)
-            if read_declared is not None:
-                return await read_declared()
-    decoder = BodyDecoder(encoding, limit)
+    if read_declared is not None and declared_within(headers, limit):
+        return await read_declared()
+    decoder = BodyDecoder(headers.get("content-encoding"), limit)
     parts: list[bytes] = []
     try:
         while chunk := await read_chunk():
@@ -128,6 +120,21 @@ async def read_body(
         parts.clear()
         raise
     return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def declared_within(headers: Mapping[str, str], limit: int) -> bool:
+    """Whether the body is plain (no content coding) with a ``content-length`` of at most ``limit``:
+    then the library's own read, which stops at that length, may read it whole. A longer one is
+    refused before a byte is read. ``headers.get`` must ignore case."""
+    encoding = headers.get("content-encoding")
+    if encoding and encoding.lower() != "identity":
+        return False
+    declared = _declared_length(headers)
+    if declared is None:
+        return False
+    if declared > limit:
+        raise BodyTooLargeError("max_body_bytes", limit)
+    return True
 
 
 def _declared_length(headers: Mapping[str, str]) -> int | None:
