@@ -138,3 +138,18 @@ def test_a_bomb_is_inflated_in_bounded_pieces_and_stops_at_the_bound() -> None:
         pieces.extend(len(piece) for piece in decoder.decode(bomb))
     assert max(pieces) <= PIECE
     assert decoder.decoded_bytes <= 10 * 1024 * 1024 + PIECE
+
+
+async def test_a_declared_length_past_the_bound_is_refused_before_the_body(
+    transport_name: str, server: LoopbackServer
+) -> None:
+    """A plain body whose content-length exceeds max_body_bytes is refused from its headers: the
+    server here sends only 10 of the 2,000 bytes it declares, so reading would fail otherwise."""
+    url = server.url + "/x"
+    server.push(Reply(200, b"x" * 2000, truncate_to=10))
+    with pytest.raises(BodyTooLargeError):
+        await get_transport().send(HttpRequest("GET", url, {}, None, 5.0, max_body_bytes=1000))
+    server.push(Reply(500, b"e" * 2000, truncate_to=10))
+    async with get_transport().stream(HttpRequest("GET", url, {}, None, 5.0, max_body_bytes=1000)) as r:
+        with pytest.raises(BodyTooLargeError):
+            await r.aread()

@@ -94,20 +94,13 @@ class BoundedBody(StreamingResponse):
         return body
 
 
-async def read_body(
-    headers: Mapping[str, str],
-    limit: int,
-    read_chunk: Callable[[], Awaitable[bytes]],
-    read_declared: Callable[[], Awaitable[bytes]] | None = None,
-) -> bytes:
-    """A whole body of at most ``limit`` decoded bytes. ``headers.get`` must ignore case.
-
-    A plain body with a ``content-length`` within the bound is read in one go by ``read_declared``
-    (the library's own read, which stops at that length) when given; a longer one is refused before
-    a byte is read; anything else (chunked, compressed) is read chunk by chunk and counted.
+async def read_body(headers: Mapping[str, str], limit: int, read_chunk: Callable[[], Awaitable[bytes]]) -> bytes:
+    """A whole body of at most ``limit`` decoded bytes, read chunk by chunk and counted (chunked,
+    compressed or plain). ``headers.get`` must ignore case. A plain body declaring a longer
+    ``content-length`` is refused before a byte is read; a transport whose library reads a plain body
+    of declared length in one go asks :func:`declared_within` first and reads it so.
     """
-    if read_declared is not None and declared_within(headers, limit):
-        return await read_declared()
+    declared_within(headers, limit)
     decoder = BodyDecoder(headers.get("content-encoding"), limit)
     parts: list[bytes] = []
     try:
