@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 import aiohttp
 from multidict import CIMultiDictProxy
@@ -30,6 +31,9 @@ from dsrs.transport._decoding import ACCEPT_ENCODING
 from dsrs.transport._reading import BoundedBody, declared_within, raise_detached, read_body, within
 from dsrs.transport._secrets import debug_logging_on, describe, install_log_filter, remember_secrets
 
+if TYPE_CHECKING:
+    from aiohttp.client import _RequestContextManager  # the type of ClientSession.request's result
+
 _DEFAULT_TIMEOUT = 600.0
 _NO_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=None, sock_connect=None, sock_read=None)
 
@@ -47,6 +51,14 @@ def _translate(exc: BaseException, request: HttpRequest) -> TransportError:
     if isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)):
         return ReadError(text)
     return TransportError(text)
+
+
+def _request(session: aiohttp.ClientSession, request: HttpRequest) -> _RequestContextManager:
+    """aiohttp's request for ``request`` (an async context manager, or awaited for the response),
+    redirects not followed: a 3xx is the caller's answer."""
+    return session.request(
+        request.method, request.url, headers=request.headers, data=request.content, allow_redirects=False
+    )
 
 
 class _LowerHeaders(Mapping[str, str]):
@@ -112,13 +124,7 @@ class AiohttpTransport(Transport):
             remember_secrets(request.headers)
         scope = deadline_scope(deadline[0], loop)
         try:
-            async with session.request(
-                request.method,
-                request.url,
-                headers=request.headers,
-                data=request.content,
-                allow_redirects=False,
-            ) as resp:
+            async with _request(session, request) as resp:
                 headers = resp.headers
                 if declared_within(headers, request.max_body_bytes):  # the usual case: read it whole
                     body = await resp.read()
@@ -143,13 +149,7 @@ class AiohttpTransport(Transport):
             return _translate(exc, request)
 
         async def open_response() -> aiohttp.ClientResponse:
-            return await session.request(
-                request.method,
-                request.url,
-                headers=request.headers,
-                data=request.content,
-                allow_redirects=False,
-            )
+            return await _request(session, request)
 
         resp = await within(deadlines.opening(), open_response, translate, deadlines.loop)
         assert isinstance(resp, aiohttp.ClientResponse)
