@@ -20,6 +20,9 @@ per round (``--worker``), clients interleaved round by round so drift hits all o
 Context clients: aiohttp tuned (pre-built headers + orjson), httpx, dsrs on its httpx transport,
 and — from the venv made by ``--install-baselines`` under ``${DSRS_CACHE_HOME:-~/.cache/dsrs}`` —
 httpx-aiohttp, the openai SDK, LiteLLM and DSPy (skipped, with a note, when not installed).
+On glibc the script runs itself again with malloc's thresholds fixed (``_alloc.py``: otherwise a
+process's allocation history decides whether every response buffer costs three system calls, in the
+raw baseline as much as in dsrs); ``DSRS_BENCH_MALLOC=native`` runs without.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from _alloc import allocator_note, pin_allocator  # noqa: E402
 from _server import BenchServer  # noqa: E402
 
 PROMPT = "Say hello to the benchmark, briefly."
@@ -610,6 +614,8 @@ def main() -> None:
     if args.install_baselines:
         install_baselines()
         return
+    pin_allocator()  # workers and the server inherit it (see _alloc)
+    print(allocator_note())
     names = args.clients.split(",") if args.clients else list(CLIENTS)
     unknown = [n for n in names if n not in CLIENTS]
     if unknown:
