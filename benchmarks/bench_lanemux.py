@@ -167,7 +167,7 @@ async def bench_detect(args: argparse.Namespace) -> dict[float, dict[str, list[f
     import dsrs
     from dsrs.plugins import hookimpl
     from dsrs.testing import isolated_plugins
-    from dsrs.wire._http_provider import OpenAICompatibleProvider
+    from dsrs.wire import OpenAICompatibleProvider
 
     silent = [silent_server() for _ in range(3)]
     results: dict[float, dict[str, list[float]]] = {}
