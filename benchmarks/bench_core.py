@@ -5,6 +5,8 @@ Usage::
     .venv/bin/python benchmarks/bench_core.py            # full run (a few minutes)
     .venv/bin/python benchmarks/bench_core.py --quick    # short run (under a minute)
     .venv/bin/python benchmarks/bench_core.py --install-baselines   # openai/LiteLLM/DSPy venv
+    .venv/bin/python benchmarks/bench_core.py --quick --skip-import --clients aiohttp,dsrs --no-ledger
+                                               # LM.acall alone, local usage ledger off (DSRS_LEDGER=0)
 
 Every figure is a ratio against a baseline measured in the same run, because the machine is noisy:
 
@@ -440,9 +442,11 @@ def bench_calls(names: list[str], args: argparse.Namespace) -> dict[str, dict[st
     core = [n for n in ("aiohttp-tuned", "dsrs") if n in names]
     slow = [n for n in ("httpx", "dsrs-httpx") if n in names]
     remote = [n for n in names if CLIENTS[n][2]]
-    groups.append(("core", ["aiohttp", *core], Path(sys.executable), {"DSRS_TRANSPORT": "aiohttp"}))
+    # Workers get no DSRS_* variable of the caller's; --no-ledger sets one (for code older than it).
+    ledger = {"DSRS_LEDGER": "0"} if args.no_ledger else {}
+    groups.append(("core", ["aiohttp", *core], Path(sys.executable), {"DSRS_TRANSPORT": "aiohttp", **ledger}))
     if slow:
-        groups.append(("httpx", ["aiohttp", *slow], Path(sys.executable), {"DSRS_TRANSPORT": "httpx"}))
+        groups.append(("httpx", ["aiohttp", *slow], Path(sys.executable), {"DSRS_TRANSPORT": "httpx", **ledger}))
     if remote:
         venv_py = bench_venv_python()
         groups.append(("venv", ["aiohttp", *remote], venv_py if venv_py.exists() else None, {}))
@@ -503,7 +507,7 @@ def report(imp: dict[str, Any] | None, calls: dict[str, dict[str, Any]] | None, 
     print(
         f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; "
         f"rounds={args.rounds}, seq={args.seq}/round, conc={args.conc}, bursts={args.bursts}x{args.total}/round, "
-        f"import reps={args.import_reps}"
+        f"import reps={args.import_reps}{', ledger off (--no-ledger)' if args.no_ledger else ''}"
     )
     if imp is not None:
         extra = imp["dsrs_ms"] - imp["base_ms"]
@@ -594,6 +598,11 @@ def main() -> None:
     p.add_argument("--clients", help="comma-separated subset of: " + ",".join(CLIENTS))
     p.add_argument("--skip-import", action="store_true")
     p.add_argument("--skip-calls", action="store_true")
+    p.add_argument(
+        "--no-ledger",
+        action="store_true",
+        help="dsrs workers run with DSRS_LEDGER=0 (the local usage ledger off: to compare with code older than it)",
+    )
     p.add_argument("--install-baselines", action="store_true", help="create the bench venv (openai, LiteLLM, DSPy)")
     p.add_argument("--json", help="also write the results to this file")
     p.add_argument("--worker", help=argparse.SUPPRESS)
