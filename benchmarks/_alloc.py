@@ -8,9 +8,10 @@ very same code pays none. Seen here: the raw aiohttp baseline made 10 system cal
 one venv and 7 in another, which moves a same-run ratio by a few hundredths. Fixing the thresholds
 makes every process take the heap for these blocks, so ratios compare across commits and venvs.
 
-Usage: call :func:`pin_allocator` first in a benchmark's ``main()``; it runs the script again with
+Usage: ``print(pin_allocator())`` first in a benchmark's ``main()``; it runs the script again with
 ``GLIBC_TUNABLES`` set (unless the environment sets it already, or ``DSRS_BENCH_MALLOC=native``
-asks for the allocator as it comes). Subprocesses (workers, the loopback server) inherit it.
+asks for the allocator as it comes), then returns the report line saying which settings the figures
+were taken with. Subprocesses (workers, the loopback server) inherit it.
 """
 
 from __future__ import annotations
@@ -19,24 +20,19 @@ import os
 import platform
 import sys
 
-__all__ = ["TUNABLES", "allocator_note", "pin_allocator"]
+__all__ = ["TUNABLES", "pin_allocator"]
 
 #: mmap only blocks over 1 MiB; give memory back to the system only past 4 MiB free at the top.
 TUNABLES = "glibc.malloc.mmap_threshold=1048576:glibc.malloc.trim_threshold=4194304"
 
 
-def pin_allocator() -> None:
-    """Re-run this process with :data:`TUNABLES` (no-op off glibc, or when already decided)."""
-    if "GLIBC_TUNABLES" in os.environ or os.environ.get("DSRS_BENCH_MALLOC") == "native":
-        return
-    if platform.libc_ver()[0] != "glibc":
-        return
-    sys.stdout.flush()
-    os.execve(sys.executable, list(sys.orig_argv), {**os.environ, "GLIBC_TUNABLES": TUNABLES})
-
-
-def allocator_note() -> str:
-    """One line for a benchmark's report: which allocator settings the figures were taken with."""
+def pin_allocator() -> str:
+    """Re-run this process with :data:`TUNABLES` (no-op off glibc, or when already decided); return
+    one line for the benchmark's report: which allocator settings the figures were taken with."""
+    undecided = "GLIBC_TUNABLES" not in os.environ and os.environ.get("DSRS_BENCH_MALLOC") != "native"
+    if undecided and platform.libc_ver()[0] == "glibc":
+        sys.stdout.flush()
+        os.execve(sys.executable, list(sys.orig_argv), {**os.environ, "GLIBC_TUNABLES": TUNABLES})
     tunables = os.environ.get("GLIBC_TUNABLES")
     if tunables:
         return f"allocator: GLIBC_TUNABLES={tunables} (DSRS_BENCH_MALLOC=native to run without)"

@@ -46,7 +46,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _alloc import allocator_note, pin_allocator  # noqa: E402
+from _alloc import pin_allocator  # noqa: E402
 from _server import BenchServer  # noqa: E402
 
 PROMPT = "Say hello to the benchmark, briefly."
@@ -623,8 +623,7 @@ def main() -> None:
     if args.install_baselines:
         install_baselines()
         return
-    pin_allocator()  # workers and the server inherit it (see _alloc)
-    print(allocator_note())
+    print(pin_allocator())  # workers and the server inherit it (see _alloc)
     names = args.clients.split(",") if args.clients else list(CLIENTS)
     unknown = [n for n in names if n not in CLIENTS]
     if unknown:

@@ -38,7 +38,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _alloc import allocator_note, pin_allocator  # noqa: E402
+from _alloc import pin_allocator  # noqa: E402
 from _server import BenchServer  # noqa: E402
 
 TARGET_OVERHEAD_US = 150.0
@@ -216,8 +216,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
-    pin_allocator()  # the same allocator behaviour in every run (see _alloc)
-    print(allocator_note())
+    print(pin_allocator())  # the same allocator behaviour in every run (see _alloc)
     args.seq = 400 if args.quick else 3000
     args.warmup = 50 if args.quick else 200
     args.conc = 256
